@@ -1,0 +1,150 @@
+"""Tensor-resident batch iterator for in-memory data.
+
+skorch's default ``DataLoader`` path calls ``Dataset.__getitem__`` once per sample
+and collates the rows back into a batch; on small in-memory data that dominates
+the epoch (skorch issues #433, #1100). :class:`TensorLoader` puts the arrays on
+the device once and makes each batch by slicing a seeded permutation.
+
+Anything it cannot slice (a custom ``Dataset``, dict input, extra ``DataLoader``
+arguments such as ``collate_fn``) goes through a plain ``DataLoader``, so it is a
+drop-in ``iterator_train`` / ``iterator_valid`` for skorch.
+"""
+
+import math
+
+import numpy as np
+import torch
+from skorch.dataset import Dataset
+from torch.utils.data import DataLoader, Subset
+
+__all__ = ["TensorLoader"]
+
+# Largest array copied whole onto an accelerator; bigger ones stream per batch.
+_MAX_RESIDENT_BYTES = 2 * 1024**3
+# DataLoader arguments that do not change which batches come out.
+_HARMLESS_KWARGS = {"num_workers", "pin_memory", "persistent_workers", "prefetch_factor"}
+
+
+def _unwrap(dataset):
+    """(skorch Dataset, row indices or None) for sliceable datasets, else None."""
+    indices = None
+    while isinstance(dataset, Subset):
+        sub = np.asarray(dataset.indices)
+        indices = sub if indices is None else sub[indices]
+        dataset = dataset.dataset
+    # exact type: a subclass may override transform() and must see every row
+    if type(dataset) is not Dataset:
+        return None
+    X, y = dataset.X, dataset.y
+    if not isinstance(X, (np.ndarray, torch.Tensor)):
+        return None
+    if y is not None and not isinstance(y, (np.ndarray, torch.Tensor)):
+        return None
+    return dataset, indices
+
+
+class _Source:
+    """One array, served either from a resident tensor or from host memory."""
+
+    def __init__(self, array, device):
+        self.device = device
+        self.resident = None
+        self.host = None
+        if isinstance(array, torch.Tensor):
+            self.resident = array.to(device) if device is not None else array
+        elif (isinstance(array, np.memmap) or not array.flags.writeable
+              or (_is_accelerator(device) and array.nbytes > _MAX_RESIDENT_BYTES)):
+            # memmaps and read-only arrays stay where they are: slicing them per
+            # batch reads only what the batch needs and never warns or copies all
+            self.host = array
+        else:
+            tensor = torch.from_numpy(np.ascontiguousarray(array))
+            self.resident = tensor.to(device) if device is not None else tensor
+
+    def take(self, index):
+        if self.resident is not None:
+            return self.resident[index]
+        if isinstance(index, torch.Tensor):
+            index = index.cpu().numpy()
+        batch = torch.from_numpy(np.array(self.host[index]))
+        return batch.to(self.device) if self.device is not None else batch
+
+
+def _is_accelerator(device):
+    return device is not None and torch.device(device).type != "cpu"
+
+
+class TensorLoader:
+    """Iterate over mini-batches of in-memory data by slicing.
+
+    Parameters
+    ----------
+    dataset : torch Dataset
+        Usually a ``skorch.dataset.Dataset`` (or a ``Subset`` of one) holding
+        NumPy arrays or tensors; other datasets fall back to ``DataLoader``.
+    batch_size : int, default=128
+    shuffle : bool, default=False
+        Draw a new permutation each epoch from torch's global generator.
+    drop_last : bool, default=False
+    device : str, torch.device or None, default=None
+        Where batches are made. In-memory arrays are copied there once.
+    **loader_kwargs
+        Passed to the ``DataLoader`` fallback. Arguments that change batches
+        (``collate_fn``, ``sampler``, ...) force the fallback.
+    """
+
+    def __init__(self, dataset, batch_size=128, shuffle=False, drop_last=False,
+                 device=None, **loader_kwargs):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.device = device
+        unwrapped = None
+        if not set(loader_kwargs) - _HARMLESS_KWARGS:
+            unwrapped = _unwrap(dataset)
+        if unwrapped is None:
+            self._fallback = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
+                                        drop_last=drop_last, **loader_kwargs)
+            return
+        self._fallback = None
+        base, indices = unwrapped
+        X, y = base.X, base.y
+        if indices is not None:
+            # a validation split: copying the selected rows once is cheaper than
+            # gathering them again every epoch
+            X, y = X[indices], (None if y is None else y[indices])
+        self._X = _Source(X, device)
+        self._y = None if y is None else _Source(y, device)
+        self._n = len(indices) if indices is not None else len(base)
+
+    def __len__(self):
+        if self._fallback is not None:
+            return len(self._fallback)
+        if self.drop_last:
+            return self._n // self.batch_size
+        return math.ceil(self._n / self.batch_size)
+
+    def __iter__(self):
+        if self._fallback is not None:
+            yield from self._fallback
+            return
+        n, size = self._n, self.batch_size
+        stop = n - n % size if self.drop_last else n
+        order = None
+        if self.shuffle:
+            device = self._X.resident.device if self._X.resident is not None else None
+            order = torch.randperm(n, device=device)
+        for start in range(0, stop, size):
+            end = min(start + size, n)
+            if order is None:
+                index = slice(start, end)
+            elif self._X.host is not None:
+                # sorted reads are sequential on a memmap; the order within a
+                # batch does not matter for the gradient
+                index = order[start:end].sort().values
+            else:
+                index = order[start:end]
+            xb = self._X.take(index)
+            yb = None if self._y is None else self._y.take(index)
+            yield xb, yb
