@@ -6,12 +6,12 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import is_dataset, to_numpy
-from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader
 
 from skmixal._validation import (
@@ -314,7 +314,8 @@ class MixupNetClassifier(NeuralNetClassifier):
             return
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         devices = []
-        if torch.cuda.is_available() and torch.device(self.device or "cpu").type == "cuda":
+        on_cuda = torch.device(self.device or "cpu").type == "cuda"
+        if on_cuda and torch.cuda.is_available():
             devices = [torch.cuda.current_device()]
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)

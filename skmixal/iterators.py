@@ -22,7 +22,8 @@ __all__ = ["TensorLoader"]
 # Largest array copied whole onto an accelerator; bigger ones stream per batch.
 _MAX_RESIDENT_BYTES = 2 * 1024**3
 # DataLoader arguments that do not change which batches come out.
-_HARMLESS_KWARGS = {"num_workers", "pin_memory", "persistent_workers", "prefetch_factor"}
+_HARMLESS_KWARGS = {
+    "num_workers", "pin_memory", "persistent_workers", "prefetch_factor"}
 
 
 def _unwrap(dataset):
