@@ -1,0 +1,333 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import log_loss
+from skorch import NeuralNetClassifier
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+from torch import nn
+from torch.utils.data import DataLoader
+
+import skmixal.classifier as classifier_module
+from skmixal import MLP, MixupNetClassifier, SmallCNN, TensorLoader
+from skmixal.mixup import MixedTarget
+
+FAST = dict(max_epochs=3, min_steps=0, batch_size=32)
+
+
+def _spy_mixing(monkeypatch):
+    calls = []
+    original = classifier_module.mix_batch
+
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
+        calls.append(isinstance(out[1], MixedTarget))
+        return out
+
+    monkeypatch.setattr(classifier_module, "mix_batch", spy)
+    return calls
+
+
+# -- mixup in training only -------------------------------------------------------
+@pytest.mark.parametrize("iterator", [DataLoader, TensorLoader])
+def test_alpha_zero_trains_exactly_like_neuralnetclassifier(digits_small, iterator):
+    X, y, _, _ = digits_small
+    X = X.astype(np.float32)
+    common = dict(
+        module=MLP, module__n_features=64, module__n_classes=10,
+        criterion=nn.CrossEntropyLoss, optimizer=torch.optim.AdamW, lr=1e-3,
+        max_epochs=4, batch_size=32, train_split=None, verbose=0,
+        iterator_train=iterator, iterator_train__shuffle=True, device="cpu")
+    torch.manual_seed(0)
+    plain = NeuralNetClassifier(**common).fit(X, y)
+    torch.manual_seed(0)
+    ours = MixupNetClassifier(mixup_alpha=0, min_steps=0, **common).fit(X, y)
+    np.testing.assert_array_equal(plain.history[:, "train_loss"],
+                                  ours.history[:, "train_loss"])
+    np.testing.assert_array_equal(plain.predict_proba(X), ours.predict_proba(X))
+
+
+def test_mixup_mixes_every_training_batch_and_changes_training(digits_small,
+                                                               monkeypatch):
+    X, y, _, _ = digits_small
+    calls = _spy_mixing(monkeypatch)
+    mixed = MixupNetClassifier(mixup_alpha=1.0, random_state=0, **FAST).fit(X, y)
+    assert len(calls) == 3 * int(np.ceil(len(X) / 32)) and all(calls)
+    plain = MixupNetClassifier(mixup_alpha=0, random_state=0, **FAST).fit(X, y)
+    assert not np.allclose(mixed.history[:, "train_loss"],
+                           plain.history[:, "train_loss"])
+
+
+def test_mixup_prob_controls_share_of_mixed_batches(digits_small, monkeypatch):
+    X, y, _, _ = digits_small
+    calls = _spy_mixing(monkeypatch)
+    MixupNetClassifier(mixup_prob=0.5, random_state=0, max_epochs=20, min_steps=0,
+                       batch_size=32).fit(X, y)
+    assert 0.3 < np.mean(calls) < 0.7
+
+
+def test_validation_loss_sees_unmixed_data(digits_small):
+    X, y, Xv, yv = digits_small
+    seen = []
+
+    class Net(MixupNetClassifier):
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            if not training:
+                seen.append(type(y_true))
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+
+    valid = Dataset(Xv.astype(np.float32), yv)
+    net = Net(mixup_alpha=1.0, random_state=0, train_split=predefined_split(valid),
+              **FAST).fit(X, y)
+    assert seen and all(t is torch.Tensor for t in seen)
+    expected = log_loss(yv, net.predict_proba(Xv), labels=net.classes_)
+    assert net.history[-1, "valid_loss"] == pytest.approx(expected, rel=1e-4)
+    assert 0 <= net.history[-1, "valid_acc"] <= 1
+    assert net.history[-1, "valid_acc"] == pytest.approx(net.score(Xv, yv))
+
+
+def test_accelerate_mixin_trains_with_mixup(digits_small, monkeypatch):
+    accelerate = pytest.importorskip("accelerate")
+    from skorch.hf import AccelerateMixin
+
+    class AcceleratedMixupNet(AccelerateMixin, MixupNetClassifier):
+        pass
+
+    X, y, Xt, yt = digits_small
+    calls = _spy_mixing(monkeypatch)
+    net = AcceleratedMixupNet(accelerator=accelerate.Accelerator(cpu=True),
+                              device=None, random_state=0, max_epochs=10,
+                              min_steps=0)
+    net.fit(X, y)
+    assert calls and all(calls)
+    assert net.score(Xt, yt) > 0.8
+
+
+def test_default_device():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert MixupNetClassifier().device == expected
+
+
+# -- default networks, user networks ----------------------------------------------
+@pytest.mark.parametrize("shape, module_type", [
+    ((64,), MLP), ((8, 8), SmallCNN), ((1, 8, 8), SmallCNN)])
+def test_default_network_from_data_shape(digits_small, shape, module_type):
+    X, y, Xt, yt = digits_small
+    net = MixupNetClassifier(random_state=0, max_epochs=15, min_steps=0)
+    net.fit(X.reshape(len(X), *shape), y)
+    assert isinstance(net.module_, module_type)
+    assert net.score(Xt.reshape(len(Xt), *shape), yt) > 0.8
+
+
+def test_cutmix_trains_on_images(digits_small):
+    X, y, Xt, yt = digits_small
+    net = MixupNetClassifier(mixup_mode="cutmix", mixup_alpha=1.0, random_state=0,
+                             max_epochs=30, min_steps=0)
+    net.fit(X.reshape(-1, 8, 8), y)
+    # a box cut from an 8x8 digit removes much of it: well above chance is the bar
+    assert net.score(Xt.reshape(-1, 8, 8), yt) > 0.7
+
+
+def test_module_kwargs_reach_default_network(digits_small):
+    X, y, _, _ = digits_small
+    net = MixupNetClassifier(module__hidden_units=(32, 16), module__dropout=0.0,
+                             **FAST).fit(X, y)
+    assert net.module_.head.in_features == 16
+    assert net.embed(X[:7]).shape == (7, 16)
+
+
+def test_user_module_instance_is_a_template(digits_small):
+    X, y, _, _ = digits_small
+    torch.manual_seed(0)
+    mine = nn.Sequential(nn.Linear(64, 20), nn.ReLU(), nn.Linear(20, 10))
+    before = {k: v.clone() for k, v in mine.state_dict().items()}
+    net = MixupNetClassifier(module=mine, random_state=0, **FAST).fit(X, y)
+    assert net.module_ is not mine
+    for key, value in mine.state_dict().items():
+        assert torch.equal(value, before[key])
+    assert net.embed(X[:3]).shape == (3, 20)
+
+
+def test_user_module_class_with_kwargs(digits_small):
+    X, y, _, _ = digits_small
+    net = MixupNetClassifier(module=MLP, module__n_features=64, module__n_classes=10,
+                             **FAST).fit(X, y)
+    assert isinstance(net.module_, MLP)
+
+
+# -- few-shot, classes, labels ------------------------------------------------------
+def test_min_steps_grows_epochs_for_tiny_data(digits):
+    X, y = digits
+    idx = np.concatenate([np.flatnonzero(y == c)[:1] for c in range(10)])
+    net = MixupNetClassifier(min_steps=120, max_epochs=5, batch_size=64,
+                             random_state=0).fit(X[idx], y[idx])
+    assert len(net.history) == 120  # one step per epoch
+    assert net.score(X, y) > 0.45  # ten labels, one per class
+    big = MixupNetClassifier(min_steps=120, max_epochs=5, batch_size=64,
+                             random_state=0).fit(X, y)
+    assert len(big.history) == 5  # 29 steps per epoch: max_epochs wins
+
+
+def test_classes_cover_unseen_labels(digits_small):
+    X, y, _, _ = digits_small
+    keep = y < 5
+    net = MixupNetClassifier(classes=list(range(10)), **FAST).fit(X[keep], y[keep])
+    assert net.predict_proba(X).shape == (len(X), 10)
+    np.testing.assert_array_equal(net.classes_, np.arange(10))
+    with pytest.raises(ValueError, match="not in classes"):
+        MixupNetClassifier(classes=[0, 1], **FAST).fit(X, y)
+
+
+@pytest.mark.parametrize("mapping", [
+    lambda y: np.array([f"c{v}" for v in y]), lambda y: 10 * y + 3])
+def test_string_and_noncontiguous_labels(digits_small, mapping):
+    X, y, Xt, yt = digits_small
+    net = MixupNetClassifier(random_state=0, max_epochs=15, min_steps=0)
+    net.fit(X, mapping(y))
+    np.testing.assert_array_equal(net.classes_, np.unique(mapping(y)))
+    assert np.mean(net.predict(Xt) == mapping(yt)) > 0.8
+
+
+def test_partial_fit_continues_and_checks_labels(digits_small):
+    X, y, _, _ = digits_small
+    net = MixupNetClassifier(random_state=0, **FAST)
+    net.partial_fit(X[y < 5], y[y < 5], classes=np.arange(10))
+    net.partial_fit(X, y)
+    assert len(net.history) == 6
+    assert net.predict_proba(X).shape[1] == 10
+    with pytest.raises(ValueError, match="not in classes"):
+        net.partial_fit(X, y + 100)
+
+
+def test_refit_reinitialises_unless_warm_start(digits_small):
+    X, y, _, _ = digits_small
+    net = MixupNetClassifier(random_state=0, **FAST).fit(X, y)
+    first = net.predict_proba(X)
+    net.fit(X, y)
+    assert len(net.history) == 3
+    np.testing.assert_array_equal(first, net.predict_proba(X))
+    warm = MixupNetClassifier(random_state=0, warm_start=True, **FAST).fit(X, y)
+    warm.fit(X, y)
+    assert len(warm.history) == 6
+    assert not np.array_equal(first, warm.predict_proba(X))
+
+
+def test_random_state_bit_identical_and_global_rng_untouched(digits_small):
+    X, y, Xt, _ = digits_small
+    state = torch.get_rng_state()
+    a = MixupNetClassifier(random_state=7, **FAST).fit(X, y).predict_proba(Xt)
+    assert torch.equal(state, torch.get_rng_state())
+    b = MixupNetClassifier(random_state=7, **FAST).fit(X, y).predict_proba(Xt)
+    c = MixupNetClassifier(random_state=8, **FAST).fit(X, y).predict_proba(Xt)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_embed_is_penultimate_layer_batched(digits_small):
+    X, y, Xt, _ = digits_small
+    net = MixupNetClassifier(random_state=0, batch_size=16, **dict(
+        max_epochs=2, min_steps=0)).fit(X, y)
+    emb = net.embed(Xt)
+    assert emb.shape == (len(Xt), 256) and emb.dtype == np.float32
+    with torch.no_grad():
+        net.module_.eval()
+        direct = net.module_.features(torch.as_tensor(Xt, dtype=torch.float32))
+    np.testing.assert_allclose(emb, direct.numpy(), rtol=1e-5, atol=1e-6)
+    chunks = list(net.iter_outputs(Xt.astype(np.float32), embeddings=True,
+                                   batch_size=50))
+    assert len(chunks) == 6 and chunks[0][1].shape == (50, 256)
+
+
+def test_mc_dropout_is_stochastic_only_when_asked(digits_small):
+    X, y, Xt, _ = digits_small
+    net = MixupNetClassifier(random_state=0, module__dropout=0.5, **FAST).fit(X, y)
+    Xt = Xt.astype(np.float32)
+    net.module_.eval()
+    det = [torch.cat(list(net.iter_outputs(Xt))) for _ in range(2)]
+    torch.testing.assert_close(det[0], det[1])
+    mc = [torch.cat(list(net.iter_outputs(Xt, mc_dropout=True))) for _ in range(2)]
+    assert not torch.allclose(mc[0], mc[1])
+    # the module's own mode is restored, dropout layers included
+    assert not any(m.training for m in net.module_.modules())
+
+
+def test_torch_tensor_and_dataset_input(digits_small):
+    X, y, Xt, yt = digits_small
+    tensor_net = MixupNetClassifier(random_state=0, **FAST)
+    tensor_net.fit(torch.as_tensor(X), torch.as_tensor(y))
+    array_net = MixupNetClassifier(random_state=0, **FAST).fit(X, y)
+    np.testing.assert_allclose(tensor_net.predict_proba(torch.as_tensor(Xt)),
+                               array_net.predict_proba(Xt), rtol=1e-5, atol=1e-6)
+    data = torch.utils.data.TensorDataset(torch.as_tensor(X, dtype=torch.float32),
+                                          torch.as_tensor(y))
+    ds_net = MixupNetClassifier(classes=np.arange(10), random_state=0, **FAST)
+    ds_net.fit(data, None)
+    assert ds_net.predict(Xt).shape == yt.shape
+    with pytest.raises(ValueError, match="classes"):
+        MixupNetClassifier(**FAST).fit(data, None)
+
+
+# -- bad input ------------------------------------------------------------------------
+@pytest.mark.parametrize("params, error, match", [
+    (dict(mixup_alpha=-0.1), ValueError, "mixup_alpha"),
+    (dict(mixup_alpha="big"), TypeError, "mixup_alpha"),
+    (dict(mixup_mode="manifold"), ValueError, "mixup_mode"),
+    (dict(mixup_prob=1.5), ValueError, "mixup_prob"),
+    (dict(min_steps=-1), ValueError, "min_steps"),
+    (dict(batch_size=0), ValueError, "batch_size"),
+])
+def test_bad_parameters_raise_before_training(digits_small, params, error, match):
+    X, y, _, _ = digits_small
+    net = MixupNetClassifier(**params)
+    with pytest.raises(error, match=match):
+        net.fit(X, y)
+    assert not net.initialized_
+
+
+def test_bad_data_raises_before_training(digits_small):
+    X, y, _, _ = digits_small
+    net = MixupNetClassifier(**FAST)
+    bad = X.copy()
+    bad[3, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        net.fit(bad, y)
+    bad[3, 5] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        net.fit(bad, y)
+    with pytest.raises(ValueError, match="different lengths"):
+        net.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        net.fit(X[:, 0], y)
+    with pytest.raises(ValueError, match="only one class"):
+        net.fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="cutmix"):
+        MixupNetClassifier(mixup_mode="cutmix").fit(X, y)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        net.fit(X, y + 0.5)
+    assert not net.initialized_
+
+
+def test_predict_checks_fitted_and_feature_count(digits_small):
+    X, y, _, _ = digits_small
+    with pytest.raises(NotFittedError):
+        MixupNetClassifier().predict(X)
+    net = MixupNetClassifier(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match="63 features, but MixupNetClassifier is "
+                       "expecting 64"):
+        net.predict(X[:, :63])
+    with pytest.raises(ValueError, match="sample shape"):
+        net.predict(X.reshape(-1, 64, 1, 1))
+
+
+def test_inputs_are_not_modified_and_float64_and_sparse_accepted(digits_small):
+    X, y, Xt, _ = digits_small
+    X_copy, y_copy = X.copy(), y.copy()
+    net = MixupNetClassifier(random_state=0, **FAST).fit(X, y)
+    np.testing.assert_array_equal(X, X_copy)
+    np.testing.assert_array_equal(y, y_copy)
+    assert X.dtype == np.float64
+    sparse_net = MixupNetClassifier(random_state=0, **FAST).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(sparse_net.predict_proba(sp.csr_matrix(Xt)),
+                               net.predict_proba(Xt), rtol=1e-5, atol=1e-6)

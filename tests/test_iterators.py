@@ -1,0 +1,78 @@
+import numpy as np
+import torch
+from skorch.dataset import Dataset
+from torch.utils.data import DataLoader, Subset
+
+from skmixal.iterators import TensorLoader
+
+
+def _rows(loader):
+    xs, ys = zip(*loader)
+    return torch.cat(xs).numpy(), torch.cat(ys).numpy()
+
+
+def test_ordered_batches_cover_all_rows():
+    X = np.arange(50, dtype=np.float32).reshape(25, 2)
+    y = np.arange(25)
+    loader = TensorLoader(Dataset(X, y), batch_size=4)
+    assert len(loader) == 7
+    xs, ys = _rows(loader)
+    np.testing.assert_array_equal(xs, X)
+    np.testing.assert_array_equal(ys, y)
+
+
+def test_shuffle_is_a_seeded_permutation_and_keeps_pairs():
+    X = np.arange(40, dtype=np.float32).reshape(20, 2)
+    y = np.arange(20)
+    loader = TensorLoader(Dataset(X, y), batch_size=6, shuffle=True)
+    torch.manual_seed(0)
+    xs, ys = _rows(loader)
+    torch.manual_seed(0)
+    xs2, _ = _rows(loader)
+    np.testing.assert_array_equal(xs, xs2)
+    assert sorted(ys) == list(range(20)) and list(ys) != list(range(20))
+    np.testing.assert_array_equal(xs[:, 0], 2 * ys)  # rows stay with labels
+
+
+def test_drop_last():
+    loader = TensorLoader(Dataset(np.zeros((10, 2), np.float32), np.zeros(10)),
+                          batch_size=4, drop_last=True)
+    assert len(loader) == 2 and sum(len(xb) for xb, _ in loader) == 8
+
+
+def test_memmap_rows_are_read_per_batch(tmp_path):
+    path = tmp_path / "pool.f32"
+    X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(30, 3))
+    X[:] = np.arange(90, dtype=np.float32).reshape(30, 3)
+    X.flush()
+    ro = np.load(path, mmap_mode="r")
+    y = np.arange(30)
+    loader = TensorLoader(Dataset(ro, y), batch_size=7, shuffle=True)
+    assert loader._X.host is ro  # never copied whole
+    torch.manual_seed(1)
+    xs, ys = _rows(loader)
+    np.testing.assert_array_equal(xs, np.asarray(ro)[ys])
+
+
+def test_subset_of_dataset_uses_its_rows():
+    X = np.arange(20, dtype=np.float32).reshape(10, 2)
+    y = np.arange(10)
+    loader = TensorLoader(Subset(Dataset(X, y), [7, 2, 5]), batch_size=2)
+    xs, ys = _rows(loader)
+    np.testing.assert_array_equal(ys, [7, 2, 5])
+    np.testing.assert_array_equal(xs, X[[7, 2, 5]])
+
+
+def test_falls_back_to_dataloader_for_other_datasets():
+    data = torch.utils.data.TensorDataset(torch.zeros(5, 2), torch.arange(5))
+    loader = TensorLoader(data, batch_size=2)
+    assert isinstance(loader._fallback, DataLoader)
+    assert [len(xb) for xb, _ in loader] == [2, 2, 1]
+    custom = TensorLoader(Dataset(np.zeros((4, 2), np.float32), np.arange(4)),
+                          batch_size=2, collate_fn=lambda rows: len(rows))
+    assert list(custom) == [2, 2]
+
+
+def test_without_y_yields_none():
+    loader = TensorLoader(Dataset(np.zeros((3, 2), np.float32)), batch_size=2)
+    assert [yb for _, yb in loader] == [None, None]
