@@ -11,3 +11,7 @@ from skmixal.modules import MLP, SmallCNN
 __version__ = "0.1.0.dev0"
 
 __all__ = ["MLP", "MixupNetClassifier", "SmallCNN", "TensorLoader", "__version__"]
+
+from skmixal._modal_compat import patch_modal as _patch_modal  # noqa: E402
+
+_patch_modal()

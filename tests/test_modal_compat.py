@@ -5,6 +5,7 @@ These tests drive the installed modAL itself (0.4.1, or 0.4.2.x installed with
 """
 
 import inspect
+import os
 import subprocess
 import sys
 import textwrap
@@ -36,7 +37,7 @@ def _modal_at_least_042():
 
 
 @pytest.fixture(scope="module")
-def digits():
+def modal_digits():
     X, y = load_digits(return_X_y=True)
     return X[:400].astype(np.float64), y[:400]
 
@@ -172,6 +173,41 @@ def test_modal_imported_before_patch_is_fixed():
     assert out.strip() == "20"
 
 
+def test_importing_skmixal_applies_the_fix():
+    # What users rely on: `import skmixal` alone, in a fresh interpreter.
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        import skmixal
+        from sklearn.linear_model import LogisticRegression
+        from modAL.models import ActiveLearner
+        from modAL.expected_error import expected_error_reduction
+        rng = np.random.RandomState(0)
+        X = rng.normal(size=(20, 3)); y = np.arange(20) % 2
+        learner = ActiveLearner(LogisticRegression(), X_training=X[:10],
+                                y_training=y[:10])
+        learner.teach(X[10:], y[10:])
+        print(len(learner.X_training))
+        """
+    )
+    root = str(Path(skmixal.__file__).resolve().parent.parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (root, os.environ.get("PYTHONPATH")) if p
+        ),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "20"
+
+
 # --- ActiveLearner / Committee on the real modAL ---------------------------
 
 
@@ -183,8 +219,8 @@ def test_modal_imported_before_patch_is_fixed():
     ],
     ids=["logreg", "forest"],
 )
-def test_active_learner_query_teach_grows_training_set(digits, estimator):
-    X0, y0, X_pool, y_pool = _split(*digits)
+def test_active_learner_query_teach_grows_training_set(modal_digits, estimator):
+    X0, y0, X_pool, y_pool = _split(*modal_digits)
     learner = ActiveLearner(
         estimator=estimator,
         query_strategy=uncertainty_sampling,
@@ -205,8 +241,8 @@ def test_active_learner_query_teach_grows_training_set(digits, estimator):
     assert learner.score(X_pool, y_pool) > 0.6
 
 
-def test_committee_query_teach(digits):
-    X0, y0, X_pool, y_pool = _split(*digits)
+def test_committee_query_teach(modal_digits):
+    X0, y0, X_pool, y_pool = _split(*modal_digits)
     learners = [
         ActiveLearner(
             estimator=RandomForestClassifier(n_estimators=10, random_state=seed),
@@ -225,8 +261,8 @@ def test_committee_query_teach(digits):
     assert committee.predict(X_pool[:10]).shape == (10,)
 
 
-def test_teach_only_new_fits_on_new_data(digits):
-    X0, y0, X_pool, y_pool = _split(*digits)
+def test_teach_only_new_fits_on_new_data(modal_digits):
+    X0, y0, X_pool, y_pool = _split(*modal_digits)
     learner = ActiveLearner(
         estimator=LogisticRegression(max_iter=500), X_training=X0, y_training=y0
     )
@@ -237,8 +273,8 @@ def test_teach_only_new_fits_on_new_data(digits):
     assert len(learner.X_training) == expected
 
 
-def test_force_all_finite_is_forwarded(digits):
-    X0, y0, _, _ = _split(*digits)
+def test_force_all_finite_is_forwarded(modal_digits):
+    X0, y0, _, _ = _split(*modal_digits)
     X_nan = X0.copy()
     X_nan[::3, 5] = np.nan
 
@@ -310,7 +346,7 @@ def test_expected_error_reduction_runs():
 # --- DeepActiveLearner (modAL 0.4.2.x) -------------------------------------
 
 
-def test_deep_active_learner_query_teach(digits):
+def test_deep_active_learner_query_teach(modal_digits):
     if not hasattr(modAL_models, "DeepActiveLearner"):
         pytest.skip("DeepActiveLearner exists from modAL 0.4.2")
     import torch
@@ -319,7 +355,7 @@ def test_deep_active_learner_query_teach(digits):
     from skorch.toy import make_classifier
 
     torch.manual_seed(0)
-    X0, y0, X_pool, y_pool = _split(*digits)
+    X0, y0, X_pool, y_pool = _split(*modal_digits)
     X0, X_pool = (X0 / 16).astype(np.float32), (X_pool / 16).astype(np.float32)
     net = NeuralNetClassifier(
         make_classifier(input_units=64, hidden_units=32, output_units=10),
