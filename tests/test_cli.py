@@ -1,0 +1,94 @@
+"""The `skmixal run` command: defaults, outputs, errors, kill-and-resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from skmixal.cli import build_parser, main
+
+TINY = ["--seeds", "1", "--initial", "10", "--query-size", "10", "--budget", "30",
+        "--max-epochs", "2", "--min-steps", "10", "--n-jobs", "1", "--quiet"]
+
+
+def test_default_run_arguments():
+    args = build_parser().parse_args(["run"])
+    assert args.data == "digits" and args.strategies == ["random", "entropy"]
+    assert args.seeds == [0, 1, 2] and args.budget == 200 and args.target == 0.9
+    assert args.out == "skmixal-results"
+    assert build_parser().parse_args(["run", "--seeds", "4,7"]).seeds == [4, 7]
+
+
+def test_run_writes_table_and_files(tmp_path, capsys):
+    out = tmp_path / "res"
+    assert main(["run", *TINY, "--out", str(out), "--target", "0.5"]) == 0
+    table = capsys.readouterr().out
+    for arm in ("random", "random+mixup", "entropy", "entropy+mixup"):
+        assert arm in table
+    assert "to reach 0.5" in table
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["config"]["budget"] == 30 and len(saved["records"]) == 4 * 3
+    assert (out / "results.csv").exists() and (out / "learning_curve.png").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--data", "npz:/nonexistent.npz"], "Cannot load dataset"),
+    (["run", "--strategies", "nope"], "Unknown strategy"),
+    (["run", "--initial", "50", "--budget", "20"], "n_initial <= budget"),
+])
+def test_user_errors_exit_2_without_traceback(tmp_path, capsys, argv, message):
+    assert main([*argv, "--out", str(tmp_path / "o"), "--quiet", "--n-jobs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_python_dash_m_help():
+    done = subprocess.run([sys.executable, "-m", "skmixal", "--help"],
+                          capture_output=True, text=True, check=True)
+    assert "run" in done.stdout and "teach" in done.stdout
+
+
+def _run_cli(out, *extra):
+    return [sys.executable, "-m", "skmixal", "run", *TINY, "--budget", "60",
+            "--out", str(out), *extra]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    reference, killed = tmp_path / "ref", tmp_path / "killed"
+    subprocess.run(_run_cli(reference), check=True, capture_output=True)
+    proc = subprocess.Popen(_run_cli(killed), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(killed.glob("runs/*/seed_0/round_0001.json")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = len(list(killed.glob("runs/*/seed_0/round_*.json")))
+    assert 0 < partial < 4 * 6
+    subprocess.run(_run_cli(killed), check=True, capture_output=True)
+
+    def records(path):
+        return [{k: v for k, v in r.items() if not k.endswith("_s")}
+                for r in json.loads((path / "results.json").read_text())["records"]]
+
+    assert records(killed) == records(reference)
+
+
+def test_ctrl_c_exits_130_and_resumes(tmp_path):
+    out = tmp_path / "res"
+    proc = subprocess.Popen(_run_cli(out), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("runs/*/seed_0/round_0001.json")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert main(["run", *TINY, "--budget", "60", "--out", str(out)]) == 0

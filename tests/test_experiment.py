@@ -1,0 +1,196 @@
+"""Simulated experiments: determinism, resume after crashes, parallel backends."""
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from skorch.callbacks import Callback
+
+from skmixal._io import UserError
+from skmixal.experiment import Arm, make_arms, run_experiment
+
+FAST = {"max_epochs": 2, "min_steps": 10, "module__hidden_units": (32,)}
+
+
+def random_pick(estimator, X_pool, n_instances=1, *, random_state=None):
+    rng = np.random.default_rng(random_state)
+    idx = rng.choice(len(X_pool), n_instances, replace=False)
+    return idx, np.zeros(n_instances)
+
+
+def max_entropy(estimator, X_pool, n_instances=1, *, random_state=None,
+                X_labeled=None, y_labeled=None):
+    # label-dependent signature: the runner must pass the labeled set
+    assert X_labeled is not None and len(X_labeled) == len(y_labeled)
+    proba = estimator.predict_proba(X_pool)
+    scores = -(proba * np.log(proba + 1e-12)).sum(axis=1)
+    idx = np.argsort(-scores, kind="stable")[:n_instances]
+    return idx, scores[idx]
+
+
+CRASH = {"round": None, "calls": 0}
+
+
+def crashing(estimator, X_pool, n_instances=1, *, random_state=None):
+    CRASH["calls"] += 1
+    if CRASH["round"] is not None and CRASH["calls"] == CRASH["round"]:
+        raise RuntimeError("simulated crash")
+    return random_pick(estimator, X_pool, n_instances, random_state=random_state)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X[:600] / 16).astype(np.float32), y[:600]
+
+
+ARMS = [Arm("random", random_pick, False), Arm("entropy+mixup", max_entropy, True)]
+
+
+def _run(data, **kwargs):
+    params = {"arms": ARMS, "seeds": (0,), "n_initial": 10, "query_size": 10,
+              "budget": 40, "estimator_params": FAST, "progress": False}
+    params.update(kwargs)
+    return run_experiment(*data, **params)
+
+
+def _strip(records):
+    return [{k: v for k, v in r.items() if not k.endswith("_s")} for r in records]
+
+
+def test_make_arms_names_and_baselines():
+    names = [a.name for a in make_arms(["random", "entropy_sampling"])]
+    assert names == ["random", "random+mixup", "entropy", "entropy+mixup"]
+    assert [a.mixup for a in make_arms(["margin"])] == [False, False, True]
+    assert [a.name for a in make_arms(["margin"], baselines=False)] == ["margin+mixup"]
+
+
+def test_rounds_budget_and_determinism(digits):
+    first, again = _run(digits), _run(digits)
+    assert _strip(first.records) == _strip(again.records)
+    for arm in ("random", "entropy+mixup"):
+        rows = [r for r in first.records if r["arm"] == arm]
+        assert [r["n_labeled"] for r in rows] == [10, 20, 30, 40]
+        queried = [i for r in rows for i in r["queried"]]
+        assert len(set(queried)) == 40
+    # both arms of a seed start from the same initial labels
+    assert first.records[0]["queried"] == first.records[4]["queried"]
+    assert 0 <= first.records[-1]["accuracy"] <= 1
+
+
+def test_budget_not_a_multiple_of_query_size(digits):
+    result = _run(digits, budget=35, arms=ARMS[:1])
+    assert [r["n_labeled"] for r in result.records] == [10, 20, 30, 35]
+
+
+def test_bad_strategy_output_is_reported(digits):
+    def broken(estimator, X_pool, n_instances=1, *, random_state=None):
+        return np.zeros(n_instances, dtype=int), None
+
+    with pytest.raises(ValueError, match="distinct integer"):
+        _run(digits, arms=[Arm("broken", broken, False)])
+
+
+def test_resume_after_crash_matches_uninterrupted(digits, tmp_path):
+    arms = [Arm("crashing", crashing, False)]
+    CRASH.update(round=None, calls=0)
+    reference = _run(digits, arms=arms)
+    CRASH.update(round=2, calls=0)  # second query, i.e. round 2
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _run(digits, arms=arms, out_dir=tmp_path)
+    saved = sorted(p.name for p in (tmp_path / "runs/crashing/seed_0").iterdir())
+    assert saved == ["round_0000.json", "round_0001.json"]
+    CRASH.update(round=None, calls=0)
+    resumed = _run(digits, arms=arms, out_dir=tmp_path)
+    assert CRASH["calls"] == 2  # only rounds 2 and 3 were queried again
+    assert _strip(resumed.records) == _strip(reference.records)
+
+
+class _SigintAtFit(Callback):
+    """Sends SIGINT to this process during the n-th fit, as Ctrl-C would."""
+
+    fits = 0
+    at = None
+    sent = False
+
+    def on_train_begin(self, net, **kwargs):
+        type(self).fits += 1
+
+    def on_epoch_end(self, net, **kwargs):
+        if type(self).fits == type(self).at and not type(self).sent:
+            type(self).sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_ctrl_c_during_fit_is_not_recorded(digits, tmp_path, warm_start):
+    params = {**FAST, "callbacks": [_SigintAtFit()]}
+    _SigintAtFit.at = None
+    reference = _run(digits, arms=ARMS[:1], estimator_params=params,
+                     warm_start=warm_start)
+    _SigintAtFit.fits, _SigintAtFit.at, _SigintAtFit.sent = 0, 3, False  # round 2
+    # skorch swallows the KeyboardInterrupt inside fit; the runner re-raises it
+    with pytest.raises(KeyboardInterrupt):
+        _run(digits, arms=ARMS[:1], estimator_params=params, out_dir=tmp_path,
+             warm_start=warm_start)
+    assert len(list(tmp_path.glob("runs/random/seed_0/round_*.json"))) == 2
+    _SigintAtFit.at = None
+    resumed = _run(digits, arms=ARMS[:1], estimator_params=params,
+                   out_dir=tmp_path, warm_start=warm_start)
+    assert _strip(resumed.records) == _strip(reference.records)
+
+
+def test_other_experiment_in_out_dir_is_refused(digits, tmp_path):
+    _run(digits, arms=ARMS[:1], out_dir=tmp_path, budget=20)
+    with pytest.raises(UserError, match="different experiment"):
+        _run(digits, arms=ARMS[:1], out_dir=tmp_path, budget=30)
+    result = _run(digits, arms=ARMS[:1], out_dir=tmp_path, budget=30, restart=True)
+    assert result.records[-1]["n_labeled"] == 30
+
+
+def test_joblib_matches_sequential(digits):
+    seq = _run(digits, seeds=(0, 1))
+    par = _run(digits, seeds=(0, 1), n_jobs=2)
+    assert _strip(par.records) == _strip(seq.records)
+
+
+def test_dask_local_cluster_matches_sequential(digits, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    seq = _run(digits)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1,
+                                  processes=False, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            on_client = _run(digits, scheduler=client)
+        by_address = _run(digits, scheduler=cluster.scheduler_address,
+                          out_dir=tmp_path)
+    assert _strip(on_client.records) == _strip(seq.records)
+    assert _strip(by_address.records) == _strip(seq.records)
+
+
+def test_results_files_and_summary(digits, tmp_path):
+    result = _run(digits, seeds=(0, 1))
+    ns, mean, std = result.curves()["random"]
+    assert ns.tolist() == [10, 20, 30, 40] and mean.shape == std.shape == (4,)
+    reach = result.labels_to_reach(0.0)
+    assert reach == {"random": 10, "entropy+mixup": 10}
+    assert result.labels_to_reach(1.01)["random"] is None
+    table = result.table(target=0.5)
+    assert "entropy+mixup" in table and "to reach 0.5" in table and "±" in table
+    paths = result.save(tmp_path, target=0.5)
+    saved = json.loads(paths["json"].read_text())
+    assert {"config", "versions", "records", "summary", "labels_to_reach"} <= set(saved)
+    assert saved["versions"]["torch"] and saved["records"][1]["queried"]
+    lines = paths["csv"].read_text().splitlines()
+    assert lines[0].startswith("arm,seed,round,n_labeled,accuracy,f1_macro")
+    assert len(lines) == 1 + 2 * 2 * 4
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_named_strategies_and_cold_start(digits):
+    pytest.importorskip("skmixal.strategies")
+    result = _run(digits, arms=make_arms(["margin"], mixup=False),
+                  initial_strategy="typiclust", budget=20)
+    assert [r["n_labeled"] for r in result.records] == [10, 20, 10, 20]

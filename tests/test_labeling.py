@@ -1,0 +1,186 @@
+"""Real-labeling workflow through the CLI: init, query, teach, status; bad input."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from skmixal.cli import main
+from skmixal.datasets import load_dataset
+
+FAST = ["--max-epochs", "2", "--min-steps", "10"]
+
+
+@pytest.fixture(scope="module")
+def truth():
+    return load_dataset("digits").y
+
+
+def _ids(path):
+    with open(path, newline="") as fh:
+        return [int(row["id"]) for row in csv.DictReader(fh)]
+
+
+def _fill(path, labels, *, rows=None):
+    """The scripted expert: write labels for the ids (or custom rows) of a query."""
+    rows = rows if rows is not None else [(i, labels[i]) for i in _ids(path)]
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def _snapshot(state):
+    return {p.name: p.read_bytes() for p in sorted(state.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def pending(tmp_path):
+    """A state with 10 taught labels and a pending query of 5."""
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial", "10", *FAST]) == 0
+    y = load_dataset("digits").y
+    assert main(["teach", "--state", str(state),
+                 str(_fill(state / "query_0000.csv", y))]) == 0
+    assert main(["query", "--state", str(state), "--n", "5"]) == 0
+    return state, state / "query_0001.csv"
+
+
+def test_expert_workflow_end_to_end(tmp_path, truth, capsys):
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial", "20", *FAST]) == 0
+    first = state / "query_0000.csv"
+    assert len(_ids(first)) == 20 and (state / "query_0000.png").exists()
+    assert main(["teach", "--state", str(state), str(_fill(first, truth))]) == 0
+    for k in (1, 2):
+        assert main(["query", "--state", str(state), "--n", "15"]) == 0
+        query = state / f"query_{k:04d}.csv"
+        ids = _ids(query)
+        assert len(ids) == 15 and (state / f"query_{k:04d}.png").exists()
+        assert main(["teach", "--state", str(state), str(_fill(query, truth))]) == 0
+    labels = np.load(state / "labels.npz", allow_pickle=False)
+    assert len(labels["ids"]) == len(set(labels["ids"].tolist())) == 50
+    assert (np.asarray(json.loads((state / "state.json").read_text())["classes"])
+            [labels["codes"]] == truth[labels["ids"]]).all()
+    capsys.readouterr()
+    assert main(["status", "--state", str(state), "--cv", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "50 labels" in out and "cross-validated accuracy" in out
+
+
+def test_initial_labels_test_set_and_saved_model(tmp_path, truth, capsys):
+    init_csv = _fill(tmp_path / "init.csv", truth, rows=[(i, truth[i]) for i in
+                                                        range(30)])
+    test_csv = _fill(tmp_path / "test.csv", truth,
+                     rows=[(i, truth[i]) for i in range(1000, 1200)])
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial-labels", str(init_csv),
+                 "--test-labels", str(test_csv), *FAST]) == 0
+    assert (state / "model.pt").exists()
+    model_bytes = (state / "model.pt").read_bytes()
+    assert main(["query", "--state", str(state), "--n", "10"]) == 0
+    assert (state / "model.pt").read_bytes() == model_bytes  # loaded, not refit
+    excluded = set(range(30)) | set(range(1000, 1200))
+    assert not set(_ids(state / "query_0000.csv")) & excluded
+    capsys.readouterr()
+    assert main(["status", "--state", str(state)]) == 0
+    assert "held-out accuracy" in capsys.readouterr().out
+
+
+def test_labels_survive_an_interrupted_refit(pending, truth, monkeypatch):
+    from skmixal.classifier import MixupNetClassifier
+
+    state, query = pending
+    real_fit = MixupNetClassifier.fit
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", interrupted)
+    assert main(["teach", "--state", str(state), str(_fill(query, truth))]) == 130
+    assert len(np.load(state / "labels.npz")["ids"]) == 15
+    monkeypatch.setattr(MixupNetClassifier, "fit", real_fit)
+    # the stale model is refit by the next command
+    assert main(["query", "--state", str(state), "--n", "5"]) == 0
+    meta = json.loads((state / "model.json").read_text())
+    assert meta["n_labels"] == 15
+
+
+def _bad_rows(case, ids, truth):
+    good = [(i, truth[i]) for i in ids]
+    return {
+        "unknown class": [(ids[0], "cat")] + good[1:],
+        "missing id": good[1:],
+        "duplicate id": good + [good[0]],
+        "id not queried": good + [(max(set(range(1797)) - set(ids)), 3)],
+        "empty label": [(ids[0], "")] + good[1:],
+        "bad id": [("x7", 1)] + good,
+    }[case]
+
+
+@pytest.mark.parametrize("case, message", [
+    ("unknown class", "unknown class 'cat'"),
+    ("missing id", "missing"),
+    ("duplicate id", "more than once"),
+    ("id not queried", "not in the last query"),
+    ("empty label", "empty label"),
+    ("bad id", "not an integer"),
+])
+def test_bad_csv_is_refused_and_changes_nothing(pending, truth, capsys, case,
+                                                message):
+    state, query = pending
+    _fill(query, truth, rows=_bad_rows(case, _ids(query), truth))
+    before = _snapshot(state)
+    capsys.readouterr()
+    assert main(["teach", "--state", str(state), str(query)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert _snapshot(state) == before
+
+
+@pytest.mark.parametrize("case, message", [
+    ("corrupt json", "corrupt"),
+    ("other version", "version"),
+    ("no state", "not a skmixal state directory"),
+    ("another dataset", "no longer matches"),
+    ("teach twice", "No query is waiting"),
+    ("query twice", "still waiting"),
+])
+def test_bad_state_is_refused(tmp_path, truth, capsys, case, message):
+    state = tmp_path / "state"
+    data = tmp_path / "data.npz"
+    np.savez(data, X=load_dataset("digits").X[:200], y=truth[:200])
+    assert main(["init", "--state", str(state), "--data", f"npz:{data}",
+                 "--initial", "10", *FAST]) == 0
+    query = _fill(state / "query_0000.csv", truth)
+    command = ["teach", "--state", str(state), str(query)]
+    if case == "corrupt json":
+        (state / "state.json").write_text('{"format": "skmixal-lab')
+    elif case == "other version":
+        meta = json.loads((state / "state.json").read_text())
+        (state / "state.json").write_text(json.dumps({**meta, "version": 99}))
+    elif case == "no state":
+        command[2] = str(tmp_path)
+    elif case == "another dataset":
+        np.savez(data, X=load_dataset("digits").X[200:400], y=truth[200:400])
+    elif case == "teach twice":
+        assert main(command) == 0
+    elif case == "query twice":
+        command = ["query", "--state", str(state)]
+    before = _snapshot(state)
+    capsys.readouterr()
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert _snapshot(state) == before
+
+
+def test_init_refuses_existing_state_and_bad_classes(tmp_path, capsys):
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), *FAST]) == 0
+    assert main(["init", "--state", str(state)]) == 2
+    assert "already holds" in capsys.readouterr().err
+    assert main(["init", "--state", str(tmp_path / "s2"), "--classes", "a"]) == 2
+    assert "two distinct classes" in capsys.readouterr().err
