@@ -1,0 +1,258 @@
+"""Mixup-based strategies: ALFA-Mix and mixup consistency.
+
+Both probe how a prediction changes when a pool point is interpolated with
+labeled data. ALFA-Mix mixes embeddings with class anchors and looks for label
+flips; mixup consistency mixes inputs with labeled examples and measures how
+far the network departs from the linear behaviour Mixup training asks of it.
+"""
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from skorch.utils import is_dataset
+
+from skmixal._validation import check_in_range
+from skmixal.modules import last_linear
+from skmixal.selection import top_k
+from skmixal.strategies._pool import (
+    default_rows,
+    is_skmixal,
+    iter_batches,
+    iter_proba,
+    label_codes,
+    labeled_embeddings,
+    prepare,
+)
+from skmixal.strategies.diversity import fit_kmeans
+
+__all__ = ["alfamix_sampling", "mixup_consistency_sampling"]
+
+
+def _need_labels(name, X_labeled, y_labeled, need_y=True):
+    if X_labeled is None or len(X_labeled) == 0 or (need_y and y_labeled is None):
+        raise ValueError(
+            f"{name} needs labeled data: pass a modAL learner with training data, "
+            "or X_labeled= and y_labeled= with a bare estimator.")
+
+
+def _nearest_to_centroids(Z, k, rng):
+    """k-means on Z, then the distinct point nearest each centroid."""
+    km = fit_kmeans(Z, k, rng.randint(2**31 - 1))
+    C = km.cluster_centers_.astype(Z.dtype)
+    d = (Z * Z).sum(1)[:, None] - 2.0 * (Z @ C.T) + (C * C).sum(1)[None]  # (n, k)
+    picks, used = [], np.zeros(len(Z), dtype=bool)
+    for c in range(k):
+        for i in np.argsort(d[:, c], kind="stable"):
+            if not used[i]:
+                picks.append(i)
+                used[i] = True
+                break
+    return np.asarray(picks, dtype=np.int64)
+
+
+def alfamix_sampling(learner_or_estimator, X_pool, n_instances=1, *,
+                     random_state=None, X_labeled=None, y_labeled=None, eps=0.2,
+                     n_alpha=4, max_candidates=20_000, batch_size=None):
+    """ALFA-Mix: points whose label flips when mixed a little with class anchors.
+
+    For each class with labels, the anchor is the mean labeled embedding. Each
+    pool embedding ``z`` is interpolated ``alpha * anchor + (1 - alpha) * z``
+    for ``alpha`` on the grid ``eps * (1..n_alpha) / n_alpha`` (a scalar grid
+    in place of the paper's per-dimension closed-form alpha) and the last
+    linear layer predicts its label. Points whose predicted label changes for
+    some anchor and alpha are candidates; k-means with ``n_instances`` clusters
+    on the candidates' embeddings picks the candidate nearest each centroid.
+    With fewer candidates than ``n_instances``, all are taken and the rest are
+    drawn at random from the pool.
+
+    Parameters
+    ----------
+    learner_or_estimator : modAL learner or fitted MixupNetClassifier
+        Labeled data comes from the learner's ``X_training`` / ``y_training``.
+    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
+    n_instances : int, default=1
+    random_state : int, RandomState instance or None, default=None
+    X_labeled, y_labeled : array-like or None, default=None
+        Labeled data, for a bare estimator.
+    eps : float, default=0.2
+        Largest mixing weight of the anchor, in (0, 1).
+    n_alpha : int, default=4
+        Grid points in (0, eps].
+    max_candidates : int, default=20_000
+        Candidates kept (highest flip rate first) for the clustering step.
+    batch_size : int or None, default=None
+
+    Returns
+    -------
+    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
+    scores : ndarray of the same shape
+        Fraction of (anchor, alpha) pairs that flip the prediction.
+
+    References
+    ----------
+    Parvaneh, Abbasnejad, Teney, Haffari, van den Hengel & Shi, "Active
+    learning by feature mixing", CVPR 2022.
+    """
+    check_in_range(eps, "eps", low=0, high=1, low_inclusive=False,
+                   high_inclusive=False)
+    check_in_range(n_alpha, "n_alpha", low=1, integer=True)
+    check_in_range(max_candidates, "max_candidates", low=1, integer=True)
+    estimator, X_pool, n_select, X_labeled, y_labeled = prepare(
+        learner_or_estimator, X_pool, n_instances, X_labeled=X_labeled,
+        y_labeled=y_labeled)
+    if not is_skmixal(estimator):
+        raise TypeError(
+            "alfamix_sampling applies the network's last linear layer to mixed "
+            f"embeddings and needs a skmixal network; got {type(estimator).__name__}.")
+    _need_labels("alfamix_sampling", X_labeled, y_labeled)
+    rng = check_random_state(random_state)
+    lab = labeled_embeddings(estimator, X_labeled, batch_size=batch_size)
+    codes = label_codes(estimator, y_labeled)
+    present = np.unique(codes)
+    anchors = np.stack([lab[codes == c].mean(0) for c in present])  # (A, D)
+    head = last_linear(estimator.module_)
+    anchors_t = torch.as_tensor(anchors, device=head.weight.device,
+                                dtype=head.weight.dtype)
+    alphas = eps * np.arange(1, n_alpha + 1) / n_alpha
+
+    scores = np.zeros(len(X_pool))
+    cand_idx = np.empty(0, dtype=np.int64)
+    cand_emb = np.empty((0, anchors.shape[1]), dtype=np.float32)
+    with torch.no_grad():
+        for start, proba, z in iter_proba(estimator, X_pool, embeddings=True,
+                                          batch_size=batch_size):
+            z = z.reshape(len(z), -1)
+            pred = proba.argmax(1)  # (b,)
+            flips = torch.zeros(len(z), device=z.device)
+            for alpha in alphas:
+                mixed = alpha * anchors_t[None] + (1 - alpha) * z[:, None]  # (b, A, D)
+                flips += (head(mixed).argmax(-1) != pred[:, None]).float().sum(1)
+            rate = (flips / (len(alphas) * len(anchors))).cpu().numpy()
+            scores[start : start + len(z)] = rate
+            new = np.flatnonzero(rate > 0)
+            if len(new):
+                cand_idx = np.concatenate([cand_idx, start + new])
+                cand_emb = np.concatenate([cand_emb, z[new].cpu().numpy()])
+                if len(cand_idx) > max_candidates:
+                    keep = np.sort(top_k(scores[cand_idx], max_candidates,
+                                         random_state=rng))
+                    cand_idx, cand_emb = cand_idx[keep], cand_emb[keep]
+    if len(cand_idx) > n_select:
+        picks = cand_idx[_nearest_to_centroids(cand_emb, n_select, rng)]
+    else:
+        rest = np.setdiff1d(np.arange(len(X_pool)), cand_idx)
+        fill = rng.choice(rest, n_select - len(cand_idx), replace=False)
+        picks = np.concatenate([cand_idx, fill])
+    picks = picks.astype(np.int64)
+    return picks, scores[picks]
+
+
+def _forward(estimator, batch):
+    """Class probabilities of one (validated) batch, as a NumPy array."""
+    if is_skmixal(estimator):
+        batch = torch.as_tensor(batch)
+        proba = next(iter(estimator.iter_outputs(batch, batch_size=len(batch))))
+        return proba.double().cpu().numpy()
+    if isinstance(batch, torch.Tensor):
+        batch = batch.cpu().numpy()
+    return np.asarray(estimator.predict_proba(batch), dtype=np.float64)
+
+
+def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
+                               random_state=None, X_labeled=None, y_labeled=None,
+                               lambdas=(0.25, 0.5, 0.75), n_anchors=10,
+                               batch_size=None):
+    """Pick the points where the model is least consistent with Mixup.
+
+    Mixup trains ``f(lam x + (1 - lam) a)`` towards
+    ``lam f(x) + (1 - lam) f(a)`` for pairs of training points. A pool point
+    where the network still breaks that linearity, when mixed with labeled
+    examples, lies where the model has not been shaped by the labels yet.
+
+    Design: ``n_anchors`` labeled inputs (one per labeled class while classes
+    last, drawn with ``random_state``) are mixed in input space with every
+    pool point at each ``lam`` in ``lambdas``; the score is the mean total
+    variation ``0.5 * |f(mix) - (lam f(x) + (1 - lam) f(a))|_1`` over anchors
+    and weights, in [0, 1]; the top ``n_instances`` are selected. Costs
+    ``1 + len(lambdas) * n_anchors`` forward passes per pool point and works
+    with any classifier with ``predict_proba`` on numeric input.
+
+    Parameters
+    ----------
+    learner_or_estimator : modAL learner or fitted classifier
+    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
+    n_instances : int, default=1
+    random_state : int, RandomState instance or None, default=None
+        Draws the anchors and breaks ties.
+    X_labeled, y_labeled : array-like or None, default=None
+        Labeled data, for a bare estimator (``y_labeled`` optional: without it
+        the anchors are drawn uniformly).
+    lambdas : sequence of float, default=(0.25, 0.5, 0.75)
+        Weights of the pool point, each in (0, 1).
+    n_anchors : int, default=10
+    batch_size : int or None, default=None
+        Rows per forward pass, mixes included (None: 4,096, fewer for wide samples).
+
+    Returns
+    -------
+    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
+    scores : ndarray of the same shape
+        Mean total-variation departure from linearity.
+
+    References
+    ----------
+    Zhang, Cisse, Dauphin & Lopez-Paz, "mixup: Beyond empirical risk
+    minimization", ICLR 2018 (the linear behaviour it induces); an skmixal
+    design, in the spirit of the mixing-based probe of Parvaneh et al., CVPR
+    2022.
+    """
+    check_in_range(n_anchors, "n_anchors", low=1, integer=True)
+    lam = np.asarray(lambdas, dtype=np.float64).ravel()
+    if lam.size == 0 or not np.all((lam > 0) & (lam < 1)):
+        raise ValueError(f"lambdas must be values in (0, 1), got {lambdas!r}.")
+    estimator, X_pool, n_select, X_labeled, y_labeled = prepare(
+        learner_or_estimator, X_pool, n_instances, X_labeled=X_labeled,
+        y_labeled=y_labeled)
+    _need_labels("mixup_consistency_sampling", X_labeled, y_labeled, need_y=False)
+    rng = check_random_state(random_state)
+    n_lab = len(X_labeled)
+    if y_labeled is not None:
+        y = np.asarray(y_labeled).ravel()
+        per_class = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
+        order = [grp[i] for i in range(max(map(len, per_class)))
+                 for grp in per_class if i < len(grp)]  # round-robin over classes
+        sel = np.asarray(order[:n_anchors])
+    else:
+        sel = rng.permutation(n_lab)[:n_anchors]
+    anchors = X_labeled[np.sort(sel)] if not is_dataset(X_labeled) else np.stack(
+        [np.asarray(X_labeled[i][0]) for i in np.sort(sel)])
+    if is_skmixal(estimator):
+        anchors = torch.as_tensor(estimator._validate_predict_data(anchors))
+    else:
+        anchors = np.asarray(anchors, dtype=np.float64)
+    p_a = _forward(estimator, anchors)  # (A, C)
+    n_a, n_l = len(anchors), len(lam)
+    rows = max(1, (batch_size or default_rows(X_pool)) // (1 + n_a * n_l))
+    scores = np.empty(len(X_pool))
+    for start, x in iter_batches(X_pool, rows):
+        if is_skmixal(estimator):
+            if is_dataset(X_pool):
+                x = estimator._validate_predict_data(x)
+            x = torch.as_tensor(x)
+            a, lam_b = anchors.to(x.dtype), torch.as_tensor(lam, dtype=x.dtype)
+        else:
+            x = np.asarray(x.cpu().numpy() if hasattr(x, "cpu") else x, np.float64)
+            a, lam_b = anchors, lam
+        b = len(x)
+        shape = (n_l, 1, 1) + (1,) * (x.ndim - 1)
+        lam_x = lam_b.reshape(shape)
+        mixed = lam_x * x[None, None] + (1 - lam_x) * a[None, :, None]  # (L, A, b, ...)
+        stacked = (torch.cat if is_skmixal(estimator) else np.concatenate)(
+            [x, mixed.reshape(n_l * n_a * b, *x.shape[1:])])
+        proba = _forward(estimator, stacked)
+        p_x, p_mix = proba[:b], proba[b:].reshape(n_l, n_a, b, -1)
+        lin = lam[:, None, None, None] * p_x[None, None] + (
+            1 - lam[:, None, None, None]) * p_a[None, :, None]
+        scores[start : start + b] = 0.5 * np.abs(p_mix - lin).sum(-1).mean((0, 1))
+    indices = top_k(scores, n_select, random_state=rng)
+    return indices, scores[indices]

@@ -1,0 +1,122 @@
+"""Uncertainty sampling: score every pool point from its predicted
+probabilities, keep only the scores, take the top ``n_instances``.
+
+Each strategy works with a modAL learner or any fitted classifier that has
+``predict_proba`` (skmixal networks stream the pool on their device; other
+classifiers are asked chunk by chunk). Memory beyond the pool: one float per
+pool row plus one batch of probabilities.
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from skmixal.scoring import entropy_scores, least_confidence_scores, margin_scores
+from skmixal.selection import top_k
+from skmixal.strategies._pool import pool_scores, prepare
+
+__all__ = [
+    "entropy_sampling",
+    "least_confidence_sampling",
+    "margin_sampling",
+    "random_sampling",
+]
+
+
+def _uncertainty(score_fn, learner, X_pool, n_instances, random_state, batch_size):
+    estimator, X_pool, n_select, _, _ = prepare(learner, X_pool, n_instances)
+    scores = pool_scores(estimator, X_pool, score_fn, batch_size=batch_size)
+    indices = top_k(scores, n_select, random_state=random_state)
+    return indices, scores[indices]
+
+
+_PARAMS = """
+    Parameters
+    ----------
+    learner_or_estimator : modAL learner or fitted classifier
+        Anything with ``predict_proba`` once unwrapped (``learner.estimator``).
+    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
+        Unlabeled pool, streamed in batches.
+    n_instances : int, default=1
+        Number of points to select (at most the pool size).
+    random_state : int, RandomState instance or None, default=None
+        Breaks ties between equal scores.
+    batch_size : int or None, default=None
+        Rows per forward pass (the estimator's default when None).
+
+    Returns
+    -------
+    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
+        Pool positions, most informative first.
+    scores : ndarray of the same shape, float
+        Their scores (higher = more informative).
+"""
+
+
+def least_confidence_sampling(learner_or_estimator, X_pool, n_instances=1, *,
+                              random_state=None, batch_size=None):
+    return _uncertainty(least_confidence_scores, learner_or_estimator, X_pool,
+                        n_instances, random_state, batch_size)
+
+
+least_confidence_sampling.__doc__ = (
+    """Pick the points whose most likely class is least probable.
+
+    Score ``1 - max_c p(c | x)`` (Lewis & Gale, "A sequential algorithm for
+    training text classifiers", SIGIR 1994).
+""" + _PARAMS)
+
+
+def margin_sampling(learner_or_estimator, X_pool, n_instances=1, *,
+                    random_state=None, batch_size=None):
+    return _uncertainty(margin_scores, learner_or_estimator, X_pool, n_instances,
+                        random_state, batch_size)
+
+
+margin_sampling.__doc__ = (
+    """Pick the points with the smallest gap between the two top classes.
+
+    Score ``1 - (p_1 - p_2)`` (Scheffer, Decomain & Wrobel, "Active hidden
+    Markov models for information extraction", IDA 2001).
+""" + _PARAMS)
+
+
+def entropy_sampling(learner_or_estimator, X_pool, n_instances=1, *,
+                     random_state=None, batch_size=None):
+    return _uncertainty(entropy_scores, learner_or_estimator, X_pool, n_instances,
+                        random_state, batch_size)
+
+
+entropy_sampling.__doc__ = (
+    """Pick the points whose predicted class distribution has the most entropy.
+
+    Score ``-sum_c p_c log p_c`` (Settles, "Active learning literature
+    survey", 2009).
+""" + _PARAMS)
+
+
+def random_sampling(learner_or_estimator, X_pool, n_instances=1, *,
+                    random_state=None, batch_size=None):
+    """Pick points uniformly at random, without replacement: the baseline.
+
+    The pool is validated (fitted estimator, feature count) like every other
+    strategy, but never passed through the network.
+
+    Parameters
+    ----------
+    learner_or_estimator : modAL learner or fitted classifier
+    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
+    n_instances : int, default=1
+    random_state : int, RandomState instance or None, default=None
+    batch_size : int or None, default=None
+        Unused; accepted so every strategy takes the same arguments.
+
+    Returns
+    -------
+    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
+    scores : ndarray of the same shape
+        All zeros: random sampling ranks nothing.
+    """
+    _, X_pool, n_select, _, _ = prepare(learner_or_estimator, X_pool, n_instances)
+    rng = check_random_state(random_state)
+    indices = rng.choice(len(X_pool), size=n_select, replace=False).astype(np.int64)
+    return indices, np.zeros(n_select, dtype=np.float64)
