@@ -28,6 +28,11 @@ __all__ = ["MixupNetClassifier"]
 
 DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
+# mixup_alpha='auto', from benchmarks/mixup_alpha.py (digits and MNIST, 20-1,000
+# labels): mixup helps the default CNN on images and hurts the MLP on vectors.
+AUTO_ALPHA_IMAGES = 0.2
+AUTO_ALPHA_VECTORS = 0.0
+
 _FIT_STATE_DEFAULTS = {
     "history_": lambda: None,
     "initialized_": lambda: False,
@@ -74,20 +79,25 @@ class MixupNetClassifier(NeuralNetClassifier):
         ``None`` builds the default network; keyword arguments go through
         ``module__<name>`` (e.g. ``module__hidden_units=(512,)``). An instance is
         used as a template: it is copied and re-initialised on each fit.
-    mixup_alpha : float, default=0.4
+    mixup_alpha : float or 'auto', default='auto'
         Concentration of the Beta distribution of the mixing weight; ``0``
-        disables mixing and trains exactly like ``NeuralNetClassifier``. The
-        default was chosen on digits and MNIST subsets of 20 to 1,000 labels
-        (``benchmarks/mixup_alpha.py``).
+        disables mixing and trains exactly like ``NeuralNetClassifier``.
+        ``'auto'`` uses 0.2 for image input and 0 for vector input, as measured
+        by ``benchmarks/mixup_alpha.py`` on digits and MNIST with 20 to 1,000
+        labels: on images the default CNN gains up to 8 points of accuracy
+        with mixup, while on flattened pixels the MLP loses up to 4 points.
+        The value used is ``mixup_alpha_``.
     mixup_mode : {'input', 'cutmix'}, default='input'
         ``'input'`` interpolates whole inputs; ``'cutmix'`` pastes a box from
         another image (image input only).
     mixup_prob : float, default=1.0
         Probability that a mini-batch is mixed.
-    min_steps : int, default=300
+    min_steps : int, default=1000
         Minimum number of optimizer steps per fit: with few labels an epoch is
         one or two steps, so the number of epochs grows until this many steps
-        are taken. This lets one setting serve 10 to 10,000 labels.
+        are taken. This lets one setting serve 10 to 10,000 labels. Measured
+        on MNIST with 100 labels, the default CNN gains 2 to 5 points from 300
+        to 1,000 steps; the MLP neither gains nor loses.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, dropout and mixing for each
         fit. The same int gives bit-identical predictions on CPU.
@@ -120,6 +130,8 @@ class MixupNetClassifier(NeuralNetClassifier):
         Class labels, sorted; ``predict`` returns values from it.
     n_features_in_ : int
         Number of features (channels for images) seen during fit.
+    mixup_alpha_ : float
+        The mixing concentration used in the last fit (``mixup_alpha`` resolved).
     input_shape_ : tuple of int
         Shape of one sample, e.g. ``(64,)`` or ``(1, 28, 28)``.
     module_ : torch.nn.Module
@@ -151,10 +163,10 @@ class MixupNetClassifier(NeuralNetClassifier):
         self,
         module=None,
         *,
-        mixup_alpha=0.4,
+        mixup_alpha="auto",
         mixup_mode="input",
         mixup_prob=1.0,
-        min_steps=300,
+        min_steps=1000,
         random_state=None,
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.AdamW,
@@ -241,7 +253,8 @@ class MixupNetClassifier(NeuralNetClassifier):
 
     # -- validation ----------------------------------------------------------------
     def _check_params(self):
-        check_in_range(self.mixup_alpha, "mixup_alpha", low=0)
+        if not (isinstance(self.mixup_alpha, str) and self.mixup_alpha == "auto"):
+            check_in_range(self.mixup_alpha, "mixup_alpha", low=0)
         if self.mixup_mode not in MIXUP_MODES:
             raise ValueError(
                 f"mixup_mode must be one of {MIXUP_MODES}, got {self.mixup_mode!r}.")
@@ -267,12 +280,18 @@ class MixupNetClassifier(NeuralNetClassifier):
         codes, found = encode_labels(y, len(X), classes=known)
         if reset:
             self.classes_ = found
-        if self.mixup_mode == "cutmix" and self.mixup_alpha > 0 and X.ndim != 4:
+        self.mixup_alpha_ = self._resolve_alpha(images=X.ndim == 4)
+        if self.mixup_mode == "cutmix" and X.ndim != 4:
             raise ValueError(
                 "mixup_mode='cutmix' needs image input (n_samples, channels, height,"
                 f" width) or (n_samples, height, width); got X of shape "
                 f"{tuple(X.shape)}. Use mixup_mode='input' for tabular data.")
         return X, codes
+
+    def _resolve_alpha(self, images):
+        if self.mixup_alpha != "auto":
+            return float(self.mixup_alpha)
+        return AUTO_ALPHA_IMAGES if images else AUTO_ALPHA_VECTORS
 
     def _validate_fit_dataset(self, X, y, *, reset):
         # a torch Dataset cannot be inspected without reading it; labels inside
@@ -284,8 +303,10 @@ class MixupNetClassifier(NeuralNetClassifier):
                     "labels); the dataset's targets must be their positions "
                     "0..n_classes-1.")
             self.classes_ = check_classes(self.classes)
+            sample = X[0][0] if isinstance(X[0], (tuple, list)) else X[0]
+            self.mixup_alpha_ = self._resolve_alpha(
+                images=torch.as_tensor(sample).ndim >= 2)
             if self.module is None:
-                sample = X[0][0] if isinstance(X[0], (tuple, list)) else X[0]
                 shape = tuple(torch.as_tensor(sample).shape)
                 self.input_shape_ = shape if len(shape) != 2 else (1, *shape)
         return X, y
@@ -308,7 +329,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         same after fit as before.
         """
         self._lambda_sampler = (
-            _BetaSampler(self.mixup_alpha) if self.mixup_alpha > 0 else None)
+            _BetaSampler(self.mixup_alpha_) if self.mixup_alpha_ > 0 else None)
         if self.random_state is None:
             yield
             return

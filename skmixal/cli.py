@@ -39,11 +39,22 @@ def _names(text):
     return [p.strip() for p in text.split(",") if p.strip()]
 
 
+def _alpha(text):
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number >= 0 or 'auto', got {text!r}") from None
+
+
 def _estimator_args(parser):
     group = parser.add_argument_group("model")
-    group.add_argument("--mixup-alpha", type=float, default=0.4,
-                       help="Mixup strength of the +mixup arms / the model "
-                       "(default: %(default)s)")
+    group.add_argument("--mixup-alpha", type=_alpha, default=None,
+                       help="Mixup strength: of the +mixup arms for `run` (default"
+                       " 0.4), of the model for `init` (default 'auto': 0.2 for "
+                       "images, off for vectors)")
     group.add_argument("--max-epochs", type=int, help="MixupNetClassifier max_epochs")
     group.add_argument("--min-steps", type=int, help="MixupNetClassifier min_steps")
     group.add_argument("--batch-size", type=int, help="MixupNetClassifier batch_size")
@@ -162,7 +173,8 @@ def _cmd_run(args, err):
         result = run_experiment(
             data.X, data.y, arms=arms, seeds=args.seeds, n_initial=args.initial,
             query_size=args.query_size, budget=args.budget,
-            test_size=args.test_size, mixup_alpha=args.mixup_alpha,
+            test_size=args.test_size,
+            mixup_alpha=0.4 if args.mixup_alpha is None else args.mixup_alpha,
             estimator_params=_estimator_params(args), warm_start=args.warm_start,
             initial_strategy=args.initial_strategy, out_dir=args.out,
             restart=args.restart, n_jobs=args.n_jobs, scheduler=args.scheduler,
@@ -185,8 +197,8 @@ def _cmd_labeling(args, out, err):
             args.state, args.data, initial_labels=args.initial_labels,
             n_initial=args.initial, classes=args.classes,
             test_labels=args.test_labels, strategy=args.strategy,
-            mixup_alpha=args.mixup_alpha, estimator_params=_estimator_params(args),
-            seed=args.seed)
+            mixup_alpha="auto" if args.mixup_alpha is None else args.mixup_alpha,
+            estimator_params=_estimator_params(args), seed=args.seed)
         print(f"Initialized {args.state}.", file=out)
         if path is not None:
             print(f"Label the samples in {path}, then: skmixal teach --state "

@@ -240,7 +240,7 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None):
 
 def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                classes=None, test_labels=None, strategy="entropy",
-               mixup_alpha=0.4, estimator_params=None, seed=0):
+               mixup_alpha="auto", estimator_params=None, seed=0):
     """Create a state directory: data reference, classes, settings, first labels.
 
     Parameters
@@ -259,7 +259,7 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         CSV ``id,label`` of a held-out set: never queried, scored by status.
     strategy : str, default="entropy"
         Query strategy, a name from ``skmixal.strategies.STRATEGIES``.
-    mixup_alpha : float, default=0.4
+    mixup_alpha : float or 'auto', default='auto'
         Mixup strength of the model (0: plain training).
     estimator_params : dict or None, default=None
         Other ``MixupNetClassifier`` parameters.

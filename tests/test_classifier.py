@@ -14,7 +14,8 @@ import skmixal.classifier as classifier_module
 from skmixal import MLP, MixupNetClassifier, SmallCNN, TensorLoader
 from skmixal.mixup import MixedTarget
 
-FAST = dict(max_epochs=3, min_steps=0, batch_size=32)
+# mixup on explicitly: 'auto' leaves vector input unmixed
+FAST = dict(max_epochs=3, min_steps=0, batch_size=32, mixup_alpha=0.4)
 
 
 def _spy_mixing(monkeypatch):
@@ -53,17 +54,29 @@ def test_mixup_mixes_every_training_batch_and_changes_training(digits_small,
                                                                monkeypatch):
     X, y, _, _ = digits_small
     calls = _spy_mixing(monkeypatch)
-    mixed = MixupNetClassifier(mixup_alpha=1.0, random_state=0, **FAST).fit(X, y)
+    mixed = MixupNetClassifier(random_state=0, **dict(FAST, mixup_alpha=1.0)).fit(X, y)
     assert len(calls) == 3 * int(np.ceil(len(X) / 32)) and all(calls)
-    plain = MixupNetClassifier(mixup_alpha=0, random_state=0, **FAST).fit(X, y)
+    plain = MixupNetClassifier(random_state=0, **dict(FAST, mixup_alpha=0)).fit(X, y)
     assert not np.allclose(mixed.history[:, "train_loss"],
                            plain.history[:, "train_loss"])
+
+
+def test_auto_alpha_mixes_images_only(digits_small, monkeypatch):
+    X, y, _, _ = digits_small
+    calls = _spy_mixing(monkeypatch)
+    fast = dict(max_epochs=3, min_steps=0, batch_size=32, random_state=0)
+    vectors = MixupNetClassifier(**fast).fit(X, y)
+    assert vectors.mixup_alpha == "auto" and vectors.mixup_alpha_ == 0.0
+    assert calls == []
+    images = MixupNetClassifier(**fast).fit(X.reshape(-1, 8, 8), y)
+    assert images.mixup_alpha_ == 0.2 and calls and all(calls)
 
 
 def test_mixup_prob_controls_share_of_mixed_batches(digits_small, monkeypatch):
     X, y, _, _ = digits_small
     calls = _spy_mixing(monkeypatch)
-    MixupNetClassifier(mixup_prob=0.5, random_state=0, max_epochs=20, min_steps=0,
+    MixupNetClassifier(mixup_alpha=1.0, mixup_prob=0.5, random_state=0, max_epochs=20,
+                       min_steps=0,
                        batch_size=32).fit(X, y)
     assert 0.3 < np.mean(calls) < 0.7
 
@@ -79,8 +92,8 @@ def test_validation_loss_sees_unmixed_data(digits_small):
             return super().get_loss(y_pred, y_true, X=X, training=training)
 
     valid = Dataset(Xv.astype(np.float32), yv)
-    net = Net(mixup_alpha=1.0, random_state=0, train_split=predefined_split(valid),
-              **FAST).fit(X, y)
+    net = Net(random_state=0, train_split=predefined_split(valid),
+              **dict(FAST, mixup_alpha=1.0)).fit(X, y)
     assert seen and all(t is torch.Tensor for t in seen)
     expected = log_loss(yv, net.predict_proba(Xv), labels=net.classes_)
     assert net.history[-1, "valid_loss"] == pytest.approx(expected, rel=1e-4)
@@ -98,7 +111,8 @@ def test_accelerate_mixin_trains_with_mixup(digits_small, monkeypatch):
     X, y, Xt, yt = digits_small
     calls = _spy_mixing(monkeypatch)
     net = AcceleratedMixupNet(accelerator=accelerate.Accelerator(cpu=True),
-                              device=None, random_state=0, max_epochs=10,
+                              device=None, random_state=0, max_epochs=20,
+                              mixup_alpha=1.0,
                               min_steps=0)
     net.fit(X, y)
     assert calls and all(calls)

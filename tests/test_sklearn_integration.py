@@ -10,7 +10,8 @@ from sklearn.preprocessing import StandardScaler
 
 from skmixal import MixupNetClassifier
 
-FAST = dict(max_epochs=3, min_steps=0, batch_size=32, random_state=0)
+FAST = dict(max_epochs=3, min_steps=0, batch_size=32, random_state=0,
+            mixup_alpha=0.4)
 
 
 def test_clone_get_set_params():
