@@ -21,7 +21,13 @@ from skmixal._validation import (
     encode_labels,
 )
 from skmixal.iterators import TensorLoader
-from skmixal.mixup import MIXUP_MODES, MixedTarget, _BetaSampler, mix_batch
+from skmixal.mixup import (
+    MIXUP_MODES,
+    MixedTarget,
+    _BetaSampler,
+    mix_batch,
+    soft_targets,
+)
 from skmixal.modules import default_module, last_linear
 
 __all__ = ["MixupNetClassifier"]
@@ -43,6 +49,13 @@ _FIT_STATE_DEFAULTS = {
 def _code_accuracy(net, X, y):
     # the internal datasets hold integer codes, so compare codes, not labels
     return float(np.mean(net.predict_proba(X).argmax(axis=1) == to_numpy(y)))
+
+
+def _takes_soft_targets(criterion):
+    # Cross-entropy on soft targets equals the lambda-weighted pair of losses
+    # only without class weights (hard-label 'mean' divides by the weights).
+    return (type(criterion) is torch.nn.CrossEntropyLoss and criterion.weight is None
+            and criterion.reduction == "mean")
 
 
 def _fresh_copy(module):
@@ -464,6 +477,10 @@ class MixupNetClassifier(NeuralNetClassifier):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Criterion loss; for a mixed batch, the lambda-weighted pair of losses."""
         if isinstance(y_true, MixedTarget):
+            if _takes_soft_targets(self.criterion_):
+                # one call on soft targets: the same value, half the autograd work
+                target = soft_targets(y_true, y_pred.shape[-1], y_pred.dtype)
+                return super().get_loss(y_pred, target, X=X, training=training)
             loss_a = super().get_loss(y_pred, y_true.y_a, X=X, training=training)
             loss_b = super().get_loss(y_pred, y_true.y_b, X=X, training=training)
             return y_true.lam * loss_a + (1.0 - y_true.lam) * loss_b

@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["MIXUP_MODES", "MixedTarget", "cutmix", "mix_batch", "mix_inputs"]
+__all__ = ["MIXUP_MODES", "MixedTarget", "cutmix", "mix_batch", "mix_inputs",
+           "soft_targets"]
 
 MIXUP_MODES = ("input", "cutmix")
 
@@ -50,15 +51,22 @@ class _BetaSampler:
         return self._buffer.pop()
 
 
-def mix_inputs(x, perm, lam):
-    """Input mixup: ``lam * x + (1 - lam) * x[perm]`` (new tensor)."""
-    return torch.lerp(x[perm], x, lam)
+def mix_inputs(x, partner, lam):
+    """Input mixup: ``lam * x + (1 - lam) * partner`` (new tensor)."""
+    return torch.lerp(partner, x, lam)
 
 
-def cutmix(x, perm, lam):
+def soft_targets(target, n_classes, dtype=torch.float32):
+    """Mixed one-hot targets ``lam * onehot(y_a) + (1 - lam) * onehot(y_b)``."""
+    one_a = torch.nn.functional.one_hot(target.y_a, n_classes).to(dtype)
+    one_b = torch.nn.functional.one_hot(target.y_b, n_classes).to(dtype)
+    return torch.lerp(one_b, one_a, target.lam)
+
+
+def cutmix(x, partner, lam):
     """CutMix for image batches (N, C, H, W).
 
-    Pastes a box covering about ``1 - lam`` of each image from ``x[perm]``.
+    Pastes a box covering about ``1 - lam`` of each image from ``partner``.
     Returns the new batch and the exact share of pixels kept from ``x``, which
     replaces ``lam`` in the loss.
     """
@@ -74,7 +82,7 @@ def cutmix(x, perm, lam):
     x1, x2 = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, width)
     # clone: x may be a view of data the iterator keeps resident on the device
     mixed = x.clone()
-    mixed[:, :, y1:y2, x1:x2] = x[perm, :, y1:y2, x1:x2]
+    mixed[:, :, y1:y2, x1:x2] = partner[:, :, y1:y2, x1:x2]
     kept = 1.0 - (y2 - y1) * (x2 - x1) / float(height * width)
     return mixed, kept
 
@@ -104,9 +112,13 @@ def mix_batch(x, y, *, sampler, mode="input", prob=1.0):
     if n < 2 or (prob < 1.0 and torch.rand(()).item() >= prob):
         return x, y
     lam = sampler()
-    perm = torch.randperm(n, device=x.device)
+    # Partners: the batch rolled by a random shift, so no sample is paired with
+    # itself. The batch order is already a random permutation (the loader
+    # shuffles), and a roll costs a third of gathering a fresh randperm.
+    shift = int(torch.randint(1, n, ()).item())
+    partner = x.roll(shift, 0)
     if mode == "cutmix":
-        x, lam = cutmix(x, perm, lam)
+        x, lam = cutmix(x, partner, lam)
     else:
-        x = mix_inputs(x, perm, lam)
-    return x, MixedTarget(y, y[perm], lam)
+        x = mix_inputs(x, partner, lam)
+    return x, MixedTarget(y, y.roll(shift, 0), lam)

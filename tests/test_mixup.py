@@ -3,13 +3,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from skmixal.mixup import MixedTarget, _BetaSampler, cutmix, mix_batch, mix_inputs
+from skmixal.mixup import (
+    MixedTarget,
+    _BetaSampler,
+    cutmix,
+    mix_batch,
+    mix_inputs,
+    soft_targets,
+)
 
 
 def test_mix_inputs_is_convex_combination():
     x = torch.arange(12, dtype=torch.float32).reshape(4, 3)
     perm = torch.tensor([1, 0, 3, 2])
-    out = mix_inputs(x, perm, 0.3)
+    out = mix_inputs(x, x[perm], 0.3)
     torch.testing.assert_close(out, 0.3 * x + 0.7 * x[perm])
     # the input is untouched
     torch.testing.assert_close(x, torch.arange(12, dtype=torch.float32).reshape(4, 3))
@@ -20,7 +27,7 @@ def test_cutmix_box_and_exact_lambda():
     x = torch.zeros(2, 1, 10, 10)
     x[1] = 1.0
     perm = torch.tensor([1, 0])
-    mixed, kept = cutmix(x, perm, 0.75)
+    mixed, kept = cutmix(x, x[perm], 0.75)
     # image 0 received ones from image 1 exactly where the box is
     pasted = mixed[0].mean().item()
     assert pasted == pytest.approx(1.0 - kept)
@@ -30,7 +37,7 @@ def test_cutmix_box_and_exact_lambda():
 
 def test_cutmix_rejects_tabular():
     with pytest.raises(ValueError, match="image batches"):
-        cutmix(torch.zeros(4, 5), torch.arange(4), 0.5)
+        cutmix(torch.zeros(4, 5), torch.zeros(4, 5), 0.5)
 
 
 def test_mixed_loss_equals_soft_target_cross_entropy():
@@ -76,3 +83,14 @@ def test_mix_batch_returns_mixed_target():
     assert out_y.lam == 0.25
     perm = [int((y == v).nonzero()) for v in out_y.y_b]
     torch.testing.assert_close(out_x, 0.25 * x + 0.75 * x[perm])
+    # every sample has a partner other than itself
+    assert all(p != i for i, p in enumerate(perm))
+
+
+def test_soft_targets_give_the_pair_loss_with_label_smoothing():
+    torch.manual_seed(0)
+    logits = torch.randn(8, 5)
+    target = MixedTarget(torch.randint(5, (8,)), torch.randint(5, (8,)), 0.3)
+    ce = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    pair = 0.3 * ce(logits, target.y_a) + 0.7 * ce(logits, target.y_b)
+    torch.testing.assert_close(ce(logits, soft_targets(target, 5)), pair)
