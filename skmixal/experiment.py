@@ -38,11 +38,10 @@ from skmixal._io import (
     InterruptGuard,
     UserError,
     fingerprint,
-    package_versions,
     read_json,
-    write_csv,
     write_json,
 )
+from skmixal.results import ExperimentResult
 
 __all__ = ["Arm", "ExperimentResult", "make_arms", "resolve_strategy",
            "run_experiment"]
@@ -480,120 +479,3 @@ def _execute_dask(tasks, X, y, n_jobs, scheduler, collect):
     finally:
         for obj in owned:
             obj.close()
-
-
-@dataclass
-class ExperimentResult:
-    """Per-round records of an experiment, with summaries and writers.
-
-    Attributes
-    ----------
-    config : dict
-        The experiment's settings (JSON-ready).
-    records : list of dict
-        One per (arm, seed, round): ``n_labeled``, ``accuracy``, ``f1_macro``,
-        ``queried`` (dataset row indices labeled that round), timings.
-    arms : list of str
-        Arm names in display order.
-    """
-
-    config: dict
-    records: list
-    arms: list
-
-    def curves(self, metric="accuracy"):
-        """Mean and std over seeds of ``metric`` after each round, per arm.
-
-        Parameters
-        ----------
-        metric : {"accuracy", "f1_macro"}, default="accuracy"
-
-        Returns
-        -------
-        curves : dict of str to tuple of (n_labeled, mean, std) ndarrays
-        """
-        out = {}
-        for arm in self.arms:
-            rows = [r for r in self.records if r["arm"] == arm]
-            ns = sorted({r["n_labeled"] for r in rows})
-            vals = [[r[metric] for r in rows if r["n_labeled"] == n] for n in ns]
-            out[arm] = (np.array(ns), np.array([np.mean(v) for v in vals]),
-                        np.array([np.std(v) for v in vals]))
-        return out
-
-    def labels_to_reach(self, target, metric="accuracy"):
-        """Fewest labels at which each arm's mean ``metric`` reaches ``target``.
-
-        Parameters
-        ----------
-        target : float
-        metric : str, default="accuracy"
-
-        Returns
-        -------
-        labels : dict of str to int or None
-            None where the mean curve never reaches ``target``.
-        """
-        out = {}
-        for arm, (ns, mean, _) in self.curves(metric).items():
-            hit = np.flatnonzero(mean >= target)
-            out[arm] = int(ns[hit[0]]) if len(hit) else None
-        return out
-
-    def table(self, metric="accuracy", target=None):
-        """Text table: mean ± std of ``metric`` per number of labels and arm.
-
-        Parameters
-        ----------
-        metric : str, default="accuracy"
-        target : float or None, default=None
-            Adds a last row with the labels needed to reach it.
-
-        Returns
-        -------
-        table : str
-        """
-        from skmixal.plotting import format_table
-
-        reach = None if target is None else self.labels_to_reach(target, metric)
-        title = (f"{self.config['dataset']['name']}: test "
-                 f"{metric.replace('_', ' ')}, mean ± std over "
-                 f"{len(self.config['seeds'])} seed(s)")
-        return format_table(self.curves(metric), title=title, reach=reach,
-                            target=target)
-
-    def save(self, out_dir, *, metric="accuracy", target=None):
-        """Write ``results.json``, ``results.csv`` and ``learning_curve.png``.
-
-        Parameters
-        ----------
-        out_dir : str or path-like
-        metric : str, default="accuracy"
-            Metric of the plot.
-        target : float or None, default=None
-            Target line in the plot and ``labels_to_reach`` in the JSON.
-
-        Returns
-        -------
-        paths : dict of str to pathlib.Path
-            Keys ``"json"``, ``"csv"``, ``"plot"``.
-        """
-        from skmixal.plotting import plot_learning_curves
-
-        out_dir = Path(out_dir)
-        paths = {"json": out_dir / "results.json", "csv": out_dir / "results.csv",
-                 "plot": out_dir / "learning_curve.png"}
-        summary = {arm: {"n_labeled": ns, "mean": mean, "std": std}
-                   for arm, (ns, mean, std) in self.curves(metric).items()}
-        write_json(paths["json"], {
-            "config": self.config, "versions": package_versions(), "metric": metric,
-            "target": target, "summary": summary,
-            "labels_to_reach": (None if target is None
-                                else self.labels_to_reach(target, metric)),
-            "records": self.records})
-        write_csv(paths["csv"], self.records, ["arm", "seed", "round", "n_labeled",
-                  "accuracy", "f1_macro", "query_s", "fit_s"])
-        plot_learning_curves(
-            self.curves(metric), paths["plot"], metric=metric, target=target,
-            title=f"{self.config['dataset']['name']}: active learning x Mixup")
-        return paths
