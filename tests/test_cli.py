@@ -80,10 +80,17 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     assert records(killed) == records(reference)
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_and_resumes(tmp_path):
     out = tmp_path / "res"
+    # a shell that starts jobs in the background hands them SIGINT ignored, and
+    # Python keeps it so; restore the default as an interactive terminal has it
     proc = subprocess.Popen(_run_cli(out), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120
     while not list(out.glob("runs/*/seed_0/round_0001.json")):
         assert proc.poll() is None and time.monotonic() < deadline

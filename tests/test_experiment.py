@@ -125,8 +125,17 @@ class _SigintAtFit(Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
+@pytest.fixture
+def sigint_raises():
+    # a background job starts with SIGINT ignored; Ctrl-C in a terminal raises
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("warm_start", [False, True])
-def test_ctrl_c_during_fit_is_not_recorded(digits, tmp_path, warm_start):
+def test_ctrl_c_during_fit_is_not_recorded(digits, tmp_path, warm_start,
+                                           sigint_raises):
     params = {**FAST, "callbacks": [_SigintAtFit()]}
     _SigintAtFit.at = None
     reference = _run(digits, arms=ARMS[:1], estimator_params=params,
