@@ -183,6 +183,23 @@ def test_modal_query_and_teach(name, n, data):
     assert len(learner.X_training) == len(X_lab) + n
 
 
+@pytest.mark.parametrize("name", ["entropy", "coreset", "alfamix"])
+def test_modal_calls_the_strategy_once_per_query(name, data):
+    # modAL 0.4.2.x retries a strategy in a bare except; ours must never fail there
+    X_lab, y_lab, X_pool, _ = data
+    calls = []
+
+    def counted(learner, X, n_instances=1, **kwargs):
+        calls.append(n_instances)
+        return STRATEGIES[name](learner, X, n_instances, random_state=0,
+                                **FAST.get(name, {}), **kwargs)
+
+    learner = ActiveLearner(estimator=_net(), query_strategy=counted,
+                            X_training=X_lab, y_training=y_lab)
+    idx = _query_indices(learner, X_pool, 2)
+    assert calls == [2] and idx.shape == (2,)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_modal_loop_on_digits(name, data, digits):
     X, y = digits
