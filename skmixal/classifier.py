@@ -285,6 +285,11 @@ class MixupNetClassifier(NeuralNetClassifier):
         if is_dataset(X):
             return self._validate_fit_dataset(X, y, reset=reset)
         X = check_features(self, X, reset=reset)
+        if self.mixup_mode == "cutmix" and X.ndim != 4:
+            raise ValueError(
+                "mixup_mode='cutmix' needs image input (n_samples, channels, height,"
+                f" width) or (n_samples, height, width); got X of shape "
+                f"{tuple(X.shape)}. Use mixup_mode='input' for tabular data.")
         if reset:
             declared = classes if classes is not None else self.classes
             known = None if declared is None else check_classes(declared)
@@ -294,11 +299,6 @@ class MixupNetClassifier(NeuralNetClassifier):
         if reset:
             self.classes_ = found
         self.mixup_alpha_ = self._resolve_alpha(images=X.ndim == 4)
-        if self.mixup_mode == "cutmix" and X.ndim != 4:
-            raise ValueError(
-                "mixup_mode='cutmix' needs image input (n_samples, channels, height,"
-                f" width) or (n_samples, height, width); got X of shape "
-                f"{tuple(X.shape)}. Use mixup_mode='input' for tabular data.")
         return X, codes
 
     def _resolve_alpha(self, images):
@@ -384,7 +384,10 @@ class MixupNetClassifier(NeuralNetClassifier):
         return self
 
     def partial_fit(self, X, y, classes=None, **fit_params):
-        """Train for ``max_epochs`` more epochs without re-initialising.
+        """Continue training on (X, y) without re-initialising.
+
+        Runs ``max_epochs`` epochs, more when needed to take ``min_steps``
+        optimizer steps.
 
         Parameters
         ----------
