@@ -222,6 +222,10 @@ def _cmd_labeling(args, out, err):
             print(f"waiting for labels: {st['pending']}", file=out)
         if st["accuracy"] is not None:
             print(f"{st['accuracy_kind']} accuracy: {st['accuracy']:.3f}", file=out)
+        else:
+            print("accuracy: not estimated yet (cross-validation needs at least 2 "
+                  "labels in every labeled class, or pass --test-labels at init)",
+                  file=out)
 
 
 def main(argv=None):
