@@ -9,12 +9,13 @@ strategy, with or without Mixup) and each seed is one independent run:
    model (from scratch unless ``warm_start``), score it on the test split;
    until ``budget`` labels.
 
-Every random choice is seeded from ``(seed, arm, round)``, so a run is
-reproducible on CPU and a resumed run continues exactly where it stopped. With
-an output directory, each completed round is saved atomically under
-``runs/<arm>/seed_<seed>/round_<r>.json`` before the next starts; a round cut
-short by a crash or Ctrl-C is never recorded, and rerunning the same call
-picks up from the last completed round.
+Every random choice is seeded from ``(seed, arm, round)`` (the model's from
+``(seed, round)`` alone, so arms are paired and differ only by their queries
+and mixup), so a run is reproducible on CPU and a resumed run continues
+exactly where it stopped. With an output directory, each completed round is
+saved atomically under ``runs/<arm>/seed_<seed>/round_<r>.json`` before the
+next starts; a round cut short by a crash or Ctrl-C is never recorded, and
+rerunning the same call picks up from the last completed round.
 
 Runs execute one after another, in parallel through joblib (``n_jobs``), or on
 a Dask cluster (``scheduler``). Results come back as :class:`ExperimentResult`,
@@ -269,7 +270,10 @@ def _run_task(task, X, y, progress=None):
 
 
 def _fit(model, cfg, arm, seed, r, X, y, labeled):
-    rs = _derive_seed(seed, "fit", arm.name, r)
+    # The model's seed depends on (seed, round) only, not on the arm: arms are
+    # paired (common random numbers), so at the first round every arm without
+    # mixup scores the same, and differences later come from the queries.
+    rs = _derive_seed(seed, "fit", r)
     lab = np.asarray(labeled)
     if cfg["warm_start"] and model is not None:
         model.set_params(random_state=rs)

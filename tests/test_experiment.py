@@ -203,3 +203,13 @@ def test_named_strategies_and_cold_start(digits):
     result = _run(digits, arms=make_arms(["margin"], mixup=False),
                   initial_strategy="typiclust", budget=20)
     assert [r["n_labeled"] for r in result.records] == [10, 20, 10, 20]
+
+
+def test_arms_are_paired_at_the_first_round(digits):
+    arms = [*ARMS, Arm("entropy", max_entropy, False)]
+    result = _run(digits, arms=arms, seeds=(0,))
+    first = {r["arm"]: r["accuracy"] for r in result.records if r["round"] == 0}
+    # same labels, same model seed: the arms without mixup agree exactly
+    assert first["random"] == first["entropy"]
+    later = {r["arm"]: r["accuracy"] for r in result.records if r["round"] == 3}
+    assert later["random"] != later["entropy"]
