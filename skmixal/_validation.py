@@ -10,17 +10,32 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
 __all__ = [
+    "as_numpy",
     "check_classes",
     "check_features",
     "check_in_range",
     "check_n_instances",
     "encode_labels",
     "is_array_like",
+    "seed_from",
 ]
+
+
+def as_numpy(x):
+    """A NumPy view of ``x``; torch tensors are detached and copied to the CPU."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def seed_from(random_state):
+    """An int seed for torch drawn from ``random_state`` (None: fresh entropy)."""
+    return int(check_random_state(random_state).randint(2**31 - 1))
 
 
 def check_in_range(value, name, *, low=None, high=None, integer=False,

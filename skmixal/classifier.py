@@ -19,6 +19,7 @@ from skmixal._validation import (
     check_features,
     check_in_range,
     encode_labels,
+    seed_from,
 )
 from skmixal.iterators import TensorLoader
 from skmixal.mixup import (
@@ -346,7 +347,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         if self.random_state is None:
             yield
             return
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        seed = seed_from(self.random_state)
         devices = []
         on_cuda = torch.device(self.device or "cpu").type == "cuda"
         if on_cuda and torch.cuda.is_available():

@@ -15,6 +15,8 @@ from numbers import Integral
 import numpy as np
 from scipy.special import entr
 
+from skmixal._validation import as_numpy
+
 __all__ = [
     "bald_scores",
     "entropy_scores",
@@ -25,20 +27,13 @@ __all__ = [
 ]
 
 
-def _as_numpy(x):
-    """A NumPy view of ``x``; torch tensors are detached and copied to the CPU."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor, no import
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
 def _check_proba(proba, name, ndim):
     """Return ``proba`` as a floating array of ``ndim`` dims, finite and >= 0."""
     shapes = {
         2: "(n_samples, n_classes)",
         3: "(n_mc, n_samples, n_classes)",
     }
-    proba = _as_numpy(proba)
+    proba = as_numpy(proba)
     kind = proba.dtype.kind
     if kind not in "biuf":  # bool, signed, unsigned, floating
         raise ValueError(f"{name} must be a numeric array, got dtype {proba.dtype}.")

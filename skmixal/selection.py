@@ -13,7 +13,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 
-from skmixal.scoring import _as_numpy
+from skmixal._validation import as_numpy
 
 __all__ = ["kcenter_greedy", "kmeans_pp", "top_k"]
 
@@ -30,7 +30,7 @@ def _check_k(k):
 
 
 def _check_embeddings(embeddings, name="embeddings"):
-    X = _as_numpy(embeddings)
+    X = as_numpy(embeddings)
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be a numeric array, got dtype {X.dtype}.")
     if X.ndim != 2:
@@ -68,7 +68,7 @@ def top_k(scores, k, random_state=None):
         Sorted by descending score.
     """
     k = _check_k(k)
-    scores = _as_numpy(scores)
+    scores = as_numpy(scores)
     if scores.ndim != 1:
         raise ValueError(
             f"scores must be a 1-D array of shape (n_samples,), got shape "
@@ -98,6 +98,12 @@ def top_k(scores, k, random_state=None):
 
 def _sq_norms(X):
     return np.einsum("ij,ij->i", X, X)  # (n_samples,)
+
+
+def sq_distances(A, B):
+    """Squared Euclidean distances (len(A), len(B)), for blocks that fit memory."""
+    d = _sq_norms(A)[:, None] - 2.0 * (A @ B.T) + _sq_norms(B)[None, :]
+    return np.maximum(d, 0.0, out=d)
 
 
 def _sq_dist_to_point(X, X_sq, center):
@@ -130,7 +136,7 @@ def _resolve_labeled(labeled, X):
     n, n_features = X.shape
     if labeled is None:
         return np.empty(0, dtype=np.int64), None
-    labeled = _as_numpy(labeled)
+    labeled = as_numpy(labeled)
     if labeled.ndim == 1 and (labeled.dtype.kind in "iu" or labeled.size == 0):
         idx = labeled.astype(np.int64)
         if idx.size and (idx.min() < -n or idx.max() >= n):

@@ -13,12 +13,11 @@ classifier is asked for ``predict_proba`` one chunk at a time.
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch.utils import is_dataset
 from torch.utils.data import DataLoader
 
-from skmixal._validation import check_n_instances
+from skmixal._validation import as_numpy, check_n_instances
 
 __all__ = [
     "default_rows",
@@ -30,7 +29,6 @@ __all__ = [
     "pool_embeddings",
     "pool_scores",
     "prepare",
-    "seed_from",
 ]
 
 # Rows per chunk for estimators without iter_outputs (and for raw batches).
@@ -50,11 +48,6 @@ def default_rows(X, budget_bytes=64 * 2**20):
     return int(min(CHUNK_ROWS, max(256, budget_bytes // max(row_bytes, 1))))
 
 
-def seed_from(random_state):
-    """An int seed for torch drawn from a ``random_state`` (None: fresh entropy)."""
-    return int(check_random_state(random_state).randint(2**31 - 1))
-
-
 def is_skmixal(estimator):
     """True for estimators that stream outputs (MixupNetClassifier and kin)."""
     return callable(getattr(estimator, "iter_outputs", None)) and callable(
@@ -65,10 +58,6 @@ def is_skmixal(estimator):
 def _is_learner(obj):
     # modAL's BaseLearner keeps the estimator and the labeled data.
     return hasattr(obj, "estimator") and hasattr(obj, "X_training")
-
-
-def _n_rows(X):
-    return len(X)
 
 
 def _check_pool(estimator, X_pool):
@@ -91,7 +80,7 @@ def _check_pool(estimator, X_pool):
         ) from exc
     if not is_dataset(X_pool) and not isinstance(X_pool, (np.ndarray, torch.Tensor)):
         X_pool = np.asarray(X_pool)
-    if _n_rows(X_pool) == 0:
+    if len(X_pool) == 0:
         raise ValueError("X_pool is empty: it must hold at least one sample.")
     n_expected = getattr(estimator, "n_features_in_", None)
     if not is_dataset(X_pool) and n_expected is not None:
@@ -136,15 +125,15 @@ def prepare(learner_or_estimator, X_pool, n_instances, *, X_labeled=None,
     if need_fitted:
         X_pool = _check_pool(estimator, X_pool)
     else:
-        if X_pool is None or _n_rows(X_pool) == 0:
+        if X_pool is None or len(X_pool) == 0:
             raise ValueError("X_pool is empty: it must hold at least one sample.")
     if X_labeled is not None and y_labeled is not None:
-        if _n_rows(X_labeled) != len(y_labeled):
+        if len(X_labeled) != len(y_labeled):
             raise ValueError(
-                f"X_labeled has {_n_rows(X_labeled)} rows but y_labeled has "
+                f"X_labeled has {len(X_labeled)} rows but y_labeled has "
                 f"{len(y_labeled)}."
             )
-    n_select = min(int(n_instances), _n_rows(X_pool))
+    n_select = min(int(n_instances), len(X_pool))
     return estimator, X_pool, n_select, X_labeled, y_labeled
 
 
@@ -163,18 +152,12 @@ def iter_batches(X, batch_size=CHUNK_ROWS):
             yield start, Xi
             start += len(Xi)
         return
-    for start in range(0, _n_rows(X), batch_size):
+    for start in range(0, len(X), batch_size):
         batch = X[start : start + batch_size]
         if isinstance(batch, np.ndarray) and (
                 isinstance(batch, np.memmap) or not batch.flags.writeable):
             batch = np.array(batch)  # a plain writeable copy of this batch only
         yield start, batch
-
-
-def _to_numpy(x):
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def iter_proba(estimator, X, *, embeddings=False, batch_size=None):
@@ -208,7 +191,7 @@ def iter_proba(estimator, X, *, embeddings=False, batch_size=None):
         )
     for start, batch in iter_batches(X, batch_size):
         if isinstance(batch, torch.Tensor) and not hasattr(estimator, "module_"):
-            batch = _to_numpy(batch)
+            batch = as_numpy(batch)
         proba = estimator.predict_proba(batch)
         if embeddings:
             yield start, proba, estimator.embed(batch)
@@ -218,7 +201,7 @@ def iter_proba(estimator, X, *, embeddings=False, batch_size=None):
 
 def pool_scores(estimator, X, score_fn, *, batch_size=None):
     """Scores of every pool row; only the (n_samples,) scores are kept."""
-    scores = np.empty(_n_rows(X), dtype=np.float64)
+    scores = np.empty(len(X), dtype=np.float64)
     for start, proba in iter_proba(estimator, X, batch_size=batch_size):
         scores[start : start + len(proba)] = score_fn(proba)
     return scores
@@ -230,24 +213,24 @@ def pool_embeddings(estimator, X, *, with_proba=False, batch_size=None):
     The output arrays are allocated once, after the first batch; nothing else
     of the pool's size is held.
     """
-    n = _n_rows(X)
+    n = len(X)
     emb_all = proba_all = None
     for start, proba, emb in iter_proba(estimator, X, embeddings=True,
                                         batch_size=batch_size):
-        emb = _to_numpy(emb).reshape(len(emb), -1)
+        emb = as_numpy(emb).reshape(len(emb), -1)
         if emb_all is None:
             emb_all = np.empty((n, emb.shape[1]), dtype=np.float32)
             if with_proba:
                 proba_all = np.empty((n, proba.shape[1]), dtype=np.float32)
         emb_all[start : start + len(emb)] = emb
         if with_proba:
-            proba_all[start : start + len(emb)] = _to_numpy(proba)
+            proba_all[start : start + len(emb)] = as_numpy(proba)
     return (emb_all, proba_all) if with_proba else emb_all
 
 
 def labeled_embeddings(estimator, X_labeled, *, batch_size=None):
     """Embeddings of the labeled set, or None when there is none."""
-    if X_labeled is None or _n_rows(X_labeled) == 0:
+    if X_labeled is None or len(X_labeled) == 0:
         return None
     if is_skmixal(estimator):
         X_labeled = estimator._validate_predict_data(X_labeled)
@@ -257,7 +240,7 @@ def labeled_embeddings(estimator, X_labeled, *, batch_size=None):
 def label_codes(estimator, y_labeled):
     """Positions of ``y_labeled`` in ``estimator.classes_``."""
     classes = getattr(estimator, "classes_", None)
-    y = _to_numpy(y_labeled).ravel()
+    y = as_numpy(y_labeled).ravel()
     if classes is None:
         raise NotFittedError(f"{type(estimator).__name__} has no classes_.")
     codes = np.searchsorted(classes, y)

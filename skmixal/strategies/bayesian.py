@@ -18,7 +18,7 @@ import torch
 from scipy.special import entr
 from skorch.utils import is_dataset
 
-from skmixal._validation import check_in_range
+from skmixal._validation import check_in_range, seed_from
 from skmixal.scoring import bald_scores, expand_joint_proba, joint_entropy_scores
 from skmixal.selection import top_k
 from skmixal.strategies._pool import (
@@ -26,7 +26,6 @@ from skmixal.strategies._pool import (
     is_skmixal,
     iter_batches,
     prepare,
-    seed_from,
 )
 
 __all__ = ["bald_sampling", "batch_bald_sampling"]

@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from skmixal._validation import check_in_range
-from skmixal.selection import kcenter_greedy
+from skmixal.selection import kcenter_greedy, sq_distances
 from skmixal.strategies._pool import (
     CHUNK_ROWS,
     iter_batches,
@@ -26,21 +26,15 @@ from skmixal.strategies._pool import (
 __all__ = ["badge_sampling", "coreset_sampling", "typiclust_sampling"]
 
 
-def _sq_dist(A, B):
-    """Squared Euclidean distances (len(A), len(B)) for small blocks."""
-    d = (A * A).sum(1)[:, None] - 2.0 * (A @ B.T) + (B * B).sum(1)[None, :]
-    return np.maximum(d, 0.0)
-
-
 def _pick_distances(emb, picks, centers):
     """Distance of each pick to its nearest center at the time it was picked."""
     chosen = emb[picks]  # (k, dim)
     d = np.full(len(picks), np.inf)
     if centers is not None and len(centers):
         for s in range(0, len(centers), CHUNK_ROWS):
-            d = np.minimum(d, _sq_dist(chosen, centers[s : s + CHUNK_ROWS]).min(1))
+            d = np.minimum(d, sq_distances(chosen, centers[s : s + CHUNK_ROWS]).min(1))
     if len(picks) > 1:
-        pair = _sq_dist(chosen, chosen)  # (k, k); k = n_instances
+        pair = sq_distances(chosen, chosen)  # (k, k); k = n_instances
         pair[np.triu_indices(len(picks))] = np.inf  # only earlier picks count
         d = np.minimum(d, pair.min(1))
     return np.sqrt(d)
@@ -199,7 +193,7 @@ def _typicality(Z, n_neighbors):
         return np.zeros(n)
     out = np.empty(n)
     for s in range(0, n, 1024):
-        d = _sq_dist(Z[s : s + 1024], Z)  # (b, n)
+        d = sq_distances(Z[s : s + 1024], Z)  # (b, n)
         d[np.arange(len(d)), np.arange(s, s + len(d))] = np.inf  # not itself
         nearest = np.sqrt(np.partition(d, k - 1, axis=1)[:, :k])
         out[s : s + 1024] = 1.0 / (nearest.mean(1) + 1e-12)

@@ -13,7 +13,7 @@ from skorch.utils import is_dataset
 
 from skmixal._validation import check_in_range
 from skmixal.modules import last_linear
-from skmixal.selection import top_k
+from skmixal.selection import sq_distances, top_k
 from skmixal.strategies._pool import (
     default_rows,
     is_skmixal,
@@ -38,8 +38,7 @@ def _need_labels(name, X_labeled, y_labeled, need_y=True):
 def _nearest_to_centroids(Z, k, rng):
     """k-means on Z, then the distinct point nearest each centroid."""
     km = fit_kmeans(Z, k, rng.randint(2**31 - 1))
-    C = km.cluster_centers_.astype(Z.dtype)
-    d = (Z * Z).sum(1)[:, None] - 2.0 * (Z @ C.T) + (C * C).sum(1)[None]  # (n, k)
+    d = sq_distances(Z, km.cluster_centers_.astype(Z.dtype))  # (n, k)
     picks, used = [], np.zeros(len(Z), dtype=bool)
     for c in range(k):
         for i in np.argsort(d[:, c], kind="stable"):
