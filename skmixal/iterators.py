@@ -85,7 +85,11 @@ class TensorLoader:
         NumPy arrays or tensors; other datasets fall back to ``DataLoader``.
     batch_size : int, default=128
     shuffle : bool, default=False
-        Draw a new permutation each epoch from torch's global generator.
+        Draw a new permutation each epoch, from ``generator``.
+    generator : torch.Generator or None, default=None
+        CPU generator for the batch order; ``None`` uses torch's global one.
+        :class:`~skmixal.MixupNetClassifier` passes its own per-fit generator,
+        so concurrent fits in threads do not share a random stream.
     drop_last : bool, default=False
     device : str, torch.device or None, default=None
         Where batches are made. In-memory arrays are copied there once.
@@ -95,18 +99,20 @@ class TensorLoader:
     """
 
     def __init__(self, dataset, batch_size=128, shuffle=False, drop_last=False,
-                 device=None, **loader_kwargs):
+                 device=None, generator=None, **loader_kwargs):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.device = device
+        self.generator = generator
         unwrapped = None
         if not set(loader_kwargs) - _HARMLESS_KWARGS:
             unwrapped = _unwrap(dataset)
         if unwrapped is None:
             self._fallback = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
-                                        drop_last=drop_last, **loader_kwargs)
+                                        drop_last=drop_last, generator=generator,
+                                        **loader_kwargs)
             return
         self._fallback = None
         base, indices = unwrapped
@@ -134,8 +140,11 @@ class TensorLoader:
         stop = n - n % size if self.drop_last else n
         order = None
         if self.shuffle:
-            device = self._X.resident.device if self._X.resident is not None else None
-            order = torch.randperm(n, device=device)
+            # drawn on the CPU from the given generator, so the order is the
+            # same on every device; n int64s are cheap to move
+            order = torch.randperm(n, generator=self.generator)
+            if self._X.resident is not None:
+                order = order.to(self._X.resident.device)
         for start in range(0, stop, size):
             end = min(start + size, n)
             if order is None:
