@@ -2,9 +2,12 @@
 
 import copy
 import math
+import numbers
+import threading
 from contextlib import contextmanager
 
 import numpy as np
+import skorch
 import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
@@ -21,6 +24,7 @@ from skmixal._validation import (
     encode_labels,
     seed_from,
 )
+from skmixal.augment import AUGMENTATIONS, augment_batch
 from skmixal.iterators import TensorLoader
 from skmixal.mixup import (
     MIXUP_MODES,
@@ -29,7 +33,15 @@ from skmixal.mixup import (
     mix_batch,
     soft_targets,
 )
-from skmixal.modules import default_module, last_linear
+from skmixal.modules import SeededDropout, default_module, last_linear
+from skmixal.semi_supervised import (
+    SEMI_SUPERVISED_METHODS,
+    SemiSupervisedTarget,
+    UnlabeledSampler,
+    linear_rampup,
+    mixmatch_batch,
+    mixmatch_loss,
+)
 
 __all__ = ["MixupNetClassifier"]
 
@@ -39,6 +51,18 @@ DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # labels): mixup helps the default CNN on images and hurts the MLP on vectors.
 AUTO_ALPHA_IMAGES = 0.2
 AUTO_ALPHA_VECTORS = 0.0
+# With unlabeled rows (MixMatch), 'auto' is the paper's 0.75 (benchmarks/
+# semi_supervised.py, digits and MNIST).
+AUTO_ALPHA_SEMI_SUPERVISED = 0.75
+
+# skorch 1.4 threads `_routing_method` from fit into partial_fit; 1.0-1.3
+# pass every fit parameter on to the module's forward, so it must not be sent.
+_SKORCH_ROUTES = tuple(int(p) for p in skorch.__version__.split(".")[:2]) >= (1, 4)
+
+# Module initialisation draws from torch's global generator (every layer's
+# reset_parameters); seeding it and building the module happen under one lock
+# so fits in threads cannot interleave their draws.
+_INIT_LOCK = threading.Lock()
 
 _FIT_STATE_DEFAULTS = {
     "history_": lambda: None,
@@ -57,6 +81,86 @@ def _takes_soft_targets(criterion):
     # only without class weights (hard-label 'mean' divides by the weights).
     return (type(criterion) is torch.nn.CrossEntropyLoss and criterion.weight is None
             and criterion.reduction == "mean")
+
+
+def _is_minus_one(value):
+    return (isinstance(value, numbers.Number)
+            and not isinstance(value, (bool, np.bool_)) and value == -1)
+
+
+def _label_array(y):
+    """y as a 1-D NumPy array, keeping a list's mixed types (strings and -1)."""
+    if isinstance(y, torch.Tensor):
+        return y.detach().cpu().numpy()
+    arr = np.asarray(y)
+    if (arr.dtype.kind in "US" and not isinstance(y, np.ndarray)
+            and any(not isinstance(v, str) for v in y)):
+        arr = np.empty(len(y), dtype=object)
+        arr[:] = list(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    return arr
+
+
+def _unlabeled_mask(y, classes):
+    """Boolean mask of the rows of y marked unlabeled (-1), or None.
+
+    scikit-learn's rule (``SelfTrainingClassifier``, ``LabelSpreading``): the
+    integer -1 marks an unlabeled row; with string labels, y must have dtype
+    object and hold the integer -1. A string array containing ``'-1'`` is
+    ambiguous and rejected. When the declared ``classes`` include -1, it is a
+    class and marks nothing.
+    """
+    if y is None or (classes is not None and any(_is_minus_one(c) for c in classes)):
+        return None
+    arr = _label_array(y)
+    if arr.ndim != 1:
+        return None
+    kind = arr.dtype.kind
+    if kind in "iuf":
+        return arr == -1
+    if kind == "O":
+        return np.fromiter((_is_minus_one(v) for v in arr), bool, len(arr))
+    if kind in "US" and (arr == "-1").any():
+        raise ValueError(
+            "y is an array of strings containing '-1'. To mark unlabeled rows "
+            "among string labels, use dtype=object and the integer -1 (as "
+            "scikit-learn's semi-supervised estimators do); to use '-1' as a "
+            "class, declare it in classes=[...].")
+    return None
+
+
+def _n_rows(X):
+    if X is None:
+        return 0
+    return int(X.shape[0]) if hasattr(X, "shape") else len(X)
+
+
+def _concat(a, b):
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        device = (a if isinstance(a, torch.Tensor) else b).device
+        return torch.cat([torch.as_tensor(a).to(device), torch.as_tensor(b).to(device)])
+    return np.concatenate([a, b])
+
+
+@contextmanager
+def _deterministic_flags(enabled):
+    """torch's deterministic-algorithm switches for one fit, restored after."""
+    if not enabled:
+        yield
+        return
+    saved = (torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.deterministic = saved[2]
+        torch.backends.cudnn.benchmark = saved[3]
 
 
 def _fresh_copy(module):
@@ -112,9 +216,42 @@ class MixupNetClassifier(NeuralNetClassifier):
         are taken. This lets one setting serve 10 to 10,000 labels. Measured
         on MNIST with 100 labels, the default CNN gains 2 to 5 points from 300
         to 1,000 steps; the MLP neither gains nor loses.
+    semi_supervised : {'mixmatch'} or None, default='mixmatch'
+        How unlabeled rows (``y == -1``, or ``fit(..., X_unlabeled=U)``) are
+        used. ``'mixmatch'``: MixMatch (Berthelot et al., 2019), Mixup across
+        labeled rows and unlabeled rows with sharpened guessed labels. It only
+        acts when a fit is given unlabeled rows; without them training is
+        exactly the supervised fit. ``None`` rejects unlabeled rows.
+    unlabeled_weight : float, default=75.0
+        Weight of the unlabeled loss (MixMatch's ``lambda_u``; the squared
+        error is averaged over classes, as in the paper).
+    unlabeled_rampup : float, default=0.4
+        Share of the fit's steps over which that weight rises linearly from 0.
+    sharpen_temperature : float, default=0.5
+        Temperature ``T`` that sharpens the guessed labels (``0 < T <= 1``).
+    n_augmentations : int, default=2
+        Augmented views ``K`` of each unlabeled sample whose predictions are
+        averaged into its guessed label.
+    augment : {'auto', 'shift', 'shift+flip', 'noise'} or None, default='auto'
+        Batched, seeded augmentation on the device (:mod:`skmixal.augment`).
+        ``'auto'``: random shifts of up to 1/8 of the image side when the fit
+        has unlabeled image rows, otherwise none. An explicit value also
+        augments supervised fits. ``'noise'`` (Gaussian, for vectors) and
+        flips are never chosen automatically; flips are wrong for digits and
+        characters.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling, dropout and mixing for each
-        fit. The same int gives bit-identical predictions on CPU.
+        Seeds weight initialisation, shuffling, dropout, mixing, augmentation
+        and unlabeled sampling for each fit, through the fit's own generators:
+        the same int gives bit-identical predictions on the same device with
+        the same torch thread count, also for fits running in threads (default
+        networks; give your own modules :class:`~skmixal.modules.SeededDropout`
+        for that). ``None`` draws from torch's global generator.
+    deterministic : bool, default=False
+        Run the fit with ``torch.use_deterministic_algorithms(True)`` and
+        deterministic cuDNN, restored afterwards. The default networks are
+        deterministic on CUDA without it; a user module with an op whose CUDA
+        backward is not (adaptive pooling, scatter, interpolate) needs it for
+        bit-identical results. Slower on GPU; no effect on CPU results.
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
     optimizer : torch optimizer class, default=torch.optim.AdamW
     lr : float, default=1e-3
@@ -146,6 +283,10 @@ class MixupNetClassifier(NeuralNetClassifier):
         Number of features (channels for images) seen during fit.
     mixup_alpha_ : float
         The mixing concentration used in the last fit (``mixup_alpha`` resolved).
+    augment_ : str or None
+        The augmentation used in the last fit (``augment`` resolved).
+    n_unlabeled_ : int
+        Number of unlabeled rows the last fit trained on (0: supervised).
     input_shape_ : tuple of int
         Shape of one sample, e.g. ``(64,)`` or ``(1, 28, 28)``.
     module_ : torch.nn.Module
@@ -161,7 +302,9 @@ class MixupNetClassifier(NeuralNetClassifier):
     References
     ----------
     Zhang, Cisse, Dauphin, Lopez-Paz. "mixup: Beyond Empirical Risk
-    Minimization", ICLR 2018. Yun et al. "CutMix", ICCV 2019.
+    Minimization", ICLR 2018. Yun et al. "CutMix", ICCV 2019. Berthelot,
+    Carlini, Goodfellow, Papernot, Oliver, Raffel. "MixMatch: A Holistic
+    Approach to Semi-Supervised Learning", NeurIPS 2019.
 
     Examples
     --------
@@ -181,7 +324,14 @@ class MixupNetClassifier(NeuralNetClassifier):
         mixup_mode="input",
         mixup_prob=1.0,
         min_steps=1000,
+        semi_supervised="mixmatch",
+        unlabeled_weight=75.0,
+        unlabeled_rampup=0.4,
+        sharpen_temperature=0.5,
+        n_augmentations=2,
+        augment="auto",
         random_state=None,
+        deterministic=False,
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.AdamW,
         lr=1e-3,
@@ -214,7 +364,14 @@ class MixupNetClassifier(NeuralNetClassifier):
         self.mixup_mode = mixup_mode
         self.mixup_prob = mixup_prob
         self.min_steps = min_steps
+        self.semi_supervised = semi_supervised
+        self.unlabeled_weight = unlabeled_weight
+        self.unlabeled_rampup = unlabeled_rampup
+        self.sharpen_temperature = sharpen_temperature
+        self.n_augmentations = n_augmentations
+        self.augment = augment
         self.random_state = random_state
+        self.deterministic = deterministic
         # scikit-learn: __init__ stores parameters only. skorch's __init__ also
         # sets these three; they come back from __getattr__ until fit sets them.
         for name in _FIT_STATE_DEFAULTS:
@@ -277,35 +434,111 @@ class MixupNetClassifier(NeuralNetClassifier):
         check_in_range(self.max_epochs, "max_epochs", low=0, integer=True)
         if self.batch_size != -1:
             check_in_range(self.batch_size, "batch_size", low=1, integer=True)
+        if (self.semi_supervised is not None
+                and self.semi_supervised not in SEMI_SUPERVISED_METHODS):
+            raise ValueError(
+                f"semi_supervised must be one of {SEMI_SUPERVISED_METHODS} or None,"
+                f" got {self.semi_supervised!r}.")
+        check_in_range(self.unlabeled_weight, "unlabeled_weight", low=0)
+        check_in_range(self.unlabeled_rampup, "unlabeled_rampup", low=0, high=1)
+        check_in_range(self.sharpen_temperature, "sharpen_temperature", low=0,
+                       high=1, low_inclusive=False)
+        check_in_range(self.n_augmentations, "n_augmentations", low=1, integer=True)
+        if self.augment is not None and self.augment not in ("auto", *AUGMENTATIONS):
+            raise ValueError(
+                f"augment must be 'auto', one of {AUGMENTATIONS} or None, got "
+                f"{self.augment!r}.")
+        if not isinstance(self.deterministic, (bool, np.bool_)):
+            raise TypeError(
+                f"deterministic must be True or False, got {self.deterministic!r}.")
         check_random_state(self.random_state)
 
     def _is_fitted(self):
         return bool(self.initialized_) and "classes_" in self.__dict__
 
-    def _validate_fit_data(self, X, y, *, reset, classes=None):
+    def _validate_fit_data(self, X, y, *, reset, classes=None, X_unlabeled=None):
+        """Validated (X, codes, unlabeled rows or None); sets the fitted attributes.
+
+        Rows of y equal to -1 (scikit-learn's semi-supervised convention) are
+        moved, in order, in front of ``X_unlabeled``: both routes give the same
+        unlabeled set and so the same model.
+        """
         if is_dataset(X):
-            return self._validate_fit_dataset(X, y, reset=reset)
+            X, y = self._validate_fit_dataset(X, y, reset=reset)
+            unlabeled = self._validate_unlabeled(X_unlabeled)
+            self._resolve_training(images=len(self.input_shape_) == 3,
+                                   n_unlabeled=_n_rows(unlabeled))
+            return X, y, unlabeled
+        if reset:
+            declared = classes if classes is not None else self.classes
+            known = None if declared is None else check_classes(declared)
+        else:
+            known = self.classes_
+        mask = _unlabeled_mask(y, known)
+        if mask is not None and mask.any():
+            if self.semi_supervised is None:
+                raise ValueError(
+                    f"y marks {int(mask.sum())} rows as unlabeled (-1), but "
+                    "semi_supervised=None. Set semi_supervised='mixmatch' to train "
+                    "on them, or declare classes=[...] including -1 if -1 is a "
+                    "class label.")
+            if mask.all():
+                raise ValueError(
+                    "Every row of y is -1 (unlabeled): at least one labeled row "
+                    "per class is needed to start from.")
         X = check_features(self, X, reset=reset)
         if self.mixup_mode == "cutmix" and X.ndim != 4:
             raise ValueError(
                 "mixup_mode='cutmix' needs image input (n_samples, channels, height,"
                 f" width) or (n_samples, height, width); got X of shape "
                 f"{tuple(X.shape)}. Use mixup_mode='input' for tabular data.")
-        if reset:
-            declared = classes if classes is not None else self.classes
-            known = None if declared is None else check_classes(declared)
-        else:
-            known = self.classes_
+        unlabeled = self._validate_unlabeled(X_unlabeled)
+        if mask is not None and mask.any():
+            rows = np.flatnonzero(~mask)
+            from_y = X[np.flatnonzero(mask)]
+            unlabeled = from_y if unlabeled is None else _concat(from_y, unlabeled)
+            X, y = X[rows], _label_array(y)[rows]
         codes, found = encode_labels(y, len(X), classes=known)
         if reset:
             self.classes_ = found
-        self.mixup_alpha_ = self._resolve_alpha(images=X.ndim == 4)
-        return X, codes
+        self._resolve_training(images=X.ndim == 4, n_unlabeled=_n_rows(unlabeled))
+        return X, codes, unlabeled
 
-    def _resolve_alpha(self, images):
+    def _validate_unlabeled(self, X_unlabeled):
+        if X_unlabeled is None:
+            return None
+        if self.semi_supervised is None:
+            raise ValueError(
+                "X_unlabeled was given but semi_supervised=None; set "
+                "semi_supervised='mixmatch' to train on unlabeled rows.")
+        if is_dataset(X_unlabeled):
+            raise TypeError(
+                "X_unlabeled must be an array-like, np.memmap or torch tensor of "
+                "samples shaped like X, not a torch Dataset.")
+        if _n_rows(X_unlabeled) == 0:
+            return None  # an exhausted pool: a supervised fit
+        try:
+            return check_features(self, X_unlabeled, reset=False)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"X_unlabeled: {exc}") from exc
+
+    def _resolve_training(self, *, images, n_unlabeled):
+        if self.augment in AUGMENTATIONS and self.augment != "noise" and not images:
+            raise ValueError(
+                f"augment={self.augment!r} needs image input; use augment='noise'"
+                " or None for vector input.")
+        semi = n_unlabeled > 0
         if self.mixup_alpha != "auto":
-            return float(self.mixup_alpha)
-        return AUTO_ALPHA_IMAGES if images else AUTO_ALPHA_VECTORS
+            self.mixup_alpha_ = float(self.mixup_alpha)
+        elif semi:
+            self.mixup_alpha_ = AUTO_ALPHA_SEMI_SUPERVISED
+        else:
+            self.mixup_alpha_ = AUTO_ALPHA_IMAGES if images else AUTO_ALPHA_VECTORS
+        if self.augment == "auto":
+            self.augment_ = "shift" if semi and images else None
+        else:
+            self.augment_ = self.augment
+        self.n_unlabeled_ = n_unlabeled
 
     def _validate_fit_dataset(self, X, y, *, reset):
         # a torch Dataset cannot be inspected without reading it; labels inside
@@ -318,11 +551,10 @@ class MixupNetClassifier(NeuralNetClassifier):
                     "0..n_classes-1.")
             self.classes_ = check_classes(self.classes)
             sample = X[0][0] if isinstance(X[0], (tuple, list)) else X[0]
-            self.mixup_alpha_ = self._resolve_alpha(
-                images=torch.as_tensor(sample).ndim >= 2)
-            if self.module is None:
-                shape = tuple(torch.as_tensor(sample).shape)
-                self.input_shape_ = shape if len(shape) != 2 else (1, *shape)
+            shape = tuple(torch.as_tensor(sample).shape)
+            # (H, W) samples are single-channel images, as for arrays
+            self.input_shape_ = shape if len(shape) != 2 else (1, *shape)
+            self.n_features_in_ = self.input_shape_[0]
         return X, y
 
     def _validate_predict_data(self, X):
@@ -336,27 +568,116 @@ class MixupNetClassifier(NeuralNetClassifier):
 
     # -- fitting ---------------------------------------------------------------------
     @contextmanager
-    def _training_context(self):
-        """Fresh lambda sampler, and torch's generators seeded from random_state.
+    def _training_context(self, unlabeled):
+        """The fit's own random generators, and torch's global one forked.
 
-        The generators are forked, so the caller's global torch RNG state is the
-        same after fit as before.
+        With an int ``random_state`` every draw of the fit comes from
+        generators made here: a NumPy ``Generator`` for scalars (lambda, the
+        CutMix box, unlabeled rows), a CPU torch ``Generator`` for the batch
+        order and one torch ``Generator`` per device for tensor draws (mixing
+        partners, augmentation, dropout of the default networks). Fits in
+        threads therefore never share a stream. torch's global generator is
+        also seeded, inside ``fork_rng``, for modules that draw from it (a user
+        module's ``nn.Dropout``); only the CPU and the training GPU are seeded,
+        and exactly those are restored.
         """
-        self._lambda_sampler = (
-            _BetaSampler(self.mixup_alpha_) if self.mixup_alpha_ > 0 else None)
-        if self.random_state is None:
-            yield
-            return
-        seed = seed_from(self.random_state)
+        seeds = None
+        if self.random_state is not None:
+            entropy = seed_from(self.random_state)
+            seeds = np.random.SeedSequence(entropy).generate_state(4)
+        self._seeds = seeds
+        self._generators = {}
+        self._rng = None if seeds is None else np.random.default_rng(int(seeds[0]))
+        self._lambda_sampler = None
+        self._unlabeled_sampler = None
         devices = []
-        on_cuda = torch.device(self.device or "cpu").type == "cuda"
-        if on_cuda and torch.cuda.is_available():
-            devices = [torch.cuda.current_device()]
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
+        device = torch.device(self.device or "cpu")
+        if device.type == "cuda" and torch.cuda.is_available():
+            devices = [device.index if device.index is not None
+                       else torch.cuda.current_device()]
+        flags = _deterministic_flags(self.deterministic)
+        try:
+            with torch.random.fork_rng(devices=devices, enabled=seeds is not None):
+                if seeds is not None:
+                    torch.default_generator.manual_seed(int(seeds[1]))
+                    for index in devices:
+                        with torch.cuda.device(index):
+                            torch.cuda.manual_seed(int(seeds[1]))
+                with flags:
+                    yield
+        finally:
+            self._release_training_state()
 
-    def fit(self, X, y, **fit_params):
+    def _release_training_state(self):
+        for sub in self.__dict__.get("module_", torch.nn.Module()).modules():
+            if isinstance(sub, SeededDropout):
+                sub.generator = None  # generators do not pickle, and MC dropout
+                # after fit must follow the caller's seeding
+        for name in ("_rng", "_generators", "_seeds", "_lambda_sampler",
+                     "_unlabeled_sampler"):
+            self.__dict__.pop(name, None)
+
+    def _random(self):
+        """The fit's NumPy generator (from torch's global one without a seed)."""
+        if self._rng is None:
+            # random_state=None: torch.manual_seed still makes the fit repeatable
+            self._rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))
+        return self._rng
+
+    def _generator(self, device):
+        """The fit's torch generator on ``device`` (None: torch's global one)."""
+        if self._seeds is None:
+            return None
+        device = torch.device(device)
+        key = str(device)
+        if key not in self._generators:
+            if device.type == "cuda" and device.index is None:
+                device = torch.device("cuda", torch.cuda.current_device())
+            self._generators[key] = torch.Generator(device=device).manual_seed(
+                int(self._seeds[2]))
+        return self._generators[key]
+
+    def _initialize_for_fit(self):
+        """``initialize()``, with its weight draws seeded and serialised."""
+        if self._seeds is None:
+            self.initialize()
+            return
+        with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(int(self._seeds[3]))
+            self.initialize()
+
+    def _prepare_training(self, unlabeled):
+        """Samplers and dropout generators for the steps to come."""
+        if self.mixup_alpha_ > 0:
+            self._lambda_sampler = _BetaSampler(self.mixup_alpha_, self._random())
+        if unlabeled is not None:
+            if not _takes_soft_targets(self.criterion_):
+                raise ValueError(
+                    "Training on unlabeled rows (MixMatch) needs the default "
+                    "criterion, torch.nn.CrossEntropyLoss without class weights, "
+                    f"and a module returning logits; got {self.criterion_!r}.")
+            batch_size = self.batch_size if self.batch_size != -1 else 64
+            self._unlabeled_sampler = UnlabeledSampler(
+                unlabeled, batch_size, self._random(), self.device or "cpu")
+            self._ssl_step = 0
+        if self._seeds is not None:
+            for sub in self.module_.modules():
+                if isinstance(sub, SeededDropout):
+                    param = next(self.module_.parameters(), None)
+                    where = param.device if param is not None else "cpu"
+                    sub.generator = self._generator(where)
+
+    def _train(self, X, y, unlabeled, fit_params, *, initialize, routing):
+        with self._training_context(unlabeled):
+            if initialize:
+                self._initialize_for_fit()
+            self._prepare_training(unlabeled)
+            if routing and _SKORCH_ROUTES:
+                fit_params = dict(fit_params, _routing_method="fit")
+            # NeuralNet.partial_fit, not ours: the data is validated already
+            NeuralNetClassifier.partial_fit(self, X, y, **fit_params)
+
+    def fit(self, X, y, X_unlabeled=None, **fit_params):
         """Initialise (unless ``warm_start``) and train the network.
 
         Parameters
@@ -365,8 +686,15 @@ class MixupNetClassifier(NeuralNetClassifier):
             NumPy array, ``np.memmap``, torch tensor, sparse matrix or torch
             ``Dataset``. float64 is accepted and cast to float32 (a copy).
         y : array-like of shape (n_samples,)
-            Class labels (ints, strings, ...). Ignored for a ``Dataset`` X,
-            whose own targets are used.
+            Class labels (ints, strings, ...); -1 marks an unlabeled row
+            (with string labels: dtype object and the integer -1), used as
+            set by ``semi_supervised``. Ignored for a ``Dataset`` X, whose own
+            targets are used.
+        X_unlabeled : array-like, np.memmap or tensor, or None, default=None
+            Unlabeled samples shaped like X (e.g. an active-learning pool).
+            Each step reads one batch of them, so the cost does not grow with
+            their number; a memmap is read batch by batch. Equivalent to
+            appending them to X with label -1.
         **fit_params
             Passed to the module's ``forward``.
 
@@ -376,15 +704,12 @@ class MixupNetClassifier(NeuralNetClassifier):
         """
         self._check_params()
         warm = bool(self.warm_start) and self._is_fitted()
-        X, y = self._validate_fit_data(X, y, reset=not warm)
-        with self._training_context():
-            if not warm:
-                self.initialize()
-            # NeuralNet.partial_fit, not ours: the data is validated already
-            super().partial_fit(X, y, _routing_method="fit", **fit_params)
+        X, y, unlabeled = self._validate_fit_data(
+            X, y, reset=not warm, X_unlabeled=X_unlabeled)
+        self._train(X, y, unlabeled, fit_params, initialize=not warm, routing=True)
         return self
 
-    def partial_fit(self, X, y, classes=None, **fit_params):
+    def partial_fit(self, X, y, classes=None, X_unlabeled=None, **fit_params):
         """Continue training on (X, y) without re-initialising.
 
         Runs ``max_epochs`` epochs, more when needed to take ``min_steps``
@@ -392,7 +717,7 @@ class MixupNetClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X, y
+        X, y, X_unlabeled
             As in :meth:`fit`.
         classes : array-like or None, default=None
             All class labels; only read on the first call (as in scikit-learn).
@@ -405,9 +730,9 @@ class MixupNetClassifier(NeuralNetClassifier):
         """
         self._check_params()
         first = not self._is_fitted()
-        X, y = self._validate_fit_data(X, y, reset=first, classes=classes)
-        with self._training_context():
-            super().partial_fit(X, y, **fit_params)
+        X, y, unlabeled = self._validate_fit_data(
+            X, y, reset=first, classes=classes, X_unlabeled=X_unlabeled)
+        self._train(X, y, unlabeled, fit_params, initialize=first, routing=False)
         return self
 
     def initialize_module(self):
@@ -427,22 +752,42 @@ class MixupNetClassifier(NeuralNetClassifier):
         return self
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        """skorch's loop, with enough epochs to take ``min_steps`` steps."""
+        """skorch's loop, with enough epochs to take ``min_steps`` steps.
+
+        Steps are counted on the training part (after ``train_split``);
+        ``max_epochs=0`` trains nothing.
+        """
+        batch_size = self.get_params_for("iterator_train").get(
+            "batch_size", self.batch_size)
+        n_train = len(X) if is_dataset(X) else get_len(X)
+        if self.train_split is not None and self.min_steps and self.max_epochs:
+            n_train = len(self.get_split_datasets(X, y)[0])
+        steps_per_epoch = 1 if batch_size == -1 else math.ceil(n_train / batch_size)
         if epochs is None:
             epochs = self.max_epochs
-            batch_size = self.get_params_for("iterator_train").get(
-                "batch_size", self.batch_size)
-            n_samples = get_len(X) if not is_dataset(X) else len(X)
-            if self.min_steps and batch_size != -1 and n_samples:
-                steps_per_epoch = math.ceil(n_samples / batch_size)
+            if epochs and self.min_steps and steps_per_epoch:
                 epochs = max(epochs, math.ceil(self.min_steps / steps_per_epoch))
+        self._total_steps = epochs * steps_per_epoch
         return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     def get_iterator(self, dataset, training=False):
-        """TensorLoader gets the device and shuffles training batches by default."""
+        """TensorLoader gets the device and shuffles training batches by default.
+
+        Training iterators (a ``DataLoader`` too) draw their order from the
+        fit's own generator when ``random_state`` is an int.
+        """
         prefix = "iterator_train" if training else "iterator_valid"
         iterator = getattr(self, prefix)
+        generator = (self._generator("cpu")
+                     if training and "_seeds" in self.__dict__ else None)
         if not (isinstance(iterator, type) and issubclass(iterator, TensorLoader)):
+            if generator is not None and iterator is DataLoader:
+                kwargs = self.get_params_for(prefix)
+                kwargs.setdefault("batch_size", self.batch_size)
+                if kwargs["batch_size"] == -1:
+                    kwargs["batch_size"] = len(dataset)
+                kwargs.setdefault("generator", generator)
+                return DataLoader(dataset, **kwargs)
             return super().get_iterator(dataset, training=training)
         kwargs = self.get_params_for(prefix)
         kwargs.setdefault("batch_size", self.batch_size)
@@ -453,33 +798,70 @@ class MixupNetClassifier(NeuralNetClassifier):
             # accelerate shards DataLoaders across processes; a tensor iterator
             # would hand every process the whole data set
             kwargs.pop("device", None)
+            if generator is not None:
+                kwargs.setdefault("generator", generator)
             return DataLoader(dataset, **kwargs)
         kwargs.setdefault("device", self.device)
+        if generator is not None:
+            kwargs.setdefault("generator", generator)
         return iterator(dataset, **kwargs)
 
-    def train_step(self, batch, **fit_params):
-        """Mix the batch on the device, then run skorch's (or a mixin's) step.
+    def _guess(self, inputs):
+        logits = self.infer(inputs)
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        return torch.softmax(logits, dim=1)
 
+    def train_step(self, batch, **fit_params):
+        """Augment and mix the batch on the device, then run skorch's step.
+
+        Supervised: Mixup (or CutMix) of the batch. With unlabeled rows: a
+        MixMatch batch, labeled rows first (:mod:`skmixal.semi_supervised`).
         Mixing here, before ``train_step_single``, is what lets mixins such as
         skorch's ``AccelerateMixin`` (which replaces ``train_step_single``)
         train on mixed batches too.
         """
         sampler = getattr(self, "_lambda_sampler", None)
-        if sampler is not None:
-            Xi, yi = unpack_data(batch)
-            if not (isinstance(Xi, torch.Tensor) and isinstance(yi, torch.Tensor)):
-                raise TypeError(
-                    "Mixup needs tensor batches (X, y); this iterator yields "
-                    f"{type(Xi).__name__} inputs. Set mixup_alpha=0 for dict or "
-                    "multi-input data.")
-            if self.device is not None:
-                Xi, yi = Xi.to(self.device), yi.to(self.device)
-            batch = mix_batch(Xi, yi, sampler=sampler, mode=self.mixup_mode,
-                              prob=self.mixup_prob)
+        unlabeled = getattr(self, "_unlabeled_sampler", None)
+        augment = getattr(self, "augment_", None)
+        if sampler is None and unlabeled is None and augment is None:
+            return super().train_step(batch, **fit_params)
+        Xi, yi = unpack_data(batch)
+        if not (isinstance(Xi, torch.Tensor) and isinstance(yi, torch.Tensor)):
+            raise TypeError(
+                "Mixup, augmentation and unlabeled rows need tensor batches (X, y);"
+                f" this iterator yields {type(Xi).__name__} inputs. Set "
+                "mixup_alpha=0 and augment=None for dict or multi-input data.")
+        if self.device is not None:
+            Xi, yi = Xi.to(self.device), yi.to(self.device)
+        generator = self._generator(Xi.device)
+        if unlabeled is not None:
+            if self.mixup_prob < 1.0 and self._random().random() >= self.mixup_prob:
+                sampler = None
+            u = unlabeled().to(Xi.device)
+            rampup = self.unlabeled_rampup * self._total_steps
+            weight = self.unlabeled_weight * linear_rampup(self._ssl_step, rampup)
+            self._ssl_step += 1
+            inputs, soft = mixmatch_batch(
+                Xi, yi, u, n_classes=len(self.classes_), guess=self._guess,
+                n_views=self.n_augmentations, temperature=self.sharpen_temperature,
+                sampler=sampler, augment=augment, mode=self.mixup_mode,
+                rng=self._random(), generator=generator)
+            batch = (inputs, SemiSupervisedTarget(soft, len(Xi), weight))
+        else:
+            if augment is not None:
+                Xi = augment_batch(Xi, augment, generator)
+            batch = (Xi, yi)
+            if sampler is not None:
+                batch = mix_batch(Xi, yi, sampler=sampler, mode=self.mixup_mode,
+                                  prob=self.mixup_prob, rng=self._random(),
+                                  generator=generator)
         return super().train_step(batch, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Criterion loss; for a mixed batch, the lambda-weighted pair of losses."""
+        """Criterion loss; for a mixed batch, the lambda-weighted pair of losses;
+        for a MixMatch batch, ``L_x + w * L_u``."""
+        if isinstance(y_true, SemiSupervisedTarget):
+            return mixmatch_loss(y_pred, y_true)
         if isinstance(y_true, MixedTarget):
             if _takes_soft_targets(self.criterion_):
                 # one call on soft targets: the same value, half the autograd work

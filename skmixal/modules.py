@@ -6,9 +6,73 @@ diversity strategies use, is the input of the last ``nn.Linear``: ``head`` here,
 and the same rule finds it in most user networks.
 """
 
+import torch
 from torch import nn
 
-__all__ = ["MLP", "SmallCNN", "default_module", "last_linear"]
+__all__ = ["MLP", "SeededDropout", "SmallCNN", "default_module", "last_linear"]
+
+
+class SeededDropout(nn.Dropout):
+    """``nn.Dropout`` that can draw its masks from its own ``torch.Generator``.
+
+    While ``generator`` is None it is exactly ``nn.Dropout`` (torch's global
+    generator). :class:`~skmixal.MixupNetClassifier` with an int
+    ``random_state`` hands it the fit's own generator during training, so fits
+    running in threads do not share a random stream. Use it in your own modules
+    to get the same guarantee.
+    """
+
+    generator = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0 or self.generator is None:
+            return super().forward(x)
+        if self.p == 1:
+            return torch.zeros_like(x)
+        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
+        return x * keep / (1.0 - self.p)
+
+
+class DeterministicAdaptiveAvgPool2d(nn.Module):
+    """``nn.AdaptiveAvgPool2d`` as two small matrix products.
+
+    The CUDA backward of ``adaptive_avg_pool2d`` accumulates with atomics, so two
+    fits with the same seed differ; matrix products have a deterministic
+    backward. Each output cell averages the same window as torch's op:
+    rows ``floor(i*H/h) .. ceil((i+1)*H/h)``.
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = (output_size, output_size) if isinstance(
+            output_size, int) else tuple(output_size)
+        self._cache = {}
+
+    @staticmethod
+    def _weights(size, out, device, dtype):
+        weights = torch.zeros(out, size, device=device, dtype=dtype)
+        for i in range(out):
+            start = (i * size) // out
+            stop = -((-(i + 1) * size) // out)  # ceil
+            weights[i, start:stop] = 1.0 / (stop - start)
+        return weights
+
+    def __getstate__(self):
+        # the cache holds device tensors: never pickle it (a model saved on CUDA
+        # must load on a CPU-only machine)
+        state = super().__getstate__()
+        state["_cache"] = {}
+        return state
+
+    def forward(self, x):
+        height, width = x.shape[-2:]
+        key = (height, width, x.device, x.dtype)
+        if key not in self._cache:
+            self._cache[key] = (
+                self._weights(height, self.output_size[0], x.device, x.dtype),
+                self._weights(width, self.output_size[1], x.device, x.dtype))
+        rows, cols = self._cache[key]
+        return rows @ x @ cols.T
 
 
 class MLP(nn.Module):
@@ -30,7 +94,7 @@ class MLP(nn.Module):
         super().__init__()
         layers, width = [], n_features
         for units in hidden_units:
-            layers += [nn.Linear(width, units), nn.ReLU(), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, units), nn.ReLU(), SeededDropout(dropout)]
             width = units
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(width, n_classes)
@@ -67,15 +131,17 @@ class SmallCNN(nn.Module):
         self.features = nn.Sequential(
             *blocks,
             # fixed 2x2 grid: the same network serves 8x8 digits and 32x32 CIFAR
-            nn.AdaptiveAvgPool2d(2),
+            DeterministicAdaptiveAvgPool2d(2),
             nn.Flatten(),
             nn.Linear(width * 4, hidden_units),
             nn.ReLU(),
-            nn.Dropout(dropout),
+            SeededDropout(dropout),
         )
         self.head = nn.Linear(hidden_units, n_classes)
 
     def forward(self, x):
+        if x.ndim == 3:
+            x = x[:, None]  # (N, H, W) grayscale batches, e.g. from a Dataset
         return self.head(self.features(x))
 
 
