@@ -345,3 +345,139 @@ def test_inputs_are_not_modified_and_float64_and_sparse_accepted(digits_small):
     sparse_net = MixupNetClassifier(random_state=0, **FAST).fit(sp.csr_matrix(X), y)
     np.testing.assert_allclose(sparse_net.predict_proba(sp.csr_matrix(Xt)),
                                net.predict_proba(Xt), rtol=1e-5, atol=1e-6)
+
+
+# -- reproducibility under threads, CUDA determinism ------------------------------------
+def _fit_proba(X, y, Xt, **params):
+    return MixupNetClassifier(random_state=0, **params).fit(X, y).predict_proba(Xt)
+
+
+@pytest.mark.parametrize("shape", [(64,), (1, 8, 8)])
+def test_fits_in_threads_equal_the_sequential_fit(digits_small, shape):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from joblib import Parallel, delayed
+
+    X, y, Xt, _ = digits_small
+    X, Xt = X.reshape(-1, *shape), Xt.reshape(-1, *shape)
+    params = dict(max_epochs=4, min_steps=0, batch_size=16, mixup_alpha=0.4,
+                  module__dropout=0.5)
+    expected = _fit_proba(X, y, Xt, **params)
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(_fit_proba, X, y, Xt, **params) for _ in range(2)]
+        for future in futures:
+            np.testing.assert_array_equal(future.result(), expected)
+    results = Parallel(n_jobs=2, backend="threading")(
+        delayed(_fit_proba)(X, y, Xt, **params) for _ in range(2))
+    for result in results:
+        np.testing.assert_array_equal(result, expected)
+
+
+def test_grid_search_with_threads_matches_sequential(digits_small):
+    from joblib import parallel_backend
+    from sklearn.model_selection import GridSearchCV
+
+    X, y, _, _ = digits_small
+    base = MixupNetClassifier(random_state=0, max_epochs=2, min_steps=0,
+                              batch_size=32, mixup_alpha=0.4)
+    grid = {"lr": [1e-3, 3e-3]}
+    seq = GridSearchCV(base, grid, cv=2, n_jobs=1).fit(X, y)
+    with parallel_backend("threading", n_jobs=2):
+        par = GridSearchCV(base, grid, cv=2, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(seq.cv_results_["mean_test_score"],
+                                  par.cv_results_["mean_test_score"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("alpha", [0.0, 0.4])
+def test_default_cnn_bit_identical_on_cuda(digits_small, alpha):
+    X, y, Xt, _ = digits_small
+    X, Xt = X.reshape(-1, 8, 8), Xt.reshape(-1, 8, 8)
+    params = dict(max_epochs=3, min_steps=0, mixup_alpha=alpha, device="cuda")
+    np.testing.assert_array_equal(_fit_proba(X, y, Xt, **params),
+                                  _fit_proba(X, y, Xt, **params))
+
+
+def test_deterministic_switch_restores_torch_flags(digits_small):
+    X, y, _, _ = digits_small
+    before = torch.are_deterministic_algorithms_enabled()
+    seen = []
+
+    class Spy(MLP):
+        def forward(self, x):
+            seen.append(torch.are_deterministic_algorithms_enabled())
+            return super().forward(x)
+
+    MixupNetClassifier(Spy, module__n_features=64, module__n_classes=10,
+                       deterministic=True, max_epochs=1, min_steps=0).fit(X, y)
+    assert seen and all(seen)
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_default_cnn_pooling_equals_adaptive_avg_pool():
+    from skmixal.modules import DeterministicAdaptiveAvgPool2d
+
+    torch.manual_seed(0)
+    for size in [(7, 7), (8, 8), (3, 5), (1, 1)]:
+        x = torch.randn(2, 3, *size)
+        torch.testing.assert_close(DeterministicAdaptiveAvgPool2d(2)(x),
+                                   nn.AdaptiveAvgPool2d(2)(x))
+
+
+# -- defects from review ------------------------------------------------------------------
+def test_fit_does_not_send_routing_keyword_to_old_skorch(digits_small, monkeypatch):
+    X, y, _, _ = digits_small
+    seen = []
+    original = NeuralNetClassifier.partial_fit
+
+    def spy(self, X, y=None, classes=None, **fit_params):
+        seen.append(dict(fit_params))
+        fit_params.pop("_routing_method", None)
+        return original(self, X, y, **fit_params)
+
+    # skorch 1.0-1.3 hand every fit parameter to the module's forward
+    monkeypatch.setattr(NeuralNetClassifier, "partial_fit", spy)
+    monkeypatch.setattr(classifier_module, "_SKORCH_ROUTES", False)
+    MixupNetClassifier(max_epochs=1, min_steps=0).fit(X, y)
+    monkeypatch.setattr(classifier_module, "_SKORCH_ROUTES", True)
+    MixupNetClassifier(max_epochs=1, min_steps=0).fit(X, y)
+    assert seen == [{}, {"_routing_method": "fit"}]
+
+
+def test_dataset_with_user_module_predicts_and_queries(digits_small):
+    X, y, Xt, _ = digits_small
+    data = Dataset(X.astype(np.float32), y)
+    net = MixupNetClassifier(MLP, module__n_features=64, module__n_classes=10,
+                             classes=list(range(10)), max_epochs=1,
+                             min_steps=0).fit(data, None)
+    assert net.input_shape_ == (64,) and net.n_features_in_ == 64
+    assert net.predict(Xt).shape == (len(Xt),)
+
+
+def test_dataset_of_two_d_images_trains(digits_small):
+    X, y, Xt, _ = digits_small
+    data = Dataset(X.reshape(-1, 8, 8).astype(np.float32), y)
+    net = MixupNetClassifier(classes=list(range(10)), max_epochs=1, min_steps=0,
+                             random_state=0).fit(data, None)
+    assert net.input_shape_ == (1, 8, 8)
+    assert net.predict(Xt.reshape(-1, 8, 8)).shape == (len(Xt),)
+
+
+def test_max_epochs_zero_trains_nothing(digits_small):
+    X, y, _, _ = digits_small
+    net = MixupNetClassifier(max_epochs=0, random_state=0).fit(X, y)
+    fresh = MixupNetClassifier(max_epochs=0, random_state=0)
+    fresh.fit(X, y)
+    assert len(net.history) == 0
+    for a, b in zip(net.module_.parameters(), fresh.module_.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_min_steps_counts_the_training_split(digits_small):
+    from skorch.dataset import ValidSplit
+
+    X, y, _, _ = digits_small
+    # 300 rows, 5-fold split: 240 train rows, 8 batches of 32 per epoch
+    net = MixupNetClassifier(max_epochs=1, min_steps=80, batch_size=32,
+                             train_split=ValidSplit(5, stratified=True)).fit(X, y)
+    assert len(net.history) == 10

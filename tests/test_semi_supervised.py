@@ -1,0 +1,252 @@
+"""Semi-supervised Mixup (MixMatch): the y == -1 and X_unlabeled routes, the
+loss against a hand-written formula, bad input, modAL's teach."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from modAL.models import ActiveLearner
+
+from skmixal import MixupNetClassifier
+from skmixal.semi_supervised import (
+    SemiSupervisedTarget,
+    UnlabeledSampler,
+    linear_rampup,
+    mixmatch_batch,
+    mixmatch_loss,
+    sharpen,
+)
+
+FAST = dict(max_epochs=2, min_steps=20, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def images(digits):
+    X, y = digits
+    X = X.reshape(-1, 8, 8).astype(np.float32)
+    return X[:40], y[:40], X[40:200], y[40:200], X[200:500], y[200:500]
+
+
+def _proba(clf, X):
+    return clf.predict_proba(X)
+
+
+# -- the two routes ------------------------------------------------------------------
+def test_minus_one_rows_are_unlabeled(images):
+    X, y, U, _, Xt, _ = images
+    Xall = np.concatenate([X, U])
+    yall = np.concatenate([y, -np.ones(len(U), dtype=int)])
+    clf = MixupNetClassifier(random_state=0, **FAST).fit(Xall, yall)
+    assert clf.n_unlabeled_ == len(U)
+    np.testing.assert_array_equal(clf.classes_, np.arange(10))
+    assert clf.augment_ == "shift" and clf.mixup_alpha_ == 0.75
+    assert set(clf.predict(Xt)) <= set(range(10))
+
+
+def test_minus_one_and_x_unlabeled_give_the_same_model(images):
+    X, y, U, _, Xt, _ = images
+    yall = np.concatenate([y, -np.ones(len(U), dtype=int)])
+    a = MixupNetClassifier(random_state=3, **FAST).fit(np.concatenate([X, U]), yall)
+    b = MixupNetClassifier(random_state=3, **FAST).fit(X, y, X_unlabeled=U)
+    np.testing.assert_array_equal(_proba(a, Xt), _proba(b, Xt))
+
+
+def test_no_unlabeled_rows_is_exactly_the_supervised_fit(images):
+    X, y, _, _, Xt, _ = images
+    sup = MixupNetClassifier(random_state=1, semi_supervised=None, **FAST).fit(X, y)
+    mm = MixupNetClassifier(random_state=1, **FAST).fit(X, y)
+    empty = MixupNetClassifier(random_state=1, **FAST).fit(
+        X, y, X_unlabeled=np.empty((0, 8, 8), np.float32))
+    np.testing.assert_array_equal(_proba(sup, Xt), _proba(mm, Xt))
+    np.testing.assert_array_equal(_proba(sup, Xt), _proba(empty, Xt))
+    assert mm.n_unlabeled_ == 0 and mm.augment_ is None and mm.mixup_alpha_ == 0.2
+
+
+def test_unlabeled_loss_moves_the_model(images):
+    X, y, U, _, Xt, _ = images
+    off = MixupNetClassifier(random_state=0, unlabeled_weight=0.0, **FAST).fit(
+        X, y, X_unlabeled=U)
+    on = MixupNetClassifier(random_state=0, unlabeled_weight=75.0,
+                            unlabeled_rampup=0.0, **FAST).fit(X, y, X_unlabeled=U)
+    assert np.abs(_proba(off, Xt) - _proba(on, Xt)).max() > 0.05
+
+
+def test_memmap_pool_gives_the_same_model_as_an_array(images, tmp_path):
+    X, y, U, _, Xt, _ = images
+    mm = np.lib.format.open_memmap(tmp_path / "pool.npy", mode="w+",
+                                   dtype=np.float32, shape=U.shape)
+    mm[:] = U
+    mm.flush()
+    pool = np.load(tmp_path / "pool.npy", mmap_mode="r")
+    a = MixupNetClassifier(random_state=5, **FAST).fit(X, y, X_unlabeled=U)
+    b = MixupNetClassifier(random_state=5, **FAST).fit(X, y, X_unlabeled=pool)
+    np.testing.assert_array_equal(_proba(a, Xt), _proba(b, Xt))
+
+
+def test_string_labels_follow_scikit_learns_rule(images):
+    X, y, U, _, Xt, _ = images
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six",
+                      "seven", "eight", "nine"], dtype=object)
+    yall = np.concatenate([names[y], np.full(len(U), -1, dtype=object)])
+    clf = MixupNetClassifier(random_state=0, **FAST).fit(np.concatenate([X, U]), yall)
+    assert clf.n_unlabeled_ == len(U) and set(clf.classes_) == set(names)
+    as_list = list(names[y]) + [-1] * len(U)
+    clf2 = MixupNetClassifier(random_state=0, **FAST).fit(np.concatenate([X, U]),
+                                                          as_list)
+    np.testing.assert_array_equal(_proba(clf, Xt), _proba(clf2, Xt))
+
+
+def test_minus_one_declared_as_a_class_is_a_label(images):
+    X, y, _, _, _, _ = images
+    yy = np.where(y < 5, -1, 1)
+    clf = MixupNetClassifier(random_state=0, classes=[-1, 1], **FAST).fit(X, yy)
+    assert clf.n_unlabeled_ == 0
+    np.testing.assert_array_equal(clf.classes_, [-1, 1])
+
+
+# -- bad input -------------------------------------------------------------------------
+@pytest.mark.parametrize("case, error, match", [
+    ("all_unlabeled", ValueError, "Every row of y is -1"),
+    ("string_minus_one", ValueError, "dtype=object and the integer -1"),
+    ("wrong_shape", ValueError, "X_unlabeled: X has 7 features"),
+    ("wrong_dtype", ValueError, "X_unlabeled: .*(convert|string)"),
+    ("nan", ValueError, "X_unlabeled: .*NaN"),
+    ("dataset", TypeError, "X_unlabeled must be an array-like"),
+    ("ssl_off_minus_one", ValueError, "semi_supervised=None"),
+    ("ssl_off_x_unlabeled", ValueError, "X_unlabeled was given but semi_supervised"),
+    ("criterion", ValueError, "needs the default criterion"),
+])
+def test_bad_unlabeled_input_raises_before_training(images, case, error, match,
+                                                    monkeypatch):
+    X, y, U, _, _, _ = images
+    params, fit_kw, yy, XX = dict(FAST), {}, y, X
+    if case == "all_unlabeled":
+        yy = -np.ones(len(y), dtype=int)
+    elif case == "string_minus_one":
+        yy = np.array([str(v) for v in y[:-1]] + ["-1"])
+    elif case == "wrong_shape":
+        fit_kw["X_unlabeled"] = U[:, :7, :7]
+    elif case == "wrong_dtype":
+        fit_kw["X_unlabeled"] = np.full((3, 8, 8), "a")
+    elif case == "nan":
+        bad = U.copy()
+        bad[3, 2, 2] = np.nan
+        fit_kw["X_unlabeled"] = bad
+    elif case == "dataset":
+        fit_kw["X_unlabeled"] = torch.utils.data.TensorDataset(torch.as_tensor(U))
+    elif case == "ssl_off_minus_one":
+        params["semi_supervised"] = None
+        yy = y.copy()
+        yy[:3] = -1
+    elif case == "ssl_off_x_unlabeled":
+        params["semi_supervised"] = None
+        fit_kw["X_unlabeled"] = U
+    elif case == "criterion":
+        params["criterion"] = torch.nn.NLLLoss
+        fit_kw["X_unlabeled"] = U
+    before = [np.copy(a) for a in (XX, yy, U)]
+    steps = []
+    monkeypatch.setattr(MixupNetClassifier, "train_step_single",
+                        lambda self, *a, **k: steps.append(1))
+    with pytest.raises(error, match=match):
+        MixupNetClassifier(random_state=0, **params).fit(XX, yy, **fit_kw)
+    assert not steps
+    for a, b in zip(before, (XX, yy, U)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("params, error, match", [
+    (dict(semi_supervised="fixmatch"), ValueError, "semi_supervised must be one of"),
+    (dict(unlabeled_weight=-1.0), ValueError, "unlabeled_weight"),
+    (dict(unlabeled_rampup=1.5), ValueError, "unlabeled_rampup"),
+    (dict(sharpen_temperature=0.0), ValueError, "sharpen_temperature"),
+    (dict(n_augmentations=0), ValueError, "n_augmentations"),
+    (dict(n_augmentations=1.5), TypeError, "n_augmentations"),
+    (dict(augment="rotate"), ValueError, "augment must be"),
+    (dict(deterministic="yes"), TypeError, "deterministic must be"),
+])
+def test_bad_semi_supervised_parameters(images, params, error, match):
+    X, y, U, _, _, _ = images
+    with pytest.raises(error, match=match):
+        MixupNetClassifier(**params, **FAST).fit(X, y, X_unlabeled=U)
+
+
+def test_image_augmentation_rejects_vector_input(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="augment='shift' needs image input"):
+        MixupNetClassifier(augment="shift", **FAST).fit(X[:50], y[:50])
+
+
+# -- modAL -------------------------------------------------------------------------------
+def test_modal_forwards_x_unlabeled_through_init_and_teach(images):
+    X, y, U, yU, Xt, yt = images
+    learner = ActiveLearner(
+        estimator=MixupNetClassifier(classes=list(range(10)), random_state=0, **FAST),
+        X_training=X, y_training=y, X_unlabeled=U)
+    assert learner.estimator.n_unlabeled_ == len(U)
+    learner.teach(U[:20], yU[:20], X_unlabeled=U[20:])
+    assert learner.estimator.n_unlabeled_ == len(U) - 20
+    assert len(learner.X_training) == len(X) + 20
+
+
+# -- the pieces, against hand-written formulas --------------------------------------------
+def test_sharpen_and_rampup_match_their_formulas():
+    p = torch.tensor([[0.5, 0.3, 0.2]])
+    expected = np.array([0.25, 0.09, 0.04]) / 0.38
+    np.testing.assert_allclose(sharpen(p, 0.5).numpy()[0], expected, rtol=1e-6)
+    assert [linear_rampup(s, 10) for s in (0, 5, 10, 20)] == [0.0, 0.5, 1.0, 1.0]
+    assert linear_rampup(3, 0) == 1.0
+
+
+def test_mixmatch_loss_matches_a_hand_written_loss():
+    torch.manual_seed(0)
+    logits = torch.randn(7, 4)
+    soft = torch.softmax(torch.randn(7, 4), dim=1)
+    target = SemiSupervisedTarget(soft, 3, 12.5)
+    lx = -np.mean(np.sum(soft[:3].numpy() * np.log(
+        np.exp(logits[:3].numpy()) / np.exp(logits[:3].numpy()).sum(1, keepdims=True)),
+        axis=1))
+    pu = np.exp(logits[3:].numpy()) / np.exp(logits[3:].numpy()).sum(1, keepdims=True)
+    lu = np.mean((pu - soft[3:].numpy()) ** 2)
+    np.testing.assert_allclose(mixmatch_loss(logits, target).item(), lx + 12.5 * lu,
+                               rtol=1e-5)
+
+
+def test_mixmatch_batch_guesses_sharpened_averages_and_keeps_rows_own():
+    torch.manual_seed(0)
+    x = torch.randn(3, 5)
+    y = torch.tensor([0, 1, 2])
+    u = torch.randn(4, 5)
+    calls = []
+
+    def guess(inputs):
+        calls.append(inputs.shape)
+        return torch.full((len(inputs), 3), 1 / 3)
+
+    inputs, soft = mixmatch_batch(x, y, u, n_classes=3, guess=guess, n_views=2,
+                                  temperature=0.5, sampler=None)
+    assert calls == [torch.Size([8, 5])]
+    torch.testing.assert_close(inputs, torch.cat([x, u, u]))
+    torch.testing.assert_close(soft[:3], F.one_hot(y, 3).float())
+    torch.testing.assert_close(soft[3:], torch.full((8, 3), 1 / 3))
+    # mixed: every row keeps at least half of itself
+    mixed, msoft = mixmatch_batch(x, y, u, n_classes=3, guess=guess, n_views=2,
+                                  temperature=0.5, sampler=lambda: 0.1,
+                                  generator=torch.Generator().manual_seed(0))
+    perm = torch.randperm(11, generator=torch.Generator().manual_seed(0))
+    base = torch.cat([x, u, u])
+    torch.testing.assert_close(mixed, 0.9 * base + 0.1 * base[perm])
+
+
+def test_unlabeled_sampler_is_seeded_and_storage_independent(tmp_path):
+    U = np.arange(50 * 3, dtype=np.float32).reshape(50, 3)
+    np.save(tmp_path / "u.npy", U)
+    a = UnlabeledSampler(U, 8, np.random.default_rng(0), "cpu")
+    b = UnlabeledSampler(np.load(tmp_path / "u.npy", mmap_mode="r"), 8,
+                         np.random.default_rng(0), "cpu")
+    for _ in range(3):
+        ra, rb = a(), b()
+        torch.testing.assert_close(ra, rb)
+        assert ra.shape == (8, 3)
+        # every row is a pool row
+        assert set(ra[:, 0].numpy().astype(int) // 3) <= set(range(50))
