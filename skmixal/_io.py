@@ -3,8 +3,9 @@
 Every write goes to a temporary file in the destination's folder, is flushed to
 disk, and then renamed over the destination with :func:`os.replace`, which is
 atomic on POSIX and Windows. A crash or Ctrl-C at any point leaves either the
-old file or the new one, never a truncated mix. Nothing here unpickles: NPZ
-files are read with ``allow_pickle=False``.
+old file or the new one, never a truncated mix. Files get the mode the user's
+umask gives (not the 0600 of a temporary file), so a colleague can read them.
+Nothing here unpickles: NPZ files are read with ``allow_pickle=False``.
 """
 
 import contextlib
@@ -15,9 +16,11 @@ import io
 import json
 import os
 import platform
+import re
 import signal
 import tempfile
 import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +31,13 @@ __all__ = [
     "atomic_path",
     "atomic_write_text",
     "fingerprint",
+    "is_zip",
+    "load_data",
+    "name_flags",
     "package_versions",
     "read_json",
     "read_npz",
+    "salvage_npz",
     "write_csv",
     "write_json",
     "write_npz",
@@ -39,6 +46,20 @@ __all__ = [
 
 class UserError(Exception):
     """A problem with the user's input or files, reported without a traceback."""
+
+
+_UMASK = None
+
+
+def _file_mode():
+    """0o666 less the process umask: the mode ``open`` would have given."""
+    global _UMASK
+    if _UMASK is None:
+        # os.umask can only be read by setting it; do it once, not per write
+        # (setting it is process-wide and racy with threads)
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return 0o666 & ~_UMASK
 
 
 class InterruptGuard:
@@ -105,6 +126,9 @@ def atomic_path(path):
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp creates 0600; give the file the mode a plain open() would
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -146,12 +170,15 @@ def write_json(path, obj):
     atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
 
 
-def read_json(path):
+def read_json(path, *, advice=None):
     """Read a JSON file, turning a corrupt or missing file into a clear error.
 
     Parameters
     ----------
     path : str or path-like
+    advice : str or None, default=None
+        What the user should do if the file is corrupt; by default, restore
+        it from a backup or start a new directory.
 
     Returns
     -------
@@ -170,9 +197,9 @@ def read_json(path):
     try:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(
-            f"{path} is corrupt (not valid JSON: {exc}). Restore it from a "
-            "backup or start a new directory.") from None
+        advice = advice or "Restore it from a backup or start a new directory."
+        raise UserError(f"{path} is corrupt (not valid JSON: {exc}). {advice}") \
+            from None
 
 
 def write_npz(path, **arrays):
@@ -210,13 +237,119 @@ def read_npz(path):
         If the file is missing, unreadable or holds pickled objects.
     """
     path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} does not exist.")
+    arrays, problems = salvage_npz(path)
+    if problems:
+        raise UserError(f"{path} is corrupt ({'; '.join(problems)}).")
+    return arrays
+
+
+def is_zip(path):
+    """Whether a file starts like a zip archive (what ``.npz`` files are).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    bool
+    """
+    with open(path, "rb") as fh:
+        return fh.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def salvage_npz(path):
+    """Read every array of an ``.npz`` file that can still be read.
+
+    A truncated or bit-flipped archive fails as a whole in ``np.load`` or
+    member by member ("Bad CRC-32"); this keeps the members that check out.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    arrays : dict of str to ndarray
+        The members read intact.
+    problems : list of str
+        One line per member (or for the whole file) that could not be read;
+        empty when the file is sound.
+    """
+    # zipfile.BadZipFile is neither an OSError nor a ValueError
+    errors = (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError)
+    arrays, problems = {}, []
+    if not is_zip(path):
+        # np.load would try it as a pickle and suggest allow_pickle, which is
+        # the wrong advice for a file that is simply not an archive
+        return arrays, ["not a zip archive, which an .npz file is: truncated at "
+                        "the start, or not an .npz file"]
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise UserError(f"{path} does not exist.") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{path} is corrupt or not an .npz file ({exc}).") from None
+        archive = np.load(path, allow_pickle=False)
+    except errors as exc:
+        return arrays, [f"not a readable .npz archive: {exc}"]
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a lone .npy array
+        return arrays, ["not an .npz archive"]
+    with archive:
+        for key in archive.files:
+            try:
+                arrays[key] = archive[key]
+            except errors as exc:
+                problems.append(f"array {key!r}: {exc}")
+    return arrays, problems
+
+
+def load_data(spec, *, flag="--data"):
+    """Load a dataset spec for the command line, as a :class:`UserError` if it fails.
+
+    The one place where the commands (``run``, ``init`` and the labeling
+    state) turn loader errors into a message without a traceback.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        As for :func:`skmixal.datasets.load_dataset`.
+    flag : str, default="--data"
+        The option the spec came from, named in the message.
+
+    Returns
+    -------
+    data : skmixal.datasets.LoadedData
+    """
+    from skmixal.datasets import load_dataset
+
+    try:
+        return load_dataset(spec)
+    except (ValueError, OSError, ImportError) as exc:
+        raise UserError(f"Cannot load dataset {str(spec)!r} ({flag}): {exc}") \
+            from None
+
+
+# Python parameter -> command-line flag, so that messages name what users typed
+FLAGS = {"n_initial": "--initial", "test_size": "--test-size",
+         "query_size": "--query-size", "max_epochs": "--max-epochs",
+         "min_steps": "--min-steps", "batch_size": "--batch-size", "lr": "--lr",
+         "mixup_alpha": "--mixup-alpha", "budget": "--budget",
+         "torch_threads": "--torch-threads", "seeds": "--seeds",
+         "module": "--module", "semi_supervised": "--semi-supervised"}
+
+
+def name_flags(message):
+    """Put the command-line flag in place of each Python parameter a message names.
+
+    Parameters
+    ----------
+    message : str
+
+    Returns
+    -------
+    message : str
+    """
+    for param, flag in FLAGS.items():
+        message = re.sub(rf"(?<![\w-]){param}(?!\w)", flag, message)
+    return message
 
 
 def fingerprint(*arrays):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,9 +79,12 @@ def _to_unit_float(x, source):
     # NaN fails both comparisons, so non-finite pixels are rejected too.
     if x.dtype.kind == "f" and np.all((x >= 0) & (x <= 1)):
         return x.astype(np.float32)
-    found = (
-        f"values in [{x.min()}, {x.max()}]" if x.size and x.dtype.kind in "iuf" else ""
-    )
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        found = f"with {int(np.sum(~np.isfinite(x)))} NaN or infinite value(s)"
+    elif x.size and x.dtype.kind in "iuf":
+        found = f"values in [{x.min()}, {x.max()}]"
+    else:
+        found = ""
     raise ValueError(
         f"{source}: images must be integers in 0..255 or floats in [0, 1]; got "
         f"dtype {x.dtype} {found}. Rescale them before loading."
@@ -279,6 +283,26 @@ def load_npz(path, x_key="X", y_key="y", layout=None):
         within ``[0, 1]`` are kept, anything else raises ``ValueError``.
     """
     path = Path(path)
+    with open(path, "rb") as fh:  # FileNotFoundError names the path
+        magic = fh.read(4)
+    # np.load treats a non-zip file as a pickle and suggests allow_pickle, which
+    # is the wrong advice: say what the file is not
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ValueError(
+            f"{path} is not an .npz archive (it does not start like a zip file): "
+            "it is truncated or was saved another way. Save it again with "
+            "numpy.savez(path, X=..., y=...)."
+        )
+    try:
+        return _read_npz(path, x_key, y_key, layout)
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise ValueError(
+            f"{path} is corrupt ({type(exc).__name__}: {exc}); it was probably "
+            "truncated while copying. Copy or save it again."
+        ) from None
+
+
+def _read_npz(path, x_key, y_key, layout):
     with np.load(path, allow_pickle=False) as archive:
         keys = set(archive.files)
 

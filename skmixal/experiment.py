@@ -20,11 +20,21 @@ rerunning the same call picks up from the last completed round.
 Runs execute one after another, in parallel through joblib (``n_jobs``), or on
 a Dask cluster (``scheduler``). Results come back as :class:`ExperimentResult`,
 which writes ``results.json``, ``results.csv`` and a learning-curve PNG.
+
+An output directory is locked while a run writes to it: a second run on the
+same directory is refused, and joblib workers stop as soon as the process that
+started them dies (even by ``kill -9``), so a resumed run never races with
+orphaned workers. *Semi-supervised* arms (``+ssl``) fit every round with the
+remaining pool as ``X_unlabeled``.
 """
 
+import contextlib
+import importlib
 import inspect
 import json
+import os
 import shutil
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -32,6 +42,11 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
+
+try:  # POSIX only; on Windows the output folder is not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
@@ -44,7 +59,8 @@ from skmixal._io import (
 )
 from skmixal.results import ExperimentResult
 
-__all__ = ["Arm", "ExperimentResult", "make_arms", "resolve_strategy",
+__all__ = ["Arm", "ExperimentResult", "check_settings", "derive_seed",
+           "make_arms", "query_indices", "resolve_module", "resolve_strategy",
            "run_experiment"]
 
 DEFAULT_STRATEGIES = ("random", "entropy")
@@ -64,11 +80,14 @@ class Arm:
         returning ``(indices, scores)``.
     mixup : bool
         Train with Mixup (the experiment's ``mixup_alpha``) or plainly.
+    ssl : bool, default=False
+        Also train on the remaining pool as unlabeled data (``X_unlabeled``).
     """
 
     name: str
     strategy: object
     mixup: bool
+    ssl: bool = False
 
 
 def _short_name(strategy):
@@ -77,7 +96,8 @@ def _short_name(strategy):
     return name.removesuffix("_sampling")
 
 
-def make_arms(strategies=DEFAULT_STRATEGIES, *, mixup=True, baselines=True):
+def make_arms(strategies=DEFAULT_STRATEGIES, *, mixup=True, baselines=True,
+              semi_supervised=False):
     """Arms for strategies with Mixup, plus the baselines without it.
 
     Parameters
@@ -90,12 +110,15 @@ def make_arms(strategies=DEFAULT_STRATEGIES, *, mixup=True, baselines=True):
         Add ``"random"`` (random sampling, no Mixup) and ``"<strategy>"`` (no
         Mixup) for each strategy, to show what Mixup and active learning each
         contribute.
+    semi_supervised : bool, default=False
+        Add a ``"<strategy>+mixup+ssl"`` arm (``"<strategy>+ssl"`` when
+        ``mixup=False``) for each strategy, trained also on the remaining pool.
 
     Returns
     -------
     arms : list of Arm
         Unique names, in the order random, then each strategy without and
-        with Mixup.
+        with Mixup, then with semi-supervised training.
     """
     arms = [Arm("random", "random", False)] if baselines else []
     for strategy in strategies:
@@ -104,6 +127,9 @@ def make_arms(strategies=DEFAULT_STRATEGIES, *, mixup=True, baselines=True):
             arms.append(Arm(short, strategy, False))
         if mixup:
             arms.append(Arm(f"{short}+mixup", strategy, True))
+        if semi_supervised:
+            name = f"{short}+mixup+ssl" if mixup else f"{short}+ssl"
+            arms.append(Arm(name, strategy, mixup, ssl=True))
     unique = {}
     for arm in arms:
         unique.setdefault(arm.name, arm)
@@ -134,14 +160,41 @@ def resolve_strategy(strategy):
                     f"{', '.join(sorted(STRATEGIES))}.")
 
 
-def _derive_seed(*parts):
-    """A 31-bit seed that is a deterministic function of ints and strings."""
+def derive_seed(*parts):
+    """A 31-bit seed that is a deterministic function of ints and strings.
+
+    Parameters
+    ----------
+    *parts : int or str
+
+    Returns
+    -------
+    seed : int
+    """
     words = [p if isinstance(p, int) else zlib.crc32(str(p).encode()) for p in parts]
     return int(np.random.SeedSequence(words).generate_state(1)[0] >> 1)
 
 
-def _query(strategy, estimator, X_pool, n, *, random_state, **optional):
-    """Call a strategy (with the optional keywords it takes); check its indices."""
+def query_indices(strategy, estimator, X_pool, n, *, random_state, **optional):
+    """Call a strategy (with the optional keywords it takes); check its indices.
+
+    Parameters
+    ----------
+    strategy : callable
+        ``strategy(estimator, X_pool, n_instances, *, random_state, ...)``.
+    estimator : estimator
+    X_pool : ndarray
+    n : int
+    random_state : int
+    **optional
+        Passed when the strategy takes them and they are not None
+        (``X_labeled``, ``y_labeled``, ``features``).
+
+    Returns
+    -------
+    indices : ndarray of int64
+        ``n`` distinct indices into ``X_pool``.
+    """
     params = inspect.signature(strategy).parameters
     extra = {key: value for key, value in optional.items()
              if key in params and value is not None}
@@ -156,6 +209,84 @@ def _query(strategy, estimator, X_pool, n, *, random_state, **optional):
             f"Strategy {_short_name(strategy)!r} must return {n} distinct integer "
             f"indices into the pool of {len(X_pool)}; got {idx!r}.")
     return idx.astype(np.int64)
+
+
+def resnet18(n_classes, in_channels=3):
+    """torchvision's ResNet-18 adapted to 32x32 inputs (CIFAR-style).
+
+    A 3x3 stride-1 stem without max-pooling, as in the CIFAR experiments of
+    He et al. and of the mixup paper; the ImageNet stem would shrink 32x32
+    inputs to 1x1 before the last stage.
+
+    Parameters
+    ----------
+    n_classes : int
+    in_channels : int, default=3
+
+    Returns
+    -------
+    module : torch.nn.Module
+    """
+    import torch
+    from torchvision.models import resnet18 as tv_resnet18
+
+    net = tv_resnet18(num_classes=n_classes)
+    net.conv1 = torch.nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+    net.maxpool = torch.nn.Identity()
+    return net
+
+
+_MODULES = {"resnet18": resnet18}
+
+
+def resolve_module(spec, kwargs=None, *, input_shape=None, n_classes=None):
+    """Estimator parameters for a network named on the command line.
+
+    Parameters
+    ----------
+    spec : str or None
+        ``"resnet18"`` (:func:`resnet18`), or a dotted path
+        ``"package.module.ClassName"`` (or ``package.module:ClassName``) to an
+        ``nn.Module`` class or a function returning one; None for the default
+        network.
+    kwargs : dict or None, default=None
+        Keyword arguments of the module.
+    input_shape : tuple or None, default=None
+        Shape of one sample; fills ``in_channels`` when the module takes it.
+    n_classes : int or None, default=None
+        Fills ``n_classes`` (or ``num_classes``) when the module takes it.
+
+    Returns
+    -------
+    params : dict
+        ``module`` and ``module__<name>`` entries for ``MixupNetClassifier``.
+    """
+    kwargs = dict(kwargs or {})
+    if spec is None:
+        return {f"module__{k}": v for k, v in kwargs.items()}
+    if spec in _MODULES:
+        module = _MODULES[spec]
+    else:
+        path, sep, attr = spec.rpartition(":") if ":" in spec else spec.rpartition(".")
+        if not path or not attr:
+            raise ValueError(f"module must be one of {sorted(_MODULES)} or a dotted "
+                             f"path package.module.ClassName; got {spec!r}.")
+        try:
+            module = getattr(importlib.import_module(path), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"Cannot import module {spec!r}: {exc}") from None
+        if not callable(module):
+            raise ValueError(f"module {spec!r} is not a class or function.")
+    try:
+        takes = inspect.signature(module).parameters
+    except (TypeError, ValueError):
+        takes = {}
+    for key in ("n_classes", "num_classes"):
+        if key in takes and key not in kwargs and n_classes is not None:
+            kwargs[key] = int(n_classes)
+    if "in_channels" in takes and "in_channels" not in kwargs and input_shape:
+        kwargs["in_channels"] = int(input_shape[0])
+    return {"module": module, **{f"module__{k}": v for k, v in kwargs.items()}}
 
 
 def _new_estimator(cfg, mixup, seed):
@@ -196,12 +327,56 @@ def _load_rounds(round_dir):
     return records
 
 
+def _watch_parent(parent_pid):
+    """In a worker process: exit at once when the process that started it dies.
+
+    joblib's workers would otherwise finish their task (minutes of rounds,
+    written to the output folder) after a ``kill -9`` of the parent, and race
+    with a resumed run. Round files are written atomically, so exiting between
+    two writes loses nothing that was recorded.
+    """
+    if parent_pid is None or os.getpid() == parent_pid or _WATCHED.get(parent_pid):
+        return
+    _WATCHED[parent_pid] = True
+
+    def watch():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, name="skmixal-parent-watch", daemon=True).start()
+
+
+_WATCHED = {}
+
+
+@contextlib.contextmanager
+def _shared_lock(out_dir):
+    """Held by each running task: a resumed run waits until none is left."""
+    if out_dir is None or fcntl is None:
+        yield
+        return
+    with open(Path(out_dir) / ".tasks.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _run_task(task, X, y, progress=None):
     """Run or resume every round of one arm and seed; return all round records.
 
     ``task`` is built by :func:`run_experiment`; ``progress(1)`` is called after
     each completed round.
     """
+    _watch_parent(task.get("parent_pid"))
+    with _shared_lock(task.get("out_dir")):
+        return _run_rounds(task, X, y, progress)
+
+
+def _run_rounds(task, X, y, progress):
     import torch
 
     arm, seed, cfg = task["arm"], task["seed"], task["cfg"]
@@ -223,31 +398,32 @@ def _run_task(task, X, y, progress=None):
                 upto = range(len(records)) if cfg["warm_start"] else [len(records) - 1]
                 n_at = np.cumsum(sizes)
                 for r in upto:
-                    model = _fit(model, cfg, arm, seed, r, X, y, labeled[:n_at[r]])
+                    model = _fit(model, cfg, arm, seed, r, X, y, labeled[:n_at[r]],
+                                 train_idx)
                     guard.check()
             for r in range(len(records), len(sizes)):
                 tic = time.perf_counter()
                 pool = np.setdiff1d(train_idx, labeled)
-                rs = _derive_seed(seed, "query", arm.name, r)
+                rs = derive_seed(seed, "query", arm.name, r)
                 if r == 0 and cfg["initial_strategy"] is None:
-                    rng = np.random.default_rng(_derive_seed(seed, "initial"))
+                    rng = np.random.default_rng(derive_seed(seed, "initial"))
                     new = rng.choice(pool, sizes[0], replace=False)
                 elif r == 0:
                     # cold start: an unfitted estimator; raw features if it can
                     first = resolve_strategy(cfg["initial_strategy"])
-                    est = _new_estimator(cfg, False, _derive_seed(seed, "initial"))
-                    new = pool[_query(first, est, X[pool], sizes[0],
-                                      random_state=_derive_seed(seed, "initial"),
+                    est = _new_estimator(cfg, False, derive_seed(seed, "initial"))
+                    new = pool[query_indices(first, est, X[pool], sizes[0],
+                                      random_state=derive_seed(seed, "initial"),
                                       features="raw")]
                 else:
                     lab = np.asarray(labeled)
-                    new = pool[_query(strategy, model, X[pool], sizes[r],
+                    new = pool[query_indices(strategy, model, X[pool], sizes[r],
                                      random_state=rs, X_labeled=X[lab],
                                      y_labeled=y[lab])]
                 query_s = time.perf_counter() - tic
                 labeled = labeled + [int(i) for i in new]
                 tic = time.perf_counter()
-                model = _fit(model, cfg, arm, seed, r, X, y, labeled)
+                model = _fit(model, cfg, arm, seed, r, X, y, labeled, train_idx)
                 guard.check()
                 fit_s = time.perf_counter() - tic
                 pred = model.predict(X[test_idx])
@@ -269,17 +445,21 @@ def _run_task(task, X, y, progress=None):
     return records
 
 
-def _fit(model, cfg, arm, seed, r, X, y, labeled):
+def _fit(model, cfg, arm, seed, r, X, y, labeled, train_idx):
     # The model's seed depends on (seed, round) only, not on the arm: arms are
     # paired (common random numbers), so at the first round every arm without
     # mixup scores the same, and differences later come from the queries.
-    rs = _derive_seed(seed, "fit", r)
+    rs = derive_seed(seed, "fit", r)
     lab = np.asarray(labeled)
     if cfg["warm_start"] and model is not None:
         model.set_params(random_state=rs)
     else:
         model = _new_estimator(cfg, arm.mixup, rs)
-    return model.fit(X[lab], y[lab])
+    fit_params = {}
+    if arm.ssl:
+        # the rest of the training pool, never the test split
+        fit_params["X_unlabeled"] = X[np.setdiff1d(train_idx, lab)]
+    return model.fit(X[lab], y[lab], **fit_params)
 
 
 def _config(X, y, arms, seeds, kwargs, dataset_name):
@@ -290,8 +470,9 @@ def _config(X, y, arms, seeds, kwargs, dataset_name):
     config = {
         "dataset": {"name": dataset_name, "shape": list(X.shape),
                     "fingerprint": fingerprint(X, y)},
-        "arms": [{"name": a.name, "strategy": name(a.strategy), "mixup": a.mixup}
-                 for a in arms],
+        # ssl only where set, so folders of earlier versions still resume
+        "arms": [{"name": a.name, "strategy": name(a.strategy), "mixup": a.mixup,
+                  **({"ssl": True} if a.ssl else {})} for a in arms],
         "seeds": [int(s) for s in seeds],
         "estimator": None if est is None else repr(est),
         "initial_strategy": name(kwargs["initial_strategy"]),
@@ -329,7 +510,7 @@ def _check_resume(out_dir, config, restart):
 
 def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
                    seeds=(0, 1, 2), n_initial=20, query_size=20, budget=200,
-                   test_size=0.25, mixup_alpha=0.4, estimator=None,
+                   test_size=0.25, mixup_alpha="auto", estimator=None,
                    estimator_params=None, warm_start=False, initial_strategy=None,
                    out_dir=None, restart=False, n_jobs=1, scheduler=None,
                    torch_threads=1, progress=True, dataset_name="data"):
@@ -355,8 +536,9 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
         Total labels at the end (initial ones included).
     test_size : float, default=0.25
         Share of the data held out, stratified, for scoring.
-    mixup_alpha : float, default=0.4
+    mixup_alpha : float or 'auto', default='auto'
         Mixup strength of the ``+mixup`` arms; the others train with 0.
+        ``'auto'`` is the estimator's: 0.2 for images, off for vectors.
     estimator : estimator or None, default=None
         Cloned for every fit; ``None`` builds ``MixupNetClassifier``.
     estimator_params : dict or None, default=None
@@ -377,7 +559,8 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
         ``"local"`` starts a ``LocalCluster``; ``"tcp://host:port"`` connects
         to one (workers need skmixal installed and ``out_dir`` reachable).
     torch_threads : int or None, default=1
-        torch CPU threads per run; small networks run fastest with one.
+        torch CPU threads per run; small networks run fastest with one, and
+        results are bit-identical only for the same thread count.
     progress : bool, default=True
         Show a tqdm bar over rounds on stderr.
     dataset_name : str, default="data"
@@ -389,63 +572,172 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
     """
     X, y = np.asarray(X), np.asarray(y)
     arms = make_arms(strategies) if arms is None else list(arms)
-    if len({a.name for a in arms}) != len(arms):
-        raise ValueError("Arm names must be unique.")
-    for strategy in [a.strategy for a in arms] + [initial_strategy]:
-        if strategy is not None:
-            resolve_strategy(strategy)  # fail before any work starts
-    if not 0 < n_initial <= budget or query_size < 1:
-        raise ValueError(f"Need 0 < n_initial <= budget and query_size >= 1; got "
-                         f"n_initial={n_initial}, budget={budget}, "
-                         f"query_size={query_size}.")
+    check_settings(X, y, arms=arms, seeds=seeds, n_initial=n_initial,
+                   query_size=query_size, budget=budget, test_size=test_size,
+                   mixup_alpha=mixup_alpha, estimator=estimator,
+                   estimator_params=estimator_params,
+                   initial_strategy=initial_strategy, torch_threads=torch_threads)
     kwargs = {"n_initial": n_initial, "query_size": query_size, "budget": budget,
               "test_size": test_size, "mixup_alpha": mixup_alpha,
               "estimator": estimator, "estimator_params": estimator_params or {},
               "warm_start": warm_start, "initial_strategy": initial_strategy}
     config = _config(X, y, arms, seeds, kwargs, dataset_name)
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        _check_resume(out_dir, config, restart)
-    cfg = {**kwargs, "classes": np.unique(y), "torch_threads": torch_threads}
-    tasks = []
-    for seed in seeds:
-        train_idx, test_idx = train_test_split(
-            np.arange(len(y)), test_size=test_size, stratify=y,
-            random_state=_derive_seed(seed, "split"))
-        for arm in arms:
-            safe = "".join(c if c.isalnum() or c in "+-_." else "_" for c in arm.name)
-            rdir = None if out_dir is None else out_dir / "runs" / safe / f"seed_{seed}"
-            tasks.append({"arm": arm, "seed": int(seed), "cfg": cfg,
-                          "train_idx": np.sort(train_idx),
-                          "test_idx": np.sort(test_idx),
-                          "round_dir": None if rdir is None else str(rdir)})
-    records = _execute(tasks, X, y, n_jobs=n_jobs, scheduler=scheduler,
-                      progress=progress,
-                      n_rounds=len(_round_sizes(cfg, len(tasks[0]["train_idx"]))))
+    with contextlib.ExitStack() as stack:
+        if out_dir is not None:
+            out_dir = Path(out_dir)
+            stack.enter_context(_run_lock(out_dir))
+            _check_resume(out_dir, config, restart)
+        cfg = {**kwargs, "classes": np.unique(y), "torch_threads": torch_threads}
+        tasks = []
+        for seed in seeds:
+            train_idx, test_idx = _split(y, test_size, seed)
+            for arm in arms:
+                safe = "".join(c if c.isalnum() or c in "+-_." else "_"
+                               for c in arm.name)
+                rdir = (None if out_dir is None
+                        else out_dir / "runs" / safe / f"seed_{seed}")
+                tasks.append({"arm": arm, "seed": int(seed), "cfg": cfg,
+                              "train_idx": np.sort(train_idx),
+                              "test_idx": np.sort(test_idx),
+                              "round_dir": None if rdir is None else str(rdir),
+                              "out_dir": None if out_dir is None else str(out_dir),
+                              "parent_pid": os.getpid()})
+        records = _execute(tasks, X, y, n_jobs=n_jobs, scheduler=scheduler,
+                           progress=progress,
+                           n_rounds=len(_round_sizes(cfg,
+                                                     len(tasks[0]["train_idx"]))))
     return ExperimentResult(config=config, records=records,
                             arms=[a.name for a in arms])
+
+
+def _split(y, test_size, seed):
+    return train_test_split(np.arange(len(y)), test_size=test_size, stratify=y,
+                            random_state=derive_seed(seed, "split"))
+
+
+def check_settings(X, y, *, arms, seeds, n_initial, query_size, budget, test_size,
+                   mixup_alpha, estimator=None, estimator_params=None,
+                   initial_strategy=None, torch_threads=1):
+    """Check an experiment's settings before any work; see :func:`run_experiment`.
+
+    The default estimator is built with ``estimator_params`` and trained one
+    step on two rows, so a bad setting (a negative ``lr``, an unknown
+    parameter) fails here rather than in the first round.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter; nothing was run or written.
+    """
+    from sklearn.utils import check_scalar
+
+    if not arms:
+        raise ValueError("No arms to run: pass at least one strategy.")
+    if len({a.name for a in arms}) != len(arms):
+        raise ValueError("Arm names must be unique.")
+    for strategy in [a.strategy for a in arms] + [initial_strategy]:
+        if strategy is not None:
+            resolve_strategy(strategy)  # fail before any work starts
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct integers, got {seeds}.")
+    check_scalar(n_initial, "n_initial", (int, np.integer), min_val=1)
+    check_scalar(query_size, "query_size", (int, np.integer), min_val=1)
+    check_scalar(budget, "budget", (int, np.integer), min_val=1)
+    if budget < n_initial:
+        raise ValueError(f"budget ({budget}) must be at least n_initial "
+                         f"({n_initial}): the initial labels count toward it.")
+    if torch_threads is not None:
+        check_scalar(torch_threads, "torch_threads", (int, np.integer), min_val=1)
+    if not (isinstance(mixup_alpha, str) and mixup_alpha == "auto"):
+        check_scalar(mixup_alpha, "mixup_alpha", (int, float, np.number), min_val=0)
+    try:
+        _split(y, test_size, seeds[0])
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"test_size={test_size!r} cannot split these "
+                         f"{len(y)} samples: {exc}") from None
+    if estimator is None:
+        from skmixal.classifier import MixupNetClassifier
+
+        est = MixupNetClassifier(**(estimator_params or {}), mixup_alpha=mixup_alpha)
+        est._check_params()  # max_epochs and min_steps, replaced just below
+        _, first = np.unique(y, return_index=True)
+        rows = np.sort(first)[:2]
+        ssl = {"X_unlabeled": X[rows]} if any(a.ssl for a in arms) else {}
+        clone(est).set_params(max_epochs=1, min_steps=0, verbose=0).fit(
+            X[rows], y[rows], **ssl)
+
+
+@contextlib.contextmanager
+def _run_lock(out_dir):
+    """One run per output folder; wait out tasks of a run that was killed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    with open(out_dir / ".run.lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise UserError(f"Another skmixal run is writing to {out_dir}; wait for "
+                            "it to finish or use another --out.") from None
+        # workers of a killed run stop within a second (they watch their
+        # parent); until the last one has, the tasks lock stays shared
+        with open(out_dir / ".tasks.lock", "a+") as tasks:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    fcntl.flock(tasks, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise UserError(
+                            f"Workers of an earlier run still write to {out_dir}; "
+                            "stop them (they hold .tasks.lock) and rerun.") from None
+                    time.sleep(0.2)
+            fcntl.flock(tasks, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _count_rounds(tasks, n_rounds):
+    return sum(min(n_rounds, len(list(Path(t["round_dir"]).glob("round_*.json"))))
+               for t in tasks if t["round_dir"])
 
 
 def _execute(tasks, X, y, *, n_jobs, scheduler, progress, n_rounds):
     """Run the tasks sequentially, through joblib or on Dask; gather records."""
     from tqdm.auto import tqdm
 
-    done = {(t["arm"].name, t["seed"]): min(n_rounds, len(list(
-        Path(t["round_dir"]).glob("round_*.json")))) if t["round_dir"] else 0
-        for t in tasks}
-    bar = tqdm(total=len(tasks) * n_rounds, initial=sum(done.values()),
+    bar = tqdm(total=len(tasks) * n_rounds, initial=_count_rounds(tasks, n_rounds),
                unit="round", desc="arms x seeds x rounds", disable=not progress)
     records = []
+    stop = threading.Event()
+
+    def poll():
+        # workers save rounds as they finish them: count the files, so the bar
+        # moves per round, not per whole arm and seed
+        while not stop.wait(0.5):
+            count = _count_rounds(tasks, n_rounds)
+            if count > bar.n:
+                bar.update(count - bar.n)
 
     def collect(recs):
         records.extend(recs)
-        if recs:
-            bar.update(len(recs) - done[recs[0]["arm"], recs[0]["seed"]])
+        if not tasks[0]["round_dir"]:  # nothing to count: a whole task at once
+            bar.update(len(recs))
 
+    parallel = scheduler is not None or not (n_jobs in (None, 1) or len(tasks) == 1)
+    watcher = None
+    if parallel and progress and tasks[0]["round_dir"]:
+        watcher = threading.Thread(target=poll, name="skmixal-progress", daemon=True)
+        watcher.start()
     try:
         if scheduler is not None:
             _execute_dask(tasks, X, y, n_jobs, scheduler, collect)
-        elif n_jobs in (None, 1) or len(tasks) == 1:
+        elif not parallel:
             for task in tasks:
                 records.extend(_run_task(task, X, y, progress=bar.update))
         else:
@@ -455,29 +747,53 @@ def _execute(tasks, X, y, *, n_jobs, scheduler, progress, n_rounds):
             for recs in run(delayed(_run_task)(t, X, y) for t in tasks):
                 collect(recs)
     finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join()
+            bar.update(max(0, _count_rounds(tasks, n_rounds) - bar.n))
         bar.close()
     order = {t["arm"].name: i for i, t in enumerate(tasks)}
     return sorted(records, key=lambda r: (order[r["arm"]], r["seed"], r["round"]))
 
 
+def _connect(scheduler, n_jobs):
+    """A Dask client (and the cluster it owns) for a scheduler spec."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise UserError("--scheduler needs Dask: pip install 'dask[distributed]' "
+                        "(or pip install -e '.[test]').") from None
+    if scheduler == "local":
+        workers = n_jobs if n_jobs and n_jobs > 0 else None
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
+                               processes=True, dashboard_address=None)
+        return Client(cluster), [cluster]
+    if "://" not in scheduler:
+        raise UserError(f"--scheduler must be 'local' or an address such as "
+                        f"tcp://host:8786; got {scheduler!r}.")
+    try:
+        # fail fast: distributed's default is a silent 30 s of retries
+        return Client(scheduler, timeout="5s"), []
+    except (OSError, TimeoutError) as exc:
+        raise UserError(f"Cannot reach the Dask scheduler at {scheduler} within 5 s "
+                        f"({type(exc).__name__}: {exc}). Is `dask scheduler` "
+                        "running there, and the port open?") from None
+
+
 def _execute_dask(tasks, X, y, n_jobs, scheduler, collect):
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
     owned = []
     if isinstance(scheduler, str):
-        if scheduler == "local":
-            workers = n_jobs if n_jobs and n_jobs > 0 else None
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
-            owned.append(cluster)
-            scheduler = cluster
-        client = Client(scheduler)
+        client, owned = _connect(scheduler, n_jobs)
         owned.insert(0, client)
     else:
         client = scheduler
     try:
         X_f, y_f = client.scatter([X, y], broadcast=True)
-        futures = [client.submit(_run_task, t, X_f, y_f, pure=False) for t in tasks]
+        # Dask workers are not children of this process: no parent watch
+        futures = [client.submit(_run_task, {**t, "parent_pid": None}, X_f, y_f,
+                                 pure=False) for t in tasks]
         for future in as_completed(futures):
             collect(future.result())
     finally:

@@ -12,18 +12,28 @@ The state directory holds:
     list of queries issued (the last is pending until taught).
 ``labels.npz``
     Labeled ids, their class codes, and the names of the queries taught.
+``labels.csv``
+    The same labels as plain text (``id,label,query``): if ``labels.npz`` is
+    ever damaged, it is rebuilt from this file.
 ``test.npz`` (optional)
     A held-out labeled set for status.
 ``model.pt``, ``model.json``
     Weights from skorch's ``save_params`` and the labels they were fitted on.
+    A cache: when missing, stale or unreadable, the model is refitted.
 
 Every file is written atomically, and labels are saved before the (slow) refit:
 a crash or Ctrl-C at any point loses no label already taught, and a stale model
 is simply refitted by the next command. Nothing is ever unpickled.
+
+The data is referenced by a path relative to the state directory, so the two
+can move together; ``--data`` on a later command points the state at data that
+moved on its own (checked by fingerprint).
 """
 
 import csv
 import math
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -33,43 +43,143 @@ from skmixal._io import (
     UserError,
     atomic_path,
     fingerprint,
+    load_data,
+    name_flags,
     read_json,
-    read_npz,
+    salvage_npz,
+    write_csv,
     write_json,
     write_npz,
 )
 
-__all__ = ["init_state", "query_state", "state_status", "teach_state"]
+__all__ = ["RefitInterrupted", "check_model_settings", "init_state", "model_params",
+           "query_state", "state_status", "teach_state"]
 
 STATE_FORMAT = "skmixal-labeling-state"
 STATE_VERSION = 1
 _MAX_ERRORS = 10
+class RefitInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a refit, after the labels were saved."""
+
+    def __init__(self, n_labels):
+        super().__init__(n_labels)
+        self.n_labels = n_labels
 
 
-def _load_data(spec):
-    from skmixal.datasets import load_dataset
+def _quiet(message):
+    pass
+
+
+def _split_spec(spec):
+    """(prefix, path) of a spec that names a file or folder, else (spec, None)."""
+    text = str(spec)
+    kind, sep, rest = text.partition(":")
+    if sep and kind in ("npz", "mnist") and rest:
+        return f"{kind}:", rest
+    if sep and kind == "torchvision":
+        name, sep2, root = rest.partition(":")
+        if sep2 and root:
+            return f"torchvision:{name}:", root
+    if not sep and (text.endswith(".npz") or Path(text).is_dir()):
+        return "", text
+    return text, None
+
+
+def _stored_spec(spec, state_dir):
+    """The spec with its path relative to the state, so both can move together."""
+    prefix, path = _split_spec(spec)
+    if path is None:
+        return prefix
+    absolute = Path(path).resolve()
+    try:
+        return prefix + os.path.relpath(absolute, Path(state_dir).resolve())
+    except ValueError:  # another drive on Windows: no relative path exists
+        return prefix + str(absolute)
+
+
+def _resolved_spec(spec, state_dir):
+    prefix, path = _split_spec(spec)
+    if path is None or Path(path).is_absolute():
+        return str(spec)
+    return prefix + str(Path(state_dir) / path)
+
+
+def model_params(stored, X, classes):
+    """Estimator parameters from stored settings: the ``module`` name resolved.
+
+    Parameters
+    ----------
+    stored : dict
+        Settings as stored in ``state.json`` (``module`` by name, and
+        ``module_kwargs``), plus other ``MixupNetClassifier`` parameters.
+    X : ndarray
+        The data, for the network's input channels.
+    classes : ndarray
+
+    Returns
+    -------
+    params : dict
+    """
+    from skmixal.experiment import resolve_module
+
+    params = dict(stored)
+    module, kwargs = params.pop("module", None), params.pop("module_kwargs", None)
+    if module is None and not kwargs:
+        return params
+    try:
+        return {**params, **resolve_module(module, kwargs, input_shape=X.shape[1:],
+                                           n_classes=len(classes))}
+    except ValueError as exc:
+        raise UserError(f"--module: {exc}") from None
+
+
+def check_model_settings(params, X, classes, *, semi_supervised=False):
+    """Build the estimator with ``params`` and train it one step on two rows.
+
+    Every setting is checked as a fit would check it (ranges, unknown
+    parameters, the optimizer's own checks such as a negative ``lr``), so a
+    labeling state never stores settings that fail after the expert labeled.
+
+    Parameters
+    ----------
+    params : dict
+        ``MixupNetClassifier`` parameters.
+    X : ndarray
+        The data; its first rows are used, labeled with the first classes.
+    classes : ndarray
+        Every class.
+    semi_supervised : bool, default=False
+        Also pass two rows as ``X_unlabeled``.
+
+    Raises
+    ------
+    UserError
+        Naming the flag of the bad setting.
+    """
+    from sklearn.base import clone
+
+    from skmixal.classifier import MixupNetClassifier
 
     try:
-        return load_dataset(spec)
-    except (ValueError, OSError, ImportError) as exc:
-        raise UserError(f"Cannot load dataset {spec!r}: {exc}") from None
-
-
-def _canonical_spec(spec):
-    """Absolute paths in file specs, so commands work from any folder."""
-    kind, sep, rest = str(spec).partition(":")
-    if sep and kind in ("npz", "mnist"):
-        return f"{kind}:{Path(rest).resolve()}"
-    if not sep and (str(spec).endswith(".npz") or Path(spec).is_dir()):
-        return str(Path(spec).resolve())
-    return str(spec)
+        est = MixupNetClassifier(**params)
+        # the ranges of max_epochs and min_steps, which the short fit replaces
+        est._check_params()
+        fit_params = {"X_unlabeled": X[2:4]} if semi_supervised else {}
+        clone(est).set_params(max_epochs=1, min_steps=0, verbose=0).fit(
+            X[:2], np.asarray(classes)[:2], **fit_params)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"Invalid model setting: {name_flags(str(exc))}") from None
 
 
 class _State:
     """The state directory, loaded and checked; holds the data once loaded."""
 
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, *, data=None, log=_quiet):
         self.dir = Path(state_dir)
+        self.log = log
+        if self.dir.is_file():
+            raise UserError(f"--state {self.dir} is a file; it must name the state "
+                            "directory made by `skmixal init`.")
         if not (self.dir / "state.json").exists():
             raise UserError(f"{self.dir} is not a skmixal state directory (no "
                             "state.json); create one with `skmixal init`.")
@@ -82,26 +192,88 @@ class _State:
                 f"{self.meta.get('version') if fmt else None!r}); it was written by "
                 "another tool or skmixal version.")
         self.classes = np.asarray(self.meta["classes"])
-        labels = (read_npz(self.dir / "labels.npz")
-                  if (self.dir / "labels.npz").exists() else {})
-        self.ids = labels.get("ids", np.zeros(0, np.int64))
-        self.codes = labels.get("codes", np.zeros(0, np.int64))
-        self.taught = [str(t) for t in labels.get("taught", [])]
-        test = read_npz(self.dir / "test.npz") if (self.dir / "test.npz").exists() \
-            else {"ids": np.zeros(0, np.int64), "codes": np.zeros(0, np.int64)}
+        self.names = self.meta.get("label_names")
+        self.ids, self.codes, self.taught = self._read_labels()
+        test = self._read_test()
         self.test_ids, self.test_codes = test["ids"], test["codes"]
         self._data = None
+        self._data_override = data
+
+    def _read_test(self):
+        path = self.dir / "test.npz"
+        if not path.exists():
+            return {"ids": np.zeros(0, np.int64), "codes": np.zeros(0, np.int64)}
+        arrays, problems = salvage_npz(path)
+        if problems or not {"ids", "codes"} <= set(arrays):
+            raise UserError(
+                f"{path} (the held-out test labels) is corrupt "
+                f"({'; '.join(problems) or 'arrays missing'}). Nothing was changed. "
+                "Restore it from a backup, or delete it to go on without a "
+                "held-out set (status then cross-validates).")
+        return arrays
+
+    def _read_labels(self):
+        """ids, codes, taught from labels.npz, or rebuilt from labels.csv."""
+        path, journal = self.dir / "labels.npz", self.dir / "labels.csv"
+        if not path.exists():
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), []
+        arrays, problems = salvage_npz(path)
+        if not problems and {"ids", "codes", "taught"} <= set(arrays):
+            return (arrays["ids"].astype(np.int64), arrays["codes"].astype(np.int64),
+                    [str(t) for t in arrays["taught"]])
+        problems = problems or ["arrays missing"]
+        if journal.exists():
+            ids, codes, taught = self._read_journal(journal, path, problems)
+            backup = _free_name(path.with_name("labels.npz.corrupt"))
+            os.replace(path, backup)
+            self._write_labels(ids, codes, taught, journal=False)
+            self.log(f"{path} was corrupt ({'; '.join(problems)}); rebuilt it from "
+                     f"{journal.name} ({len(ids)} labels, none lost). The damaged "
+                     f"file is kept as {backup.name}.")
+            return ids, codes, taught
+        readable = ", ".join(f"{k} ({len(v)} values)" for k, v in arrays.items())
+        raise UserError(
+            f"{path} is corrupt ({'; '.join(problems)}) and there is no "
+            f"{journal.name} to rebuild it from. Nothing was changed. Readable: "
+            f"{readable or 'nothing'}. Restore labels.npz from a backup; the labels "
+            "are also in the query CSVs you filled in "
+            f"({', '.join(q['file'] for q in self.meta['queries']) or 'none'}).")
+
+    def _read_journal(self, journal, path, problems):
+        try:
+            with open(journal, newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+            lookup = {str(c): i for i, c in enumerate(self.classes.tolist())}
+            ids = np.asarray([int(r["id"]) for r in rows], np.int64)
+            codes = np.asarray([lookup[r["label"]] for r in rows], np.int64)
+        except (OSError, ValueError, KeyError, TypeError, csv.Error) as exc:
+            raise UserError(
+                f"{path} is corrupt ({'; '.join(problems)}), and so is "
+                f"{journal} ({type(exc).__name__}: {exc}). Nothing was changed. "
+                "Restore them from a backup; the labels are also in the query "
+                "CSVs you filled in.") from None
+        taught = list(dict.fromkeys(r["query"] for r in rows))
+        return ids, codes, taught
 
     @property
     def data(self):
         if self._data is None:
             info = self.meta["data"]
-            data = _load_data(info["spec"])
+            spec = (self._data_override if self._data_override is not None
+                    else _resolved_spec(info["spec"], self.dir))
+            data = load_data(spec)
             if fingerprint(data.X) != info["fingerprint"]:
                 raise UserError(
-                    f"The dataset {info['spec']!r} no longer matches this state "
+                    f"The dataset {spec!r} no longer matches this state "
                     f"directory (it was {info['name']!r} with shape {info['shape']}); "
-                    "was it replaced? Use the original data or a new state directory.")
+                    "was it replaced? Use the original data (--data points to it "
+                    "if it moved) or a new state directory.")
+            if self._data_override is not None:
+                # the data moved: remember where, so later commands find it
+                self.meta["data"]["spec"] = _stored_spec(self._data_override,
+                                                         self.dir)
+                write_json(self.dir / "state.json", self.meta)
+                self.log(f"The state now points at {self._data_override}.")
             self._data = data
         return self._data
 
@@ -116,10 +288,22 @@ class _State:
     def labels_key(self):
         return fingerprint(self.ids, self.codes)
 
-    def save_labels(self, ids, codes, taught):
-        write_npz(self.dir / "labels.npz", ids=np.asarray(ids, np.int64),
-                  codes=np.asarray(codes, np.int64),
+    def _write_labels(self, ids, codes, taught, *, journal=True):
+        ids, codes = np.asarray(ids, np.int64), np.asarray(codes, np.int64)
+        write_npz(self.dir / "labels.npz", ids=ids, codes=codes,
                   taught=np.asarray(taught, dtype=str))
+        if journal:
+            write_labels_journal(self.dir, ids, codes, taught, self.classes,
+                                 self.query_of(ids, taught))
+
+    def query_of(self, ids, taught):
+        """The query each labeled id came from ('initial' for --initial-labels)."""
+        where = {i: q["file"] for q in self.meta["queries"] if q["file"] in taught
+                 for i in q["ids"]}
+        return [where.get(int(i), "initial") for i in ids]
+
+    def save_labels(self, ids, codes, taught):
+        self._write_labels(ids, codes, taught)
         self.ids, self.codes, self.taught = (np.asarray(ids, np.int64),
                                              np.asarray(codes, np.int64), taught)
 
@@ -128,59 +312,140 @@ class _State:
         from skmixal.classifier import MixupNetClassifier
 
         cfg = self.meta["config"]
-        params = {**cfg["estimator_params"], "mixup_alpha": cfg["mixup_alpha"],
-                  "random_state": cfg["seed"], "classes": self.classes,
+        params = {**model_params(cfg["estimator_params"], self.data.X, self.classes),
+                  "mixup_alpha": cfg["mixup_alpha"], "random_state": cfg["seed"],
+                  "classes": self.classes,
                   "torch_load_kwargs": {"weights_only": True}, **overrides}
         return MixupNetClassifier(**params)
+
+    def pool(self):
+        """Ids neither labeled nor held out for testing."""
+        excluded = np.concatenate([self.ids, self.test_ids])
+        return np.setdiff1d(np.arange(len(self.data.X)), excluded)
+
+    def fit_params(self):
+        """``X_unlabeled``: the real pool, when the state is semi-supervised."""
+        if not self.meta["config"].get("semi_supervised"):
+            return {}
+        return {"X_unlabeled": self.data.X[self.pool()]}
+
+    def _load_model(self, X, y):
+        """The cached model, or None if missing, stale or unreadable."""
+        info_path, weights = self.dir / "model.json", self.dir / "model.pt"
+        if not (info_path.exists() and weights.exists()):
+            return None
+        try:
+            info = read_json(info_path)
+        except UserError as exc:
+            self.log(f"{exc} It is only a cache: refitting.")
+            return None
+        if not isinstance(info, dict) or info.get("labels") != self.labels_key():
+            return None
+        # build the network for this data without training, then load
+        net = self.estimator(max_epochs=0, min_steps=0).fit(X, y)
+        try:
+            net.load_params(f_params=str(weights))
+        except Exception as exc:  # noqa: BLE001 -- any unreadable cache is refit
+            self.log(f"{weights} is unreadable ({type(exc).__name__}: "
+                     f"{str(exc)[:200]}). It is only a cache: refitting the model "
+                     f"from the {len(y)} labels.")
+            return None
+        return net
 
     def model(self, *, refit_stale=True):
         """The model fitted on the current labels: loaded, or refitted and saved."""
         if len(self.ids) == 0:
             return None
         X, y = self.data.X[self.ids], self.classes[self.codes]
+        net = self._load_model(X, y)
+        if net is not None or not refit_stale:
+            return net
         info_path = self.dir / "model.json"
-        if info_path.exists() and (self.dir / "model.pt").exists():
-            info = read_json(info_path)
-            if info.get("labels") == self.labels_key():
-                # build the network for this data without training, then load
-                net = self.estimator(max_epochs=0, min_steps=0).fit(X, y)
-                net.load_params(f_params=str(self.dir / "model.pt"))
-                return net
-        if not refit_stale:
-            return None
-        with InterruptGuard() as guard:
-            net = self.estimator().fit(X, y)
-            guard.check()
+        fit_params = self.fit_params()
+        extra = (f" and {len(fit_params['X_unlabeled'])} unlabeled samples"
+                 if fit_params else "")
+        self.log(f"Refitting the model: {len(y)} labels{extra} ...")
+        try:
+            with InterruptGuard() as guard:
+                net = self.estimator().fit(X, y, **fit_params)
+                guard.check()
+        except KeyboardInterrupt:
+            raise RefitInterrupted(len(y)) from None
         with atomic_path(self.dir / "model.pt") as tmp:
             net.save_params(f_params=str(tmp))
         write_json(info_path, {"labels": self.labels_key(), "n_labels": len(y)})
         return net
 
 
-def _parse_class(text, classes):
+def write_labels_journal(state_dir, ids, codes, taught, classes, queries):
+    """Write ``labels.csv``: the labels as plain text, rebuilt from if need be."""
+    rows = [{"id": int(i), "label": str(classes[c]), "query": q}
+            for i, c, q in zip(ids, codes, queries)]
+    write_csv(Path(state_dir) / "labels.csv", rows, ["id", "label", "query"])
+
+
+def _free_name(path):
+    """``path`` with ``-1``, ``-2``, ... appended until no file has that name."""
+    k = 1
+    while True:
+        candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+        k += 1
+
+
+def _parse_class(text, classes, names=None):
+    """Class code of a label typed as the class or (when known) its name."""
+    text = text.strip()
     lookup = {str(c): i for i, c in enumerate(classes.tolist())}
-    return lookup.get(text.strip())
+    if text in lookup:
+        return lookup[text]
+    if names:
+        by_name = {n.lower(): i for i, n in enumerate(names)}
+        return by_name.get(text.lower())
+    return None
+
+
+def _describe_classes(classes, names=None):
+    if names:
+        return ", ".join(f"{c} ({n})" for c, n in zip(classes.tolist(), names))
+    return ", ".join(map(str, classes.tolist()))
+
+
+def _label_names(data, classes):
+    """Class names from the data set, when its classes are the codes 0..k-1."""
+    names = data.label_names
+    if (names is None or len(names) != len(classes) or classes.dtype.kind not in "iu"
+            or not np.array_equal(classes, np.arange(len(classes)))):
+        return None
+    return list(names)
 
 
 def _write_query(state, ids, name):
     path = state.dir / name
+    hint = ["type the class: " + _describe_classes(state.classes, state.names)]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["id", "label"])
-        writer.writerows([int(i), ""] for i in ids)
+        # a third column only as a reminder of the classes; teach ignores it
+        writer.writerow(["id", "label", "classes"])
+        writer.writerows([int(i), "", *(hint if k == 0 else [])]
+                         for k, i in enumerate(ids))
     X = state.data.X
     side = math.isqrt(X.shape[1]) if X.ndim == 2 else 0
     if X.ndim == 4 or (X.ndim == 2 and side * side == X.shape[1] and side >= 4):
         from skmixal.plotting import image_grid
 
         images = X[ids] if X.ndim == 4 else X[ids].reshape(-1, side, side)
-        image_grid(images, [f"id {i}" for i in ids], path.with_suffix(".png"))
+        title = ("classes: " + _describe_classes(state.classes, state.names)
+                 if state.names else None)
+        image_grid(images, [f"id {i}" for i in ids], path.with_suffix(".png"),
+                   title=title)
     state.meta["queries"].append({"file": name, "ids": [int(i) for i in ids]})
     write_json(state.dir / "state.json", state.meta)
     return path
 
 
-def _read_labels_csv(path, classes, *, expected=None, n_samples=None):
+def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None):
     """Parse and validate an id,label CSV; return (ids, codes) or raise UserError."""
     path = Path(path)
     try:
@@ -196,7 +461,7 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None):
                         f"{rows[0] if rows else 'an empty file'}.")
     col_id, col_label = header.index("id"), header.index("label")
     errors, ids, codes, seen = [], [], [], set()
-    known = ", ".join(map(str, classes.tolist()))
+    known = _describe_classes(classes, names)
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -207,7 +472,7 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None):
         except ValueError:
             errors.append(f"line {line}: id {raw_id!r} is not an integer")
             continue
-        code = _parse_class(label, classes)
+        code = _parse_class(label, classes, names)
         if sample in seen:
             errors.append(f"line {line}: id {sample} appears more than once")
         elif expected is not None and sample not in expected:
@@ -240,15 +505,20 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None):
 
 def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                classes=None, test_labels=None, strategy="entropy",
-               mixup_alpha="auto", estimator_params=None, seed=0):
+               mixup_alpha="auto", estimator_params=None, seed=0,
+               semi_supervised=False, log=_quiet):
     """Create a state directory: data reference, classes, settings, first labels.
+
+    Every argument is checked before anything is written (the model settings
+    by a one-step fit on two rows); if a check fails, nothing is left behind.
 
     Parameters
     ----------
     state_dir : str or path-like
         Created if missing; must not hold a state already.
     data : str, default="digits"
-        Dataset spec for :func:`skmixal.datasets.load_dataset`.
+        Dataset spec for :func:`skmixal.datasets.load_dataset`. File paths are
+        stored relative to ``state_dir``.
     initial_labels : str, path-like or None, default=None
         CSV ``id,label`` of samples already labeled; they are taught at once.
     n_initial : int, default=0
@@ -265,6 +535,10 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         Other ``MixupNetClassifier`` parameters.
     seed : int, default=0
         Seeds the model and the queries.
+    semi_supervised : bool, default=False
+        Every refit also trains on the unlabeled pool (``X_unlabeled``).
+    log : callable, default=no-op
+        Receives progress messages (one string each).
 
     Returns
     -------
@@ -275,47 +549,76 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
     from skmixal.experiment import resolve_strategy
 
     state_dir = Path(state_dir)
+    if state_dir.exists() and not state_dir.is_dir():
+        raise UserError(f"--state {state_dir} is a file; name a directory to "
+                        "create (or an empty one).")
     if (state_dir / "state.json").exists():
-        old = read_json(state_dir / "state.json")
+        try:
+            old = read_json(state_dir / "state.json")
+        except UserError:
+            old = None
         name = old.get("data", {}).get("spec") if isinstance(old, dict) else None
         raise UserError(f"{state_dir} already holds a labeling state (dataset "
                         f"{name!r}); use another --state directory.")
+    if isinstance(n_initial, bool) or not isinstance(n_initial, (int, np.integer)) \
+            or n_initial < 0:
+        raise UserError(f"--initial must be an integer >= 0, got {n_initial!r}.")
     resolve_strategy(strategy)
-    spec = _canonical_spec(data)
-    loaded = _load_data(spec)
+    loaded = load_data(data)
     cls = np.unique(loaded.y) if classes is None else np.asarray(list(classes))
     if len(np.unique(cls.astype(str))) != len(cls) or len(cls) < 2:
         raise UserError(f"Need at least two distinct classes; got {cls.tolist()}.")
+    names = _label_names(loaded, cls)
+    params = {**model_params(estimator_params or {}, loaded.X, cls),
+              "mixup_alpha": mixup_alpha, "random_state": int(seed), "classes": cls}
+    check_model_settings(params, loaded.X, cls, semi_supervised=semi_supervised)
     n = len(loaded.X)
     parsed = {}
     for key, csv_path in (("labels", initial_labels), ("test", test_labels)):
         if csv_path is not None:
-            parsed[key] = _read_labels_csv(csv_path, cls, n_samples=n)
+            parsed[key] = _read_labels_csv(csv_path, cls, n_samples=n, names=names)
     if "labels" in parsed and "test" in parsed and np.intersect1d(
             parsed["labels"][0], parsed["test"][0]).size:
         raise UserError("The initial labels and the test labels share ids.")
-    state_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "format": STATE_FORMAT, "version": STATE_VERSION,
         "skmixal_version": __version__,
-        "data": {"spec": spec, "name": loaded.name, "shape": list(loaded.X.shape),
-                 "fingerprint": fingerprint(loaded.X)},
-        "classes": cls.tolist(),
+        "data": {"spec": _stored_spec(data, state_dir), "name": loaded.name,
+                 "shape": list(loaded.X.shape), "fingerprint": fingerprint(loaded.X)},
+        "classes": cls.tolist(), "label_names": names,
         "config": {"strategy": strategy, "mixup_alpha": mixup_alpha,
-                   "estimator_params": estimator_params or {}, "seed": int(seed)},
+                   "estimator_params": estimator_params or {}, "seed": int(seed),
+                   "semi_supervised": bool(semi_supervised)},
         "queries": [],
     }
-    if "test" in parsed:
-        write_npz(state_dir / "test.npz", ids=parsed["test"][0],
-                  codes=parsed["test"][1])
-    if "labels" in parsed:
-        write_npz(state_dir / "labels.npz", ids=parsed["labels"][0],
-                  codes=parsed["labels"][1], taught=np.asarray(["initial"]))
-    write_json(state_dir / "state.json", meta)  # last: marks the state complete
-    state = _State(state_dir)
+    created = not state_dir.exists()
+    written = []
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        if "test" in parsed:
+            written.append(state_dir / "test.npz")
+            write_npz(written[-1], ids=parsed["test"][0], codes=parsed["test"][1])
+        if "labels" in parsed:
+            ids, codes = parsed["labels"]
+            written += [state_dir / "labels.npz", state_dir / "labels.csv"]
+            write_npz(written[-2], ids=ids, codes=codes,
+                      taught=np.asarray(["initial"]))
+            write_labels_journal(state_dir, ids, codes, ["initial"], cls,
+                                 ["initial"] * len(ids))
+        written.append(state_dir / "state.json")
+        write_json(written[-1], meta)  # last: marks the state complete
+    except OSError:
+        # a read-only or full disk: leave nothing half made behind
+        if created:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        else:
+            for path in written:
+                path.unlink(missing_ok=True)
+        raise
+    state = _State(state_dir, log=log)
     state._data = loaded
     if n_initial:
-        pool = np.setdiff1d(np.arange(n), np.concatenate([state.ids, state.test_ids]))
+        pool = state.pool()
         rng = np.random.default_rng(seed)
         picks = np.sort(rng.choice(pool, min(n_initial, len(pool)), replace=False))
         return _write_query(state, picks, "query_0000.csv")
@@ -323,7 +626,18 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
     return None
 
 
-def query_state(state_dir, n=20, *, strategy=None, force=False):
+def _filled_labels(path):
+    """How many rows of a query CSV have a label typed in (0 if unreadable)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            return sum(1 for row in csv.DictReader(fh)
+                       if (row.get("label") or "").strip())
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return 0
+
+
+def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
+                log=_quiet):
     """Choose samples to label next and write them to ``query_XXXX.csv``.
 
     Parameters
@@ -335,75 +649,101 @@ def query_state(state_dir, n=20, *, strategy=None, force=False):
         Overrides the state's strategy for this query. With no labels yet,
         random sampling is used.
     force : bool, default=False
-        Replace a query that was issued but not taught yet.
+        Replace a query that was issued but not taught yet. If labels were
+        already typed into it, the file is kept under a new name
+        (``query_XXXX-1.csv``) and ``log`` says so.
+    data : str or None, default=None
+        Where the data set is now, if it moved (checked by fingerprint).
+    log : callable, default=no-op
+        Receives progress messages.
 
     Returns
     -------
     path : pathlib.Path
         The CSV to fill in (a PNG grid with the same name accompanies images).
     """
-    from skmixal.experiment import _derive_seed, _query, resolve_strategy
+    from skmixal.experiment import derive_seed, query_indices, resolve_strategy
 
-    state = _State(state_dir)
+    state = _State(state_dir, data=data, log=log)
     if n < 1:
         raise UserError(f"--n must be at least 1, got {n}.")
+    func = resolve_strategy(strategy or state.meta["config"]["strategy"])
     pending = state.pending
     if pending is not None and not force:
         raise UserError(f"{pending['file']} is still waiting for labels: fill it in "
                         "and run `skmixal teach`, or pass --force to replace it.")
-    if pending is not None:
-        state.meta["queries"].pop()
-    excluded = np.concatenate([state.ids, state.test_ids])
-    pool = np.setdiff1d(np.arange(len(state.data.X)), excluded)
+    pool = state.pool()
     if len(pool) == 0:
         raise UserError("Every sample is labeled already.")
+    if pending is not None:
+        old = state.dir / pending["file"]
+        filled = _filled_labels(old) if old.exists() else 0
+        if filled:
+            # hand-entered labels are never overwritten: keep the file aside
+            kept = _free_name(old)
+            os.replace(old, kept)
+            log(f"{old.name} already had {filled} label(s) typed in; they were not "
+                f"taught. Kept that file as {kept.name}; the new query replaces "
+                f"{old.name}.")
+        state.meta["queries"].pop()
     n = min(n, len(pool))
     round_no = len(state.meta["queries"])
-    seed = _derive_seed(state.meta["config"]["seed"], "query", round_no)
+    seed = derive_seed(state.meta["config"]["seed"], "query", round_no)
     model = state.model()
     if model is None:
         picks = np.random.default_rng(seed).choice(pool, n, replace=False)
     else:
-        func = resolve_strategy(strategy or state.meta["config"]["strategy"])
         X_lab = state.data.X[state.ids]
-        picks = pool[_query(func, model, state.data.X[pool], n, random_state=seed,
-                            X_labeled=X_lab, y_labeled=state.classes[state.codes])]
+        log(f"Scoring {len(pool)} unlabeled samples with {_strategy_name(func)} ...")
+        picks = pool[query_indices(func, model, state.data.X[pool], n,
+                                   random_state=seed, X_labeled=X_lab,
+                                   y_labeled=state.classes[state.codes])]
     return _write_query(state, picks, f"query_{round_no:04d}.csv")
 
 
-def teach_state(state_dir, csv_path):
+def _strategy_name(func):
+    return getattr(func, "__name__", "the strategy").removesuffix("_sampling")
+
+
+def teach_state(state_dir, csv_path, *, data=None, log=_quiet):
     """Validate a filled-in query CSV, save its labels, then refit the model.
 
     Every row is checked first (ids of the last query, each exactly once,
-    labels among the known classes); on any problem nothing changes. The
-    labels are saved before the refit, so an interrupted refit loses none.
+    labels among the known classes, or their names); on any problem nothing
+    changes. The labels are saved before the refit, so an interrupted refit
+    loses none (it raises :class:`RefitInterrupted`).
 
     Parameters
     ----------
     state_dir : str or path-like
     csv_path : str or path-like
         The query CSV with its ``label`` column filled in.
+    data : str or None, default=None
+        Where the data set is now, if it moved (checked by fingerprint).
+    log : callable, default=no-op
+        Receives progress messages.
 
     Returns
     -------
     n_labels : int
         Labels in the state after teaching.
     """
-    state = _State(state_dir)
+    state = _State(state_dir, data=data, log=log)
     pending = state.pending
     if pending is None:
         raise UserError("No query is waiting for labels; run `skmixal query` first.")
     ids, codes = _read_labels_csv(csv_path, state.classes,
-                                  expected=set(pending["ids"]))
+                                  expected=set(pending["ids"]), names=state.names)
     state.data  # noqa: B018 -- check the data before changing anything
     state.save_labels(np.concatenate([state.ids, ids]),
                       np.concatenate([state.codes, codes]),
                       [*state.taught, pending["file"]])
+    log(f"Saved {len(ids)} new labels ({len(state.ids)} in total).")
     state.model()
     return len(state.ids)
 
 
-def state_status(state_dir, *, cv=5):
+def state_status(state_dir, *, cv=5, data=None, log=_quiet):
     """Labels so far, class balance, pending query and the model's accuracy.
 
     Parameters
@@ -411,21 +751,28 @@ def state_status(state_dir, *, cv=5):
     state_dir : str or path-like
     cv : int, default=5
         Folds of the cross-validated accuracy on the labeled set, used when no
-        test labels were given (0: skip it).
+        test labels were given (0: skip it). These folds train on the labels
+        alone, even in a semi-supervised state.
+    data : str or None, default=None
+        Where the data set is now, if it moved (checked by fingerprint).
+    log : callable, default=no-op
+        Receives progress messages.
 
     Returns
     -------
     status : dict
-        ``n_labels``, ``class_counts`` (class -> count), ``pending`` (file or
-        None), ``n_queries``, ``n_pool``, and ``accuracy`` with
-        ``accuracy_kind`` ("held-out", "cross-validated" or None).
+        ``n_labels``, ``class_counts`` (class -> count), ``class_names`` (list
+        or None), ``pending`` (file or None), ``n_queries``, ``n_pool``, and
+        ``accuracy`` with ``accuracy_kind`` ("held-out", "cross-validated" or
+        None).
     """
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    state = _State(state_dir)
+    state = _State(state_dir, data=data, log=log)
     counts = np.bincount(state.codes, minlength=len(state.classes))
     out = {"dataset": state.meta["data"]["name"], "n_labels": int(len(state.ids)),
            "class_counts": dict(zip(state.classes.tolist(), counts.tolist())),
+           "class_names": state.names,
            "pending": state.pending and state.pending["file"],
            "n_queries": len(state.meta["queries"]),
            "n_pool": int(state.meta["data"]["shape"][0] - len(state.ids)
@@ -440,6 +787,7 @@ def state_status(state_dir, *, cv=5):
         present = counts[counts > 0]
         folds = min(cv, int(present.min())) if len(present) > 1 else 0
         if folds >= 2:
+            log(f"Cross-validating: {folds} fits on {len(state.ids)} labels ...")
             scores = cross_val_score(
                 state.estimator(), state.data.X[state.ids],
                 state.classes[state.codes],

@@ -105,7 +105,7 @@ def format_table(curves, *, title="", reach=None, target=None):
     return "\n".join(lines)
 
 
-def image_grid(images, captions, path, *, ncols=10):
+def image_grid(images, captions, path, *, ncols=10, title=None):
     """Save a grid of grayscale or RGB thumbnails with a caption above each.
 
     Parameters
@@ -118,6 +118,8 @@ def image_grid(images, captions, path, *, ncols=10):
         Where to write the PNG.
     ncols : int, default=10
         Images per row.
+    title : str or None, default=None
+        A line above the grid (e.g. the class names to choose from).
 
     Returns
     -------
@@ -148,6 +150,8 @@ def image_grid(images, captions, path, *, ncols=10):
     ax = fig.subplots()
     ax.imshow(mosaic, interpolation="nearest")
     ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=7, wrap=True)
     for k, caption in enumerate(captions):
         ax.text(pad + (k % ncols) * cell_w + width / 2,
                 cap - 0.5 + (k // ncols) * cell_h, str(caption), ha="center",

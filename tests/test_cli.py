@@ -12,14 +12,16 @@ import pytest
 from skmixal.cli import build_parser, main
 
 TINY = ["--seeds", "1", "--initial", "10", "--query-size", "10", "--budget", "30",
-        "--max-epochs", "2", "--min-steps", "10", "--n-jobs", "1", "--quiet"]
+        "--max-epochs", "2", "--min-steps", "10", "--n-jobs", "1", "--quiet",
+        "--mixup-alpha", "0.4"]
 
 
 def test_default_run_arguments():
     args = build_parser().parse_args(["run"])
     assert args.data == "digits" and args.strategies == ["random", "entropy"]
     assert args.seeds == [0, 1, 2] and args.budget == 200 and args.target == 0.9
-    assert args.out == "skmixal-results"
+    assert args.out == "skmixal-results" and args.mixup_alpha == "auto"
+    assert args.torch_threads == 1
     assert build_parser().parse_args(["run", "--seeds", "4,7"]).seeds == [4, 7]
 
 
@@ -38,7 +40,8 @@ def test_run_writes_table_and_files(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["run", "--data", "npz:/nonexistent.npz"], "Cannot load dataset"),
     (["run", "--strategies", "nope"], "Unknown strategy"),
-    (["run", "--initial", "50", "--budget", "20"], "n_initial <= budget"),
+    (["run", "--initial", "50", "--budget", "20"],
+     "--budget (20) must be at least --initial (50)"),
 ])
 def test_user_errors_exit_2_without_traceback(tmp_path, capsys, argv, message):
     assert main([*argv, "--out", str(tmp_path / "o"), "--quiet", "--n-jobs", "1"]) == 2

@@ -140,7 +140,8 @@ def test_ctrl_c_during_fit_is_not_recorded(digits, tmp_path, warm_start,
     _SigintAtFit.at = None
     reference = _run(digits, arms=ARMS[:1], estimator_params=params,
                      warm_start=warm_start)
-    _SigintAtFit.fits, _SigintAtFit.at, _SigintAtFit.sent = 0, 3, False  # round 2
+    # fit 1 is check_settings' one-step fit; rounds 0, 1, 2 are fits 2, 3, 4
+    _SigintAtFit.fits, _SigintAtFit.at, _SigintAtFit.sent = 0, 4, False  # round 2
     # skorch swallows the KeyboardInterrupt inside fit; the runner re-raises it
     with pytest.raises(KeyboardInterrupt):
         _run(digits, arms=ARMS[:1], estimator_params=params, out_dir=tmp_path,
