@@ -335,9 +335,9 @@ class _State:
         if not (info_path.exists() and weights.exists()):
             return None
         try:
-            info = read_json(info_path)
+            info = read_json(info_path, advice="It is only a cache: refitting.")
         except UserError as exc:
-            self.log(f"{exc} It is only a cache: refitting.")
+            self.log(str(exc))
             return None
         if not isinstance(info, dict) or info.get("labels") != self.labels_key():
             return None

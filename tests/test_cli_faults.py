@@ -1,0 +1,493 @@
+"""The command line under faults: each fixture is the fault itself.
+
+A truncated or bit-flipped file, a file where a folder should be, a write that
+fails as on a full or read-only disk, a bad setting, an unreachable scheduler.
+Every one must end in one message (exit 2, no traceback) or be repaired with a
+message saying so, and never lose a label.
+"""
+
+import csv
+import errno
+import json
+import os
+import socket
+import stat
+import tempfile
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from skmixal import labeling
+from skmixal._io import UserError
+from skmixal.cli import build_parser, main
+from skmixal.datasets import load_dataset
+
+FAST = ["--max-epochs", "2", "--min-steps", "10"]
+TINY = ["--seeds", "1", "--initial", "10", "--query-size", "10", "--budget", "30",
+        "--max-epochs", "2", "--min-steps", "10", "--n-jobs", "1", "--quiet",
+        "--mixup-alpha", "0.4"]
+
+
+@pytest.fixture(scope="module")
+def truth():
+    return load_dataset("digits").y
+
+
+def _ids(path):
+    with open(path, newline="") as fh:
+        return [int(row["id"]) for row in csv.DictReader(fh)]
+
+
+def _fill(path, labels, *, only=None):
+    ids = _ids(path)
+    rows = [(i, labels[i] if only is None or k < only else "")
+            for k, i in enumerate(ids)]
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def taught(tmp_path, truth):
+    """A state with 10 taught labels and a fitted model; no pending query."""
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial", "10", *FAST]) == 0
+    assert main(["teach", "--state", str(state),
+                 str(_fill(state / "query_0000.csv", truth))]) == 0
+    return state
+
+
+def _no_traceback(capsys, *needles):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+# --- 1. a stuck campaign: every model setting is checked at init --------------
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"mixup_alpha": -1}, "--mixup-alpha"),
+    ({"estimator_params": {"max_epochs": -1}}, "--max-epochs"),
+    ({"estimator_params": {"min_steps": -3}}, "--min-steps"),
+    ({"estimator_params": {"lr": -1.0}}, "learning rate"),
+    ({"estimator_params": {"batch_size": 0}}, "--batch-size"),
+    ({"estimator_params": {"no_such_setting": 1}}, "no_such_setting"),
+    ({"n_initial": -5}, "--initial"),
+])
+def test_init_refuses_bad_settings_and_writes_nothing(tmp_path, kwargs, message):
+    state = tmp_path / "state"
+    with pytest.raises(UserError, match=message):
+        labeling.init_state(state, "digits", **kwargs)
+    assert not state.exists()
+    # the next init is not blocked by anything left behind
+    assert labeling.init_state(state, "digits", n_initial=5) is not None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "-1"], "learning rate"),
+    (["--module", "no.such.Net"], "--module"),
+])
+def test_init_cli_bad_setting_exits_2_and_leaves_nothing(tmp_path, capsys, argv,
+                                                          message):
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial", "5", *argv]) == 2
+    _no_traceback(capsys, message)
+    assert not state.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["init", "--state", "s", "--mixup-alpha", "-1"],
+    ["init", "--state", "s", "--max-epochs", "-1"],
+    ["init", "--state", "s", "--initial", "-5"],
+    ["run", "--torch-threads", "-1"],
+    ["query", "--state", "s", "--torch-threads", "-1"],
+    ["teach", "--state", "s", "x.csv", "--torch-threads", "0"],
+    ["status", "--state", "s", "--torch-threads", "-1"],
+    ["run", "--seeds", "1,1"],
+    ["run", "--target", "2"],
+    ["run", "--strategies", ""],
+    ["run", "--n-jobs", "0"],
+    ["run", "--test-size", "1.5"],
+])
+def test_bad_flags_exit_2_before_anything_runs(tmp_path, capsys, monkeypatch,
+                                               argv):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    flag = next(a for a in argv if a.startswith("--") and a != "--state")
+    assert flag in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+# --- 2. corrupt files ---------------------------------------------------------
+
+def _digits_npz(path, n=300, **extra):
+    data = load_dataset("digits")
+    np.savez(path, X=data.X[:n].reshape(-1, 8, 8), y=data.y[:n], **extra)
+    return path
+
+
+@pytest.mark.parametrize("command", ["run", "init"])
+@pytest.mark.parametrize("damage", ["truncated", "not zip"])
+def test_corrupt_data_npz_is_a_message(tmp_path, capsys, command, damage):
+    path = _digits_npz(tmp_path / "d.npz")
+    raw = path.read_bytes()
+    path.write_bytes(raw[:len(raw) // 2] if damage == "truncated" else b"x" + raw)
+    argv = (["run", *TINY, "--out", str(tmp_path / "o")] if command == "run"
+            else ["init", "--state", str(tmp_path / "s")])
+    assert main([*argv, "--data", f"npz:{path}"]) == 2
+    err = _no_traceback(capsys, str(path))
+    assert "allow_pickle" not in err
+    assert ("corrupt" in err) if damage == "truncated" else ("not an .npz" in err)
+    assert not (tmp_path / "s").exists()
+
+
+def _flip_byte_in(path, needle):
+    raw = bytearray(path.read_bytes())
+    at = raw.find(needle)
+    assert at >= 0
+    raw[at] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("damage", ["bit flip", "truncated"])
+@pytest.mark.parametrize("command", ["status", "query"])
+def test_corrupt_labels_npz_is_rebuilt_from_the_journal(taught, capsys, damage,
+                                                         command):
+    labels = taught / "labels.npz"
+    before = np.load(labels)
+    ids, codes = before["ids"].copy(), before["codes"].copy()
+    if damage == "bit flip":  # a CRC-32 error when the codes are read
+        _flip_byte_in(labels, codes.tobytes())
+    else:
+        labels.write_bytes(labels.read_bytes()[:150])
+    capsys.readouterr()
+    extra = ["--cv", "0"] if command == "status" else ["--n", "3"]
+    assert main([command, "--state", str(taught), *extra]) == 0
+    _no_traceback(capsys, "labels.npz was corrupt", "rebuilt it from labels.csv",
+                  "none lost")
+    after = np.load(labels)
+    np.testing.assert_array_equal(after["ids"], ids)
+    np.testing.assert_array_equal(after["codes"], codes)
+    assert list(taught.glob("labels.npz-*.corrupt"))  # the damaged file is kept
+
+
+def test_corrupt_labels_without_journal_names_the_file(taught, capsys, truth):
+    labels = taught / "labels.npz"
+    (taught / "labels.csv").unlink()
+    _flip_byte_in(labels, np.load(labels)["codes"].tobytes())
+    capsys.readouterr()
+    before = _snapshot(taught)
+    for argv in (["status", "--state", str(taught)],
+                 ["query", "--state", str(taught), "--force"]):
+        assert main(argv) == 2
+        _no_traceback(capsys, str(labels), "Bad CRC-32", "Nothing was changed",
+                      "Readable: ids")
+    assert _snapshot(taught) == before
+
+
+def test_truncated_model_is_refit_and_said_so(taught, capsys):
+    model = taught / "model.pt"
+    model.write_bytes(model.read_bytes()[:100])
+    capsys.readouterr()
+    assert main(["query", "--state", str(taught), "--n", "3"]) == 0
+    _no_traceback(capsys, "model.pt is unreadable", "only a cache",
+                  "refitting the model from the 10 labels")
+    assert model.stat().st_size > 1000
+    assert json.loads((taught / "model.json").read_text())["n_labels"] == 10
+
+
+def test_corrupt_model_json_is_a_cache_too(taught, capsys):
+    (taught / "model.json").write_text("{not json")
+    capsys.readouterr()
+    assert main(["query", "--state", str(taught), "--n", "3"]) == 0
+    err = _no_traceback(capsys, "model.json is corrupt", "only a cache")
+    assert "backup" not in err
+
+
+# --- 3. file-system faults ----------------------------------------------------
+
+def test_out_and_state_naming_a_file(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep me")
+    assert main(["run", *TINY, "--out", str(a_file)]) == 2
+    _no_traceback(capsys, f"--out {a_file} is a file")
+    assert main(["init", "--state", str(a_file)]) == 2
+    _no_traceback(capsys, f"--state {a_file} is a file")
+    assert main(["status", "--state", str(a_file)]) == 2
+    _no_traceback(capsys, "is a file")
+    assert a_file.read_text() == "keep me"
+
+
+@pytest.fixture
+def failing_writes(monkeypatch):
+    """Every atomic write fails as on a read-only disk (works as root too)."""
+
+    def refuse(*args, dir=None, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+
+
+def test_unwritable_out_exits_2(tmp_path, capsys, failing_writes):
+    assert main(["run", *TINY, "--out", str(tmp_path / "res")]) == 2
+    _no_traceback(capsys, "permission denied", str(tmp_path / "res"))
+
+
+def test_unwritable_state_exits_2_and_leaves_nothing(tmp_path, capsys,
+                                                      failing_writes):
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial", "5"]) == 2
+    _no_traceback(capsys, "permission denied")
+    assert not state.exists()
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="root writes into read-only folders")
+def test_read_only_folder_exits_2(tmp_path, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        assert main(["run", *TINY, "--out", str(folder / "res")]) == 2
+        _no_traceback(capsys, "not writable")
+        assert main(["init", "--state", str(folder / "s")]) == 2
+        _no_traceback(capsys, "not writable")
+    finally:
+        folder.chmod(stat.S_IRWXU)
+
+
+def test_full_disk_at_the_plot_prints_the_table_first(tmp_path, capsys,
+                                                       monkeypatch):
+    import skmixal.plotting
+
+    def disk_full(curves, path, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(skmixal.plotting, "plot_learning_curves", disk_full)
+    out = tmp_path / "res"
+    assert main(["run", *TINY, "--out", str(out), "--target", "0.5"]) == 2
+    captured = capsys.readouterr()
+    assert "to reach 0.5" in captured.out and "random+mixup" in captured.out
+    assert "disk is full" in captured.err and "Traceback" not in captured.err
+    assert len(list(out.glob("runs/*/seed_0/round_*.json"))) == 4 * 3
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_scheduler_fails_fast_naming_it(tmp_path, capsys):
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    tic = time.monotonic()
+    assert main(["run", *TINY, "--out", str(tmp_path / "o"), "--scheduler",
+                 address]) == 2
+    assert time.monotonic() - tic < 20
+    _no_traceback(capsys, f"Cannot reach the Dask scheduler at {address}")
+    assert main(["run", *TINY, "--out", str(tmp_path / "o"), "--scheduler",
+                 "nonsense"]) == 2
+    _no_traceback(capsys, "--scheduler must be 'local' or an address")
+
+
+def test_second_run_on_the_same_out_is_refused(tmp_path, capsys):
+    import fcntl
+
+    out = tmp_path / "res"
+    out.mkdir()
+    with open(out / ".run.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        assert main(["run", *TINY, "--out", str(out)]) == 2
+    _no_traceback(capsys, "Another skmixal run is writing to")
+
+
+# --- 4. query --force keeps hand-entered labels -------------------------------
+
+def test_query_force_keeps_hand_entered_labels(taught, truth, capsys):
+    assert main(["query", "--state", str(taught), "--n", "6"]) == 0
+    pending = taught / "query_0001.csv"
+    _fill(pending, truth, only=3)
+    typed = pending.read_bytes()
+    capsys.readouterr()
+    assert main(["query", "--state", str(taught), "--n", "6", "--force"]) == 0
+    _no_traceback(capsys, "had 3 label(s) typed in", "query_0001-1.csv")
+    assert (taught / "query_0001-1.csv").read_bytes() == typed
+    with open(pending, newline="") as fh:
+        assert not any(row["label"] for row in csv.DictReader(fh))
+    # an untouched pending query is simply replaced, with nothing to keep
+    assert main(["query", "--state", str(taught), "--n", "6", "--force"]) == 0
+    assert not (taught / "query_0001-2.csv").exists()
+
+
+# --- 5. threads ---------------------------------------------------------------
+
+def test_labeling_commands_fit_with_one_thread_by_default(taught, truth,
+                                                           monkeypatch):
+    from skmixal.classifier import MixupNetClassifier
+
+    seen, real_fit = [], MixupNetClassifier.fit
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert main(["query", "--state", str(taught), "--n", "5"]) == 0
+        assert main(["teach", "--state", str(taught),
+                     str(_fill(taught / "query_0001.csv", truth)),
+                     "--torch-threads", "2"]) == 0
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(before)
+    assert seen[0] == 1 and seen[-1] == 2
+
+
+# --- 6. only validation errors are exit 2 --------------------------------------
+
+def test_a_bug_inside_training_keeps_its_traceback(tmp_path, monkeypatch):
+    import skmixal.experiment
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug, not a user error")
+
+    monkeypatch.setattr(skmixal.experiment, "_run_rounds", bug)
+    with pytest.raises(ValueError, match="a bug, not a user error"):
+        main(["run", *TINY, "--out", str(tmp_path / "o")])
+
+
+# --- should-fix items ----------------------------------------------------------
+
+def test_label_names_in_query_thumbnails_and_teach(tmp_path, capsys):
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six",
+                      "seven", "eight", "nine"])
+    data = _digits_npz(tmp_path / "named.npz", label_names=names)
+    truth = np.load(data)["y"]
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--data", str(data),
+                 "--initial", "6", *FAST]) == 0
+    query = state / "query_0000.csv"
+    assert "0 (zero), 1 (one)" in query.read_text()
+    ids = _ids(query)
+    with open(query, "w", newline="") as fh:  # names, codes, any case
+        writer = csv.writer(fh)
+        writer.writerow(["id", "label"])
+        for k, i in enumerate(ids):
+            writer.writerow([i, names[truth[i]].upper() if k % 2 else truth[i]])
+    assert main(["teach", "--state", str(state), str(query)]) == 0
+    saved = np.load(state / "labels.npz")
+    np.testing.assert_array_equal(saved["codes"], truth[saved["ids"]])
+    capsys.readouterr()
+    assert main(["status", "--state", str(state), "--cv", "0"]) == 0
+    assert "zero" in capsys.readouterr().out
+
+
+def test_unknown_label_lists_names(tmp_path, capsys):
+    names = np.array([f"c{k}" for k in range(10)])
+    data = _digits_npz(tmp_path / "named.npz", label_names=names)
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--data", str(data),
+                 "--initial", "3", *FAST]) == 0
+    query = state / "query_0000.csv"
+    ids = _ids(query)
+    query.write_text("id,label\n" + "".join(f"{i},cat\n" for i in ids))
+    assert main(["teach", "--state", str(state), str(query)]) == 2
+    _no_traceback(capsys, "unknown class 'cat'", "0 (c0)")
+
+
+def test_state_and_data_move_together_or_data_is_pointed_at(tmp_path, capsys):
+    project = tmp_path / "project"
+    project.mkdir()
+    data = _digits_npz(project / "d.npz")
+    state = project / "state"
+    assert main(["init", "--state", str(state), "--data", f"npz:{data}",
+                 "--initial", "4", *FAST]) == 0
+    assert json.loads((state / "state.json").read_text())["data"]["spec"] == \
+        "npz:../d.npz"
+    moved = tmp_path / "moved"
+    project.rename(moved)
+    assert main(["query", "--state", str(moved / "state"), "--n", "3",
+                 "--force"]) == 0
+    # the data alone moves: --data points at it, once
+    (moved / "d.npz").rename(tmp_path / "elsewhere.npz")
+    again = ["query", "--state", str(moved / "state"), "--n", "3", "--force"]
+    capsys.readouterr()
+    assert main(again) == 2
+    _no_traceback(capsys, "Cannot load dataset")
+    assert main([*again, "--data", f"npz:{tmp_path / 'elsewhere.npz'}"]) == 0
+    assert "now points at" in capsys.readouterr().err
+    assert main(again) == 0
+
+
+def test_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        state = tmp_path / "state"
+        assert main(["init", "--state", str(state), "--initial", "4"]) == 0
+    finally:
+        os.umask(old)
+    for name in ("state.json", "query_0000.csv", "query_0000.png"):
+        assert stat.S_IMODE((state / name).stat().st_mode) == 0o644, name
+
+
+def test_teach_says_what_it_does_and_hints_are_shell_quoted(tmp_path, truth,
+                                                              capsys):
+    state = tmp_path / "my state"
+    assert main(["init", "--state", str(state), "--initial", "5", *FAST]) == 0
+    out = capsys.readouterr().out
+    assert f"skmixal teach --state '{state}' '{state / 'query_0000.csv'}'" in out
+    assert main(["teach", "--state", str(state),
+                 str(_fill(state / "query_0000.csv", truth))]) == 0
+    _no_traceback(capsys, "Refitting the model: 5 labels")
+
+
+def test_ctrl_c_in_teach_says_labels_are_saved(taught, truth, capsys,
+                                               monkeypatch):
+    from skmixal.classifier import MixupNetClassifier
+
+    assert main(["query", "--state", str(taught), "--n", "5"]) == 0
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", interrupted)
+    capsys.readouterr()
+    assert main(["teach", "--state", str(taught),
+                 str(_fill(taught / "query_0001.csv", truth))]) == 130
+    err = capsys.readouterr().err
+    assert "labels are saved (15 in total)" in err and "rerun" not in err
+
+
+def test_version_and_strategy_names_in_help(capsys):
+    from skmixal import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"skmixal {__version__}"
+    help_text = build_parser()._subparsers._group_actions[0].choices["run"] \
+        .format_help()
+    for name in ("badge", "typiclust", "margin", "bald"):
+        assert name in help_text
+
+
+def test_run_mixup_alpha_auto_on_vectors_says_so(tmp_path, capsys):
+    argv = [a for a in TINY if a not in ("--quiet", "--mixup-alpha", "0.4")]
+    assert main(["run", *argv, "--out", str(tmp_path / "o")]) == 0
+    captured = capsys.readouterr()
+    assert "no +mixup arms" in captured.err
+    assert "random+mixup" not in captured.out and "entropy" in captured.out
