@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from scipy.stats import entropy as scipy_entropy
 
 from skmixal.scoring import (
@@ -203,7 +204,6 @@ def test_empty_pool_gives_empty_scores():
 
 
 def test_torch_tensors_are_accepted():
-    torch = pytest.importorskip("torch")
     proba = _dirichlet((6, 3))
     for scorer in SCORERS_2D:
         np.testing.assert_allclose(

@@ -1,6 +1,10 @@
+import itertools
+
 import numpy as np
 import pytest
+import torch
 from scipy.spatial.distance import cdist
+from scipy.stats import chisquare
 
 from skmixal import selection
 from skmixal.selection import kcenter_greedy, kmeans_pp, top_k
@@ -73,7 +77,6 @@ def test_top_k_ties_at_the_cut_keep_higher_scores_first():
 
 def test_top_k_accepts_integer_scores_and_tensors():
     np.testing.assert_array_equal(top_k([3, 1, 2], 2), [0, 2])
-    torch = pytest.importorskip("torch")
     np.testing.assert_array_equal(top_k(torch.tensor([0.1, 0.9, 0.5]), 2), [1, 2])
 
 
@@ -146,22 +149,20 @@ def test_kcenter_matches_reference_algorithm():
     assert idx.tolist() == _kcenter_reference(X, 12, labeled)
 
 
-def test_kcenter_blocked_distances_match(monkeypatch):
-    # A tiny block size forces many blocks over the labeled set.
+def test_kcenter_labeled_embeddings_match_reference():
+    # Distances to a labeled set (scikit-learn's chunked reduction) agree with
+    # the textbook algorithm run on the pool plus the labeled points.
     X = np.random.RandomState(4).randn(60, 3)
     labeled_embeddings = np.random.RandomState(5).randn(25, 3)
-    expected = kcenter_greedy(X, 6, labeled=labeled_embeddings)
-    monkeypatch.setattr(selection, "_BLOCK_VALUES", 70)  # 1 center per block
-    np.testing.assert_array_equal(
-        kcenter_greedy(X, 6, labeled=labeled_embeddings), expected
-    )
+    idx = kcenter_greedy(X, 6, labeled=labeled_embeddings)
+    both = np.vstack([labeled_embeddings, X])
+    expected = np.array(_kcenter_reference(both, 6, range(25))) - 25
+    np.testing.assert_array_equal(idx, expected)
     min_d = selection._min_sq_dist_to_set(
-        X.astype(np.float32),
-        selection._sq_norms(X.astype(np.float32)),
-        labeled_embeddings.astype(np.float32),
+        X.astype(np.float32), labeled_embeddings.astype(np.float32)
     )
     np.testing.assert_allclose(
-        min_d, (cdist(X, labeled_embeddings) ** 2).min(axis=1), rtol=1e-4, atol=1e-4
+        min_d, (cdist(X, labeled_embeddings) ** 2).min(axis=1), rtol=1e-5, atol=1e-5
     )
 
 
@@ -226,6 +227,37 @@ def test_kmeans_pp_samples_proportionally_to_squared_distance():
     assert freq[(1, 2)] == pytest.approx(0.7 / 3, abs=0.035)
 
 
+def _d2_law(X, k, power=2):
+    """Exact law of the ordered k-means++ draws, by enumeration: {tuple: prob}.
+
+    power=1 gives the D law, which the test below must tell apart from D^2.
+    """
+    D = cdist(X, X) ** power
+    law = {}
+    for seq in itertools.permutations(range(len(X)), k):
+        p = 1.0 / len(X)  # first draw uniform
+        for step in range(1, k):
+            w = D[:, list(seq[:step])].min(axis=1)
+            p *= w[seq[step]] / w.sum()
+        law[seq] = p
+    return law
+
+
+def test_kmeans_pp_follows_the_d2_law():
+    # Goodness of fit of 3,000 ordered draws of 3 points out of 5 (60 cells)
+    # against the exact D^2 law. The same draws must reject the D law, so the
+    # test has the power to fail.
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [4.0, 3.0]])
+    draws = [tuple(kmeans_pp(X, 3, random_state=s).tolist()) for s in range(3000)]
+    cells = sorted(_d2_law(X, 3))
+    observed = np.array([draws.count(c) for c in cells])
+    for power, accept in ((2, True), (1, False)):
+        law = _d2_law(X, 3, power)
+        expected = np.array([law[c] for c in cells]) * len(draws)
+        p_value = chisquare(observed, expected).pvalue
+        assert (p_value > 1e-3) == accept, (power, p_value)
+
+
 def test_kmeans_pp_distinct_even_with_duplicates():
     X = np.vstack([np.zeros((5, 3)), np.ones((2, 3))])
     for seed in range(10):
@@ -267,7 +299,6 @@ def test_diversity_selectors_reject_bad_input(selector, embeddings, k, message):
 
 @pytest.mark.parametrize("selector", [kcenter_greedy, kmeans_pp])
 def test_diversity_selectors_accept_tensors(selector):
-    torch = pytest.importorskip("torch")
     X, _ = _blobs()
     np.testing.assert_array_equal(
         selector(torch.from_numpy(X), 4, random_state=0), selector(X, 4, random_state=0)

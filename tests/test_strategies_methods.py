@@ -1,9 +1,14 @@
 """Method-specific checks for the strategies (the contract is in
 test_strategies.py)."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.distance import cdist
+from scipy.stats import chisquare
+from scipy.stats import entropy as scipy_entropy
 from sklearn.decomposition import PCA
 from sklearn.dummy import DummyClassifier
 
@@ -18,8 +23,10 @@ from skmixal.strategies import (
     mixup_consistency_sampling,
     typiclust_sampling,
 )
-from skmixal.strategies.bayesian import sampled_joint_entropy_scores
+from skmixal.strategies.bayesian import _greedy_batch_bald, sampled_joint_entropy_scores
 from skmixal.strategies.diversity import _gradient_kmeans_pp
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 class NoDropout(torch.nn.Module):
@@ -28,6 +35,29 @@ class NoDropout(torch.nn.Module):
         self.body = torch.nn.Sequential(torch.nn.Linear(n_features, 16),
                                         torch.nn.ReLU())
         self.head = torch.nn.Linear(16, n_classes)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+class TinyDropout(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU())
+        self.drop = torch.nn.Dropout(0.5)
+        self.head = torch.nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.head(self.drop(self.body(x)))
+
+
+class Linear2D(torch.nn.Module):
+    """Two linear layers on 2-D input; the test sets the weights by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Linear(2, 2)
+        self.head = torch.nn.Linear(2, 2)
 
     def forward(self, x):
         return self.head(self.body(x))
@@ -53,7 +83,7 @@ def test_mc_dropout_needs_a_dropout_layer(strategy, data):
     X_lab, y_lab, X_pool = data
     clf = MixupNetClassifier(NoDropout, random_state=0, max_epochs=1, min_steps=5,
                              classes=list(range(10))).fit(X_lab, y_lab)
-    with pytest.raises(ValueError, match="dropout"):
+    with pytest.raises(ValueError, match="NoDropout has no dropout layer"):
         strategy(clf, X_pool, 2)
 
 
@@ -63,6 +93,70 @@ def test_bald_scores_nonnegative_and_seeded(net, data):
     assert (scores >= 0).all() and np.all(np.diff(scores) <= 1e-12)
     other, _ = bald_sampling(net, X_pool, 10, random_state=1, n_mc=8)
     assert not np.array_equal(idx, other)  # different dropout masks
+
+
+def test_bald_scores_match_a_hand_masked_forward_pass(data):
+    # Capture the masked hidden layer that reaches the head, recover each MC
+    # sample's dropout mask from it, and redo the forward pass and BALD by hand.
+    X_lab, y_lab, X_pool = data
+    X_pool = X_pool[:40]
+    n_mc, keep = 6, 0.5
+    clf = MixupNetClassifier(TinyDropout, random_state=0, max_epochs=2, min_steps=10,
+                             classes=list(range(10))).fit(X_lab, y_lab)
+    module = clf.module_
+    seen = []
+    handle = module.head.register_forward_pre_hook(
+        lambda m, inputs: seen.append(inputs[0].detach().cpu().double()))
+    try:
+        idx, top = bald_sampling(clf, X_pool, len(X_pool), random_state=0, n_mc=n_mc)
+    finally:
+        handle.remove()
+    scores = np.empty(len(X_pool))
+    scores[idx] = top
+    assert len(seen) == 1  # one forward pass: the pool repeated n_mc times
+    masked = seen[0].reshape(n_mc, len(X_pool), 16)
+    with torch.no_grad():
+        h = module.body(torch.as_tensor(X_pool, device=clf.device)).cpu().double()
+    # one mask per MC sample, shared by every pool point (consistent dropout)
+    ref = h.argmax(0)  # per unit, the point with the largest activation
+    mask = masked[:, ref, torch.arange(16)] / h[ref, torch.arange(16)]
+    mask[:, h.max(0).values <= 0] = 0.0  # dead units: any mask fits
+    assert set(np.round(mask.numpy(), 5).ravel()) <= {0.0, 1 / keep}
+    torch.testing.assert_close(masked, h[None] * mask[:, None], rtol=1e-5, atol=1e-6)
+    assert len({tuple(m) for m in mask.numpy()}) > 1  # the samples differ
+    W = module.head.weight.detach().cpu().double()
+    b = module.head.bias.detach().cpu().double()
+    mc = torch.softmax((h[None] * mask[:, None]) @ W.T + b, dim=-1).numpy()
+    expected = scipy_entropy(mc.mean(0), axis=1) - scipy_entropy(mc, axis=2).mean(0)
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-6)
+
+
+def _mutual_information(mc, batch):
+    """I(y_batch; w) by enumerating every labelling of the batch."""
+    n_classes = mc.shape[2]
+    joint_entropy = 0.0
+    for labels in itertools.product(range(n_classes), repeat=len(batch)):
+        p = np.prod([mc[:, i, c] for i, c in zip(batch, labels)], axis=0).mean()
+        joint_entropy -= p * np.log(p) if p > 0 else 0.0
+    return joint_entropy - sum(scipy_entropy(mc[:, i], axis=1).mean() for i in batch)
+
+
+def test_greedy_batch_bald_matches_brute_force():
+    rng = np.random.RandomState(0)
+    mc = rng.dirichlet(np.full(3, 0.4), size=(5, 7))  # (n_mc, n_points, n_classes)
+    best_bald = int(np.argmax([_mutual_information(mc, [i]) for i in range(7)]))
+    mc[:, 6] = mc[:, best_bald]  # a duplicate of the best point
+    picks, gains = _greedy_batch_bald(mc, 4, 10_000, np.random.RandomState(0))
+    batch, values = [], [0.0]
+    for _ in range(4):
+        candidates = [i for i in range(7) if i not in batch]
+        mi = [_mutual_information(mc, batch + [i]) for i in candidates]
+        batch.append(candidates[int(np.argmax(mi))])
+        values.append(max(mi))
+    assert picks.tolist() == batch
+    np.testing.assert_allclose(gains, np.diff(values), atol=1e-10)
+    # BatchBALD does not take the duplicate right after the original
+    assert sorted(picks[:2].tolist()) != sorted([best_bald, 6])
 
 
 def test_sampled_joint_entropy_matches_exact():
@@ -105,6 +199,43 @@ def test_badge_factorised_distances_equal_explicit():
     np.testing.assert_array_equal(picks, chosen)
 
 
+def _badge_law(g, k, power=2):
+    """Exact law of BADGE's ordered picks 2..k given its first (largest |g|)."""
+    first = int(np.argmax(np.linalg.norm(g, axis=1)))
+    D = cdist(g, g) ** power
+    law = {}
+    rest = [i for i in range(len(g)) if i != first]
+    for seq in itertools.permutations(rest, k - 1):
+        chosen, p = [first], 1.0
+        for nxt in seq:
+            w = D[:, chosen].min(axis=1)
+            p *= w[nxt] / w.sum()
+            chosen.append(nxt)
+        law[seq] = p
+    return law
+
+
+def test_badge_sampler_follows_the_d2_law():
+    # 3,000 runs of the factorised sampler on 6 gradient embeddings: the
+    # ordered 2nd and 3rd picks (20 cells) fit the exact D^2 law and reject
+    # the D law, so the test can fail.
+    rng = np.random.RandomState(1)
+    a = rng.normal(size=(6, 2))
+    h = rng.normal(size=(6, 3))
+    g = (a[:, :, None] * h[:, None, :]).reshape(6, -1)
+    picks = [_gradient_kmeans_pp(a, h, 3, np.random.RandomState(s))[0]
+             for s in range(3000)]
+    runs = [tuple(p[1:].tolist()) for p in picks]
+    cells = sorted(_badge_law(g, 3))
+    observed = np.array([runs.count(c) for c in cells])
+    assert observed.sum() == len(runs)
+    for power, accept in ((2, True), (1, False)):
+        law = _badge_law(g, 3, power)
+        expected = np.array([law[c] for c in cells]) * len(runs)
+        p_value = chisquare(observed, expected).pvalue
+        assert (p_value > 1e-3) == accept, (power, p_value)
+
+
 def test_badge_prefers_large_gradients(net, data):
     idx, norms = badge_sampling(net, data[2], 5, random_state=0)
     assert norms[0] == norms.max()
@@ -132,17 +263,82 @@ def test_typiclust_cold_start_unfitted(features, data):
 
 
 def test_typiclust_rejects_bad_features(data):
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match=r"features must have shape \(n_pool=300"):
         typiclust_sampling(MixupNetClassifier(), data[2], 2, features=data[2][:5])
+
+
+def _three_blobs():
+    rng = np.random.RandomState(0)
+    return np.concatenate([rng.normal(c, 0.1, size=(40, 2)) for c in (0, 10, 20)])
 
 
 def test_typiclust_covers_clusters(data):
     # three tight, well separated blobs and zero labels: one pick per blob
-    rng = np.random.RandomState(0)
-    Z = np.concatenate([rng.normal(c, 0.1, size=(40, 2)) for c in (0, 10, 20)])
+    Z = _three_blobs()
     idx, _ = typiclust_sampling(MixupNetClassifier(), Z, 3, random_state=0,
                                 features="raw")
     assert sorted(idx // 40) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_typiclust_skips_the_labeled_blob(seed):
+    # One labeled point in blob 0: the two picks come from blobs 1 and 2, the
+    # same with features='raw' (applied to X_labeled) and with precomputed
+    # features and labeled_features.
+    Z = _three_blobs()
+    X_lab = Z[[3]] + 0.01
+    raw, _ = typiclust_sampling(MixupNetClassifier(), Z, 2, random_state=seed,
+                                features="raw", X_labeled=X_lab)
+    assert sorted(raw // 40) == [1, 2]
+    arr, _ = typiclust_sampling(MixupNetClassifier(), Z, 2, random_state=seed,
+                                features=Z, labeled_features=X_lab, X_labeled=X_lab)
+    np.testing.assert_array_equal(arr, raw)
+    # without the labeled set, blob 0 is a candidate again
+    cold = {int(typiclust_sampling(MixupNetClassifier(), Z, 2, random_state=s,
+                                   features=Z)[0].min()) // 40 for s in range(10)}
+    assert 0 in cold
+
+
+def test_typiclust_refuses_to_ignore_the_labeled_set():
+    Z = _three_blobs()
+    with pytest.raises(ValueError, match="array features= without labeled_features="):
+        typiclust_sampling(MixupNetClassifier(), Z, 2, features=Z, X_labeled=Z[:3])
+    with pytest.raises(ValueError, match=r"labeled_features must have shape "
+                                         r"\(n_labeled, 2\)"):
+        typiclust_sampling(MixupNetClassifier(), Z, 2, features=Z,
+                           labeled_features=np.ones((3, 5)), X_labeled=Z[:3])
+    with pytest.raises(ValueError, match="labeled_features is only used with an "
+                                         "array features="):
+        typiclust_sampling(MixupNetClassifier(), Z, 2, features="raw",
+                           labeled_features=Z[:3], X_labeled=Z[:3])
+
+
+def test_alfamix_finds_planted_candidates():
+    # Embedding = input, head predicts class 1 iff z0 > 0; anchors at (-2, 0)
+    # and (2, 0). Pool points with |z0| >= 3 never flip for alpha <= 0.2;
+    # two planted groups at z0 = +-0.1 flip for every alpha. Two picks: one
+    # from each group (the k-means step), both with flip rate 1/2 (one of
+    # the two anchors flips them).
+    X_lab = np.array([[-2.0, 0.0]] * 5 + [[2.0, 0.0]] * 5, dtype=np.float32)
+    y_lab = np.array([0] * 5 + [1] * 5)
+    clf = MixupNetClassifier(Linear2D, random_state=0, max_epochs=1, min_steps=2,
+                             classes=[0, 1]).fit(X_lab, y_lab)
+    with torch.no_grad():
+        clf.module_.body.weight.copy_(torch.eye(2))
+        clf.module_.body.bias.zero_()
+        clf.module_.head.weight.copy_(torch.tensor([[-1.0, 0.0], [1.0, 0.0]]))
+        clf.module_.head.bias.zero_()
+    rng = np.random.RandomState(0)
+    deep = np.column_stack([rng.choice([-1, 1], 60) * rng.uniform(3, 5, 60),
+                            rng.uniform(-3, 3, 60)])
+    planted = np.array([[0.1, 3.0], [0.1, 3.1], [0.1, 2.9],
+                        [-0.1, -3.0], [-0.1, -3.1], [-0.1, -2.9]])
+    X_pool = np.vstack([deep, planted]).astype(np.float32)
+    idx, rate = alfamix_sampling(clf, X_pool, 2, random_state=0, X_labeled=X_lab,
+                                 y_labeled=y_lab)
+    assert set(idx.tolist()) <= set(range(60, 66))
+    assert sorted((idx - 60) // 3) == [0, 1]
+    np.testing.assert_allclose(rate, 0.5)
 
 
 def test_alfamix_fills_when_no_candidates(net, data):
@@ -153,7 +349,7 @@ def test_alfamix_fills_when_no_candidates(net, data):
 
 
 def test_alfamix_needs_labels(net, data):
-    with pytest.raises(ValueError, match="labeled"):
+    with pytest.raises(ValueError, match="alfamix_sampling needs labeled data"):
         alfamix_sampling(net, data[2], 2)
 
 
@@ -166,7 +362,26 @@ def test_mixup_consistency_zero_for_constant_model(data):
 
 
 def test_mixup_consistency_rejects_bad_lambdas(net, data):
-    with pytest.raises(ValueError, match="lambdas"):
+    with pytest.raises(ValueError, match=r"lambdas must be values in \(0, 1\)"):
         mixup_consistency_sampling(net, data[2], 1, X_labeled=data[0],
                                    lambdas=(0.0, 0.5))
 
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_mixup_consistency_on_the_pool_device(device, data):
+    # Pool, labeled inputs and labels as tensors on the network's device give
+    # the same query as NumPy input (anchors and weights follow the pool).
+    X_lab, y_lab, X_pool = data
+    net = MixupNetClassifier(random_state=0, max_epochs=2, min_steps=10, device=device,
+                             classes=list(range(10)),
+                             module__hidden_units=(32,)).fit(X_lab, y_lab)
+    kwargs = {"random_state": 0, "n_anchors": 4, "candidates_per_instance": 3}
+    idx, scores = mixup_consistency_sampling(net, X_pool, 4, X_labeled=X_lab,
+                                             y_labeled=y_lab, **kwargs)
+    on = mixup_consistency_sampling(
+        net, torch.as_tensor(X_pool, device=device), 4,
+        X_labeled=torch.as_tensor(X_lab, device=device),
+        y_labeled=torch.as_tensor(y_lab, device=device), **kwargs)
+    np.testing.assert_array_equal(on[0], idx)
+    np.testing.assert_allclose(on[1], scores, rtol=1e-5, atol=1e-7)

@@ -211,6 +211,41 @@ def _extend_sampled(mc_joint, mc_new, rng):
     return mc_joint * mc_new[:, labels]  # (n_mc, M)
 
 
+def _greedy_batch_bald(mc, n_select, max_configs, rng):
+    """Greedy BatchBALD on MC probabilities (n_mc, n_cand, n_classes).
+
+    Returns the picked positions (in order) and their marginal gains; see
+    :func:`batch_bald_sampling`.
+    """
+    n_classes = mc.shape[2]
+    cond_ent = entr(mc).sum(axis=2).mean(axis=0)  # (n_cand,) E_w H[y | w]
+    chosen = np.zeros(mc.shape[1], dtype=bool)
+    picks, gains = [], []
+    joint, sampled, batch_value, batch_cond = None, False, 0.0, 0.0
+    for _ in range(n_select):
+        if sampled:
+            joint_ent = sampled_joint_entropy_scores(mc, joint)
+        else:
+            joint_ent = joint_entropy_scores(mc, joint)
+        value = joint_ent - batch_cond - cond_ent  # (n_cand,)
+        value[chosen] = -np.inf
+        pick = int(np.argmax(value))
+        picks.append(pick)
+        gains.append(value[pick] - batch_value)
+        batch_value, batch_cond = value[pick], batch_cond + cond_ent[pick]
+        chosen[pick] = True
+        n_configs = 1 if joint is None else joint.shape[1]
+        if not sampled and n_configs * n_classes <= max_configs:
+            joint = expand_joint_proba(joint, mc[:, pick])
+        else:
+            if not sampled:  # draw max_configs configurations from the exact joint
+                q = joint.mean(axis=0)
+                draw = rng.choice(n_configs, size=max_configs, p=q / q.sum())
+                joint, sampled = joint[:, draw], True
+            joint = _extend_sampled(joint, mc[:, pick], rng)
+    return np.asarray(picks, dtype=np.int64), np.asarray(gains, dtype=np.float64)
+
+
 def batch_bald_sampling(learner_or_estimator, X_pool, n_instances=1, *,
                         random_state=None, n_mc=20, n_candidates=None,
                         max_configs=10_000, batch_size=None):
@@ -267,30 +302,5 @@ def batch_bald_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     rng = np.random.RandomState(seed_from(random_state))
     cand_idx, mc = _top_candidates(estimator, X_pool, n_mc, max(n_candidates, n_select),
                                    rng, batch_size)
-    n_classes = mc.shape[2]
-    cond_ent = entr(mc).sum(axis=2).mean(axis=0)  # (n_cand,) E_w H[y | w]
-    chosen = np.zeros(len(cand_idx), dtype=bool)
-    picks, gains = [], []
-    joint, sampled, batch_value, batch_cond = None, False, 0.0, 0.0
-    for _ in range(n_select):
-        if sampled:
-            joint_ent = sampled_joint_entropy_scores(mc, joint)
-        else:
-            joint_ent = joint_entropy_scores(mc, joint)
-        value = joint_ent - batch_cond - cond_ent  # (n_cand,)
-        value[chosen] = -np.inf
-        pick = int(np.argmax(value))
-        picks.append(pick)
-        gains.append(value[pick] - batch_value)
-        batch_value, batch_cond = value[pick], batch_cond + cond_ent[pick]
-        chosen[pick] = True
-        n_configs = 1 if joint is None else joint.shape[1]
-        if not sampled and n_configs * n_classes <= max_configs:
-            joint = expand_joint_proba(joint, mc[:, pick])
-        else:
-            if not sampled:  # draw max_configs configurations from the exact joint
-                q = joint.mean(axis=0)
-                draw = rng.choice(n_configs, size=max_configs, p=q / q.sum())
-                joint, sampled = joint[:, draw], True
-            joint = _extend_sampled(joint, mc[:, pick], rng)
-    return cand_idx[picks].astype(np.int64), np.asarray(gains, dtype=np.float64)
+    picks, gains = _greedy_batch_bald(mc, n_select, max_configs, rng)
+    return cand_idx[picks].astype(np.int64), gains

@@ -8,12 +8,13 @@ far the network departs from the linear behaviour Mixup training asks of it.
 
 import numpy as np
 import torch
+from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils import check_random_state
 from skorch.utils import is_dataset
 
-from skmixal._validation import check_in_range
+from skmixal._validation import as_numpy, check_in_range
 from skmixal.modules import last_linear
-from skmixal.selection import sq_distances, top_k
+from skmixal.selection import top_k
 from skmixal.strategies._pool import (
     default_rows,
     is_skmixal,
@@ -38,7 +39,7 @@ def _need_labels(name, X_labeled, y_labeled, need_y=True):
 def _nearest_to_centroids(Z, k, rng):
     """k-means on Z, then the distinct point nearest each centroid."""
     km = fit_kmeans(Z, k, rng.randint(2**31 - 1))
-    d = sq_distances(Z, km.cluster_centers_.astype(Z.dtype))  # (n, k)
+    d = euclidean_distances(Z, km.cluster_centers_, squared=True)  # (n, k)
     picks, used = [], np.zeros(len(Z), dtype=bool)
     for c in range(k):
         for i in np.argsort(d[:, c], kind="stable"):
@@ -146,15 +147,18 @@ def alfamix_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     return picks, scores[picks]
 
 
+def _input_of(item):
+    """The input of one Dataset item, as a NumPy array (on the CPU)."""
+    return as_numpy(item[0] if isinstance(item, (tuple, list)) else item)
+
+
 def _forward(estimator, batch):
     """Class probabilities of one (validated) batch, as a NumPy array."""
     if is_skmixal(estimator):
         batch = torch.as_tensor(batch)
         proba = next(iter(estimator.iter_outputs(batch, batch_size=len(batch))))
         return proba.double().cpu().numpy()
-    if isinstance(batch, torch.Tensor):
-        batch = batch.cpu().numpy()
-    return np.asarray(estimator.predict_proba(batch), dtype=np.float64)
+    return np.asarray(estimator.predict_proba(as_numpy(batch)), dtype=np.float64)
 
 
 def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
@@ -225,19 +229,24 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     rng = check_random_state(random_state)
     n_lab = len(X_labeled)
     if y_labeled is not None:
-        y = np.asarray(y_labeled).ravel()
+        y = as_numpy(y_labeled).ravel()  # y_labeled may be a CUDA tensor
         per_class = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
         order = [grp[i] for i in range(max(map(len, per_class)))
                  for grp in per_class if i < len(grp)]  # round-robin over classes
         sel = np.asarray(order[:n_anchors])
     else:
         sel = rng.permutation(n_lab)[:n_anchors]
-    anchors = X_labeled[np.sort(sel)] if not is_dataset(X_labeled) else np.stack(
-        [np.asarray(X_labeled[i][0]) for i in np.sort(sel)])
+    sel = np.sort(sel)
+    if is_dataset(X_labeled):
+        anchors = np.stack([_input_of(X_labeled[i]) for i in sel])
+    elif isinstance(X_labeled, torch.Tensor):
+        anchors = X_labeled[torch.as_tensor(sel, device=X_labeled.device)]
+    else:
+        anchors = X_labeled[sel]
     if is_skmixal(estimator):
         anchors = torch.as_tensor(estimator._validate_predict_data(anchors))
     else:
-        anchors = np.asarray(anchors, dtype=np.float64)
+        anchors = as_numpy(anchors).astype(np.float64)
     p_a = _forward(estimator, anchors)  # (A, C)
     n_a, n_l = len(anchors), len(lam)
     rows = max(1, (batch_size or default_rows(X_pool)) // (1 + n_a * n_l))
@@ -247,9 +256,12 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
             if is_dataset(X_pool):
                 x = estimator._validate_predict_data(x)
             x = torch.as_tensor(x)
-            a, lam_b = anchors.to(x.dtype), torch.as_tensor(lam, dtype=x.dtype)
+            # The mixes are formed where the pool batch lives (a CUDA pool
+            # stays on the GPU); anchors and weights follow it there.
+            a = anchors.to(device=x.device, dtype=x.dtype)
+            lam_b = torch.as_tensor(lam, dtype=x.dtype, device=x.device)
         else:
-            x = np.asarray(x.cpu().numpy() if hasattr(x, "cpu") else x, np.float64)
+            x = as_numpy(x).astype(np.float64)
             a, lam_b = anchors, lam
         b = len(x)
         shape = (n_l, 1, 1) + (1,) * (x.ndim - 1)
@@ -268,12 +280,11 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
         return shortlist, scores[shortlist]
     rows = np.sort(shortlist)
     if is_dataset(X_pool):
-        items = [X_pool[i] for i in rows]
-        feats = np.stack([np.asarray(it[0] if isinstance(it, (tuple, list)) else it)
-                          for it in items])
+        feats = np.stack([_input_of(X_pool[i]) for i in rows])
+    elif isinstance(X_pool, torch.Tensor):
+        feats = as_numpy(X_pool[torch.as_tensor(rows, device=X_pool.device)])
     else:
         feats = X_pool[rows]
-        feats = feats.cpu().numpy() if isinstance(feats, torch.Tensor) else feats
     feats = np.asarray(feats, dtype=np.float32).reshape(len(rows), -1)
     indices = rows[_nearest_to_centroids(feats, n_select, rng)]
     return indices, scores[indices]
