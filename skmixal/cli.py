@@ -317,7 +317,7 @@ def _module_params(args, data):
 
 def _cmd_run(args, out, err):
     from skmixal._io import load_data, name_flags
-    from skmixal.experiment import check_settings, make_arms, run_experiment
+    from skmixal.experiment import SettingsError, make_arms, run_experiment
 
     _check_out_dir(args.out, "--out")
     data = load_data(args.data)
@@ -339,18 +339,17 @@ def _cmd_run(args, out, err):
     if not args.quiet:
         print(f"{data.name}: {len(data.X)} samples; arms: "
               f"{', '.join(a.name for a in arms)}; seeds: {args.seeds}", file=err)
-    try:
-        # only these checks turn a ValueError into a message: one raised while
-        # training is a bug, and keeps its traceback
-        check_settings(data.X, data.y, torch_threads=args.torch_threads, **settings)
-    except (ValueError, TypeError) as exc:
-        raise UserError(f"Invalid setting: {name_flags(str(exc))}") from None
     tic = time.perf_counter()
-    result = run_experiment(
-        data.X, data.y, **settings, warm_start=args.warm_start, out_dir=args.out,
-        restart=args.restart, n_jobs=args.n_jobs, scheduler=args.scheduler,
-        torch_threads=args.torch_threads, progress=not args.quiet,
-        dataset_name=data.name)
+    try:
+        result = run_experiment(
+            data.X, data.y, **settings, warm_start=args.warm_start,
+            out_dir=args.out, restart=args.restart, n_jobs=args.n_jobs,
+            scheduler=args.scheduler, torch_threads=args.torch_threads,
+            progress=not args.quiet, dataset_name=data.name)
+    except SettingsError as exc:
+        # only the checks made before any work: a ValueError raised while
+        # training is a bug, and keeps its traceback
+        raise UserError(f"Invalid setting: {name_flags(str(exc))}") from None
     # the table first: every round is saved already, whatever happens to the files
     print(result.table(args.metric, target=args.target), file=out)
     out.flush()

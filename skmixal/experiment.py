@@ -59,7 +59,7 @@ from skmixal._io import (
 )
 from skmixal.results import ExperimentResult
 
-__all__ = ["Arm", "ExperimentResult", "check_settings", "derive_seed",
+__all__ = ["Arm", "ExperimentResult", "SettingsError", "check_settings", "derive_seed",
            "make_arms", "query_indices", "resolve_module", "resolve_strategy",
            "run_experiment"]
 
@@ -252,7 +252,8 @@ def resolve_module(spec, kwargs=None, *, input_shape=None, n_classes=None):
     kwargs : dict or None, default=None
         Keyword arguments of the module.
     input_shape : tuple or None, default=None
-        Shape of one sample; fills ``in_channels`` when the module takes it.
+        Shape of one sample; fills ``in_channels`` (images) or ``n_features``
+        (vectors) when the module takes it.
     n_classes : int or None, default=None
         Fills ``n_classes`` (or ``num_classes``) when the module takes it.
 
@@ -286,6 +287,9 @@ def resolve_module(spec, kwargs=None, *, input_shape=None, n_classes=None):
             kwargs[key] = int(n_classes)
     if "in_channels" in takes and "in_channels" not in kwargs and input_shape:
         kwargs["in_channels"] = int(input_shape[0])
+    if ("n_features" in takes and "n_features" not in kwargs and input_shape
+            and len(input_shape) == 1):
+        kwargs["n_features"] = int(input_shape[0])
     return {"module": module, **{f"module__{k}": v for k, v in kwargs.items()}}
 
 
@@ -486,7 +490,8 @@ def _config(X, y, arms, seeds, kwargs, dataset_name):
 def _describe(obj):
     if isinstance(obj, (np.integer, np.floating, np.ndarray)):
         return obj.tolist()
-    kind = obj if isinstance(obj, type) else type(obj)
+    # classes and functions by their own name; instances by their class's
+    kind = obj if isinstance(obj, type) or inspect.isfunction(obj) else type(obj)
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
@@ -615,20 +620,42 @@ def _split(y, test_size, seed):
                             random_state=derive_seed(seed, "split"))
 
 
-def check_settings(X, y, *, arms, seeds, n_initial, query_size, budget, test_size,
-                   mixup_alpha, estimator=None, estimator_params=None,
-                   initial_strategy=None, torch_threads=1):
+class SettingsError(ValueError):
+    """An experiment setting is invalid; raised before any work is done."""
+
+
+def check_settings(X, y, **settings):
     """Check an experiment's settings before any work; see :func:`run_experiment`.
 
     The default estimator is built with ``estimator_params`` and trained one
     step on two rows, so a bad setting (a negative ``lr``, an unknown
     parameter) fails here rather than in the first round.
 
+    Parameters
+    ----------
+    X, y : ndarray
+    **settings
+        ``arms``, ``seeds``, ``n_initial``, ``query_size``, ``budget``,
+        ``test_size``, ``mixup_alpha``, and optionally ``estimator``,
+        ``estimator_params``, ``initial_strategy``, ``torch_threads``.
+
     Raises
     ------
-    ValueError
-        Naming the parameter; nothing was run or written.
+    SettingsError
+        A ``ValueError`` naming the parameter; nothing was run or written. Only
+        this error is a user's mistake: any other raised later is a bug.
     """
+    try:
+        _check_settings(X, y, **settings)
+    except SettingsError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(str(exc)) from exc
+
+
+def _check_settings(X, y, *, arms, seeds, n_initial, query_size, budget, test_size,
+                    mixup_alpha, estimator=None, estimator_params=None,
+                    initial_strategy=None, torch_threads=1):
     from sklearn.utils import check_scalar
 
     if not arms:

@@ -1,0 +1,261 @@
+"""`skmixal run` and the labeling state beyond one process: worker processes that
+lose their parent, a real Dask cluster, semi-supervised arms and states, and a
+network chosen on the command line (ResNet-18 on CIFAR-format files)."""
+
+import csv
+import hashlib
+import json
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skmixal.cli import main
+from skmixal.datasets import load_dataset
+
+TINY = ["--seeds", "1", "--initial", "10", "--query-size", "10", "--budget", "30",
+        "--max-epochs", "2", "--min-steps", "10", "--quiet", "--mixup-alpha", "0.4"]
+FAST = ["--max-epochs", "2", "--min-steps", "10"]
+
+
+def _records(out):
+    return [{k: v for k, v in r.items() if not k.endswith("_s")}
+            for r in json.loads((Path(out) / "results.json").read_text())["records"]]
+
+
+def _children(pid):
+    """Pids whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_workers_stop_when_run_is_killed_and_resume_matches(tmp_path):
+    argv = [*TINY, "--budget", "50"]
+    reference = tmp_path / "ref"
+    assert main(["run", *argv, "--n-jobs", "1", "--out", str(reference)]) == 0
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skmixal", "run", *argv, "--n-jobs", "2", "--out",
+         str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while not list(killed.glob("runs/*/seed_0/round_0001.json")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = [p for p in _children(proc.pid) if p != proc.pid]
+    assert workers, "joblib started no worker processes"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in workers):
+        assert time.monotonic() < deadline, "orphaned workers still running"
+        time.sleep(0.1)
+    saved = sorted(killed.glob("runs/*/seed_0/round_*.json"))
+    time.sleep(1.0)
+    assert sorted(killed.glob("runs/*/seed_0/round_*.json")) == saved
+    assert 0 < len(saved) < 4 * 5
+    assert main(["run", *argv, "--n-jobs", "2", "--out", str(killed)]) == 0
+    assert _records(killed) == _records(reference)
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A real scheduler and two worker processes on 127.0.0.1, stopped after."""
+    dask = str(Path(sys.executable).parent / "dask")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=tmp_path)]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert procs[0].poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "1", "--no-dashboard",
+                 "--local-directory", str(tmp_path / "dask-worker-space")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path))
+        from dask.distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.mark.slow
+def test_real_dask_cluster_gives_the_sequential_records(tmp_path, dask_cluster):
+    sequential, on_dask = tmp_path / "seq", tmp_path / "dask"
+    assert main(["run", *TINY, "--n-jobs", "1", "--out", str(sequential)]) == 0
+    assert main(["run", *TINY, "--scheduler", dask_cluster, "--out",
+                 str(on_dask)]) == 0
+    assert _records(on_dask) == _records(sequential)
+    assert len(_records(on_dask)) == 4 * 3
+
+
+# --- semi-supervised -----------------------------------------------------------
+
+@pytest.fixture
+def fit_spy(monkeypatch):
+    """Record the size of X and of X_unlabeled of every fit."""
+    from skmixal.classifier import MixupNetClassifier
+
+    calls, real_fit = [], MixupNetClassifier.fit
+
+    def spy(self, X, y, X_unlabeled=None, **kwargs):
+        calls.append((len(X), None if X_unlabeled is None else len(X_unlabeled)))
+        return real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", spy)
+    return calls
+
+
+def test_run_semi_supervised_arms_fit_with_the_remaining_pool(tmp_path, fit_spy):
+    out = tmp_path / "res"
+    assert main(["run", *TINY, "--strategies", "entropy", "--n-jobs", "1",
+                 "--semi-supervised", "--out", str(out)]) == 0
+    arms = [a["name"] for a in json.loads((out / "results.json").read_text())
+            ["config"]["arms"]]
+    assert arms == ["random", "entropy", "entropy+mixup", "entropy+mixup+ssl"]
+    n_train = 1797 - int(np.ceil(1797 * 0.25))  # the split holds 450 out
+    rounds = [(n_lab, n_unl) for n_lab, n_unl in fit_spy[1:] if n_unl is not None]
+    # one per round of the +ssl arm, with every training row not yet labeled
+    assert rounds == [(n, n_train - n) for n in (10, 20, 30)]
+    records = _records(out)
+    assert {r["arm"] for r in records} == set(arms)
+
+
+def test_semi_supervised_state_refits_with_the_real_pool(tmp_path, fit_spy):
+    truth = load_dataset("digits").y
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial", "8",
+                 "--semi-supervised", *FAST]) == 0
+    assert json.loads((state / "state.json").read_text())["config"][
+        "semi_supervised"] is True
+    query = state / "query_0000.csv"
+    with open(query, newline="") as fh:
+        ids = [int(r["id"]) for r in csv.DictReader(fh)]
+    query.write_text("id,label\n" + "".join(f"{i},{truth[i]}\n" for i in ids))
+    fit_spy.clear()
+    assert main(["teach", "--state", str(state), str(query)]) == 0
+    assert fit_spy == [(8, 1797 - 8)]
+    assert main(["query", "--state", str(state), "--n", "4"]) == 0
+    # the saved model is loaded (a fit of 0 epochs builds the net), not refit
+    assert fit_spy[1:] == [(8, None)]
+
+
+# --- --module resnet18 on CIFAR-format files -----------------------------------
+
+def _write_cifar(root, n=40):
+    """A CIFAR-10 python-version folder of n images in 2 classes; the MD5s."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+    labels = [k % 2 for k in range(n)]
+    batches = {"data_batch_1": {"data": data, "labels": labels},
+               "test_batch": {"data": data[:4], "labels": labels[:4]},
+               "batches.meta": {"label_names": ["plane", "car", *["c"] * 8]}}
+    md5 = {}
+    for name, content in batches.items():
+        (folder / name).write_bytes(pickle.dumps(content))
+        md5[name] = hashlib.md5((folder / name).read_bytes()).hexdigest()
+    return md5
+
+
+@pytest.fixture
+def cifar_root(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    md5 = _write_cifar(tmp_path / "cifar")
+    monkeypatch.setattr(tvd.CIFAR10, "train_list",
+                        [["data_batch_1", md5["data_batch_1"]]])
+    monkeypatch.setattr(tvd.CIFAR10, "test_list", [["test_batch", md5["test_batch"]]])
+    monkeypatch.setattr(tvd.CIFAR10, "meta",
+                        {**tvd.CIFAR10.meta, "md5": md5["batches.meta"]})
+    return tmp_path / "cifar"
+
+
+def test_run_and_init_with_resnet18_on_cifar_files(tmp_path, cifar_root, capsys):
+    import torchvision
+
+    out = tmp_path / "res"
+    assert main(["run", "--data", f"torchvision:cifar10:{cifar_root}",
+                 "--module", "resnet18", "--strategies", "random", "--seeds", "1",
+                 "--initial", "10", "--query-size", "10", "--budget", "20",
+                 "--max-epochs", "1", "--min-steps", "2", "--n-jobs", "1",
+                 "--quiet", "--out", str(out)]) == 0
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["config"]["estimator_params"]["module"] == \
+        "skmixal.experiment.resnet18"
+    assert len(saved["records"]) == 2 * 2
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--data",
+                 f"torchvision:cifar10:{cifar_root}", "--module", "resnet18",
+                 "--initial", "4", "--max-epochs", "1", "--min-steps", "2"]) == 0
+    from skmixal.labeling import _State
+
+    net = _State(state).estimator(max_epochs=0, min_steps=0)
+    X = load_dataset(f"torchvision:cifar10:{cifar_root}").X
+    net.fit(X[:2], np.array([0, 1]))
+    assert isinstance(net.module_, torchvision.models.ResNet)
+    assert net.module_.conv1.kernel_size == (3, 3)
+    assert isinstance(net.module_.maxpool, __import__("torch").nn.Identity)
+    assert net.module_.fc.out_features == 2
+
+
+def test_module_by_dotted_path_with_kwargs(tmp_path):
+    out = tmp_path / "res"
+    assert main(["run", *TINY, "--strategies", "random", "--n-jobs", "1",
+                 "--module", "skmixal.modules.MLP", "--module-kwargs",
+                 '{"hidden_units": [32]}', "--out", str(out)]) == 0
+    params = json.loads((out / "results.json").read_text())["config"][
+        "estimator_params"]
+    assert params["module"] == "skmixal.modules.MLP"
+    assert params["module__hidden_units"] == [32]
+    # filled in from the data
+    assert params["module__n_features"] == 64 and params["module__n_classes"] == 10
