@@ -354,16 +354,18 @@ def _where_to_put(cls, root):
         return (
             f"Place the files of the official python-version archive in "
             f"{Path(root) / cls.base_folder}: {', '.join(names)} (torchvision "
-            f"checks their MD5), or put {cls.filename} in {root} and pass "
-            "download=True to extract it offline."
+            f"checks their MD5), or put {cls.filename} in {root} and extract it "
+            f"(tar xzf {cls.filename} -C {root}; in Python, download=True does "
+            "that offline)."
         )
     # MNIST family: <root>/<ClassName>/raw/, all four files whatever the split.
     names = [os.path.basename(url).removesuffix(".gz") for url, _ in cls.resources]
     return (
         f"Place the uncompressed idx files in {Path(root) / cls.__name__ / 'raw'}: "
         f"{', '.join(names)} (torchvision needs all of them for either split), or "
-        "the original .gz files there with download=True to extract them "
-        "offline. load_mnist_folder reads one split without torchvision."
+        "the original .gz files there and gunzip them (in Python, download=True "
+        "does that offline). Without torchvision, one split reads with "
+        "--data mnist:<folder> (load_mnist_folder in Python)."
     )
 
 

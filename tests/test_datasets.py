@@ -242,6 +242,30 @@ def test_npz_invalid_inputs(tmp_path):
         load_npz(tmp_path / "obj.npz")
 
 
+def test_npz_damaged_files_name_the_fault(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.zeros((20, 4)), y=np.arange(20))
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match=r"d\.npz is corrupt \(BadZipFile"):
+        load_npz(path)
+    path.write_bytes(b"\x93NUMPY" + raw)  # not a zip: no allow_pickle advice
+    with pytest.raises(ValueError, match="not an .npz archive") as e:
+        load_npz(path)
+    assert "allow_pickle" not in str(e.value)
+    with pytest.raises(FileNotFoundError, match="nope.npz"):
+        load_npz(tmp_path / "nope.npz")
+
+
+def test_npz_nan_pixels_are_counted_not_ranged(tmp_path):
+    X = np.full((2, 3, 3), 0.5)
+    X[0, 0, :2] = np.nan
+    np.savez(tmp_path / "d.npz", X=X, y=[0, 1])
+    with pytest.raises(ValueError, match="with 2 NaN or infinite value") as e:
+        load_npz(tmp_path / "d.npz")
+    assert "nan, nan" not in str(e.value)
+
+
 def test_load_dataset_rejects_unknown_specs(tmp_path):
     for spec in ("cifar", "mnist:", "torchvision:mnist", str(tmp_path / "nope")):
         with pytest.raises(ValueError, match="valid forms: 'digits'"):
