@@ -508,8 +508,8 @@ def _check_resume(out_dir, config, restart):
         if diff:
             raise UserError(
                 f"{out_dir} holds runs of a different experiment (differs in: "
-                f"{', '.join(diff)}). Use another output directory, or restart "
-                "to discard them.")
+                f"{', '.join(diff)}). Use another output directory, or pass "
+                "--restart (restart=True in Python) to discard them.")
     write_json(path, config)
 
 
@@ -808,14 +808,14 @@ def _connect(scheduler, n_jobs):
 
 
 def _execute_dask(tasks, X, y, n_jobs, scheduler, collect):
-    from dask.distributed import as_completed
-
     owned = []
     if isinstance(scheduler, str):
         client, owned = _connect(scheduler, n_jobs)
         owned.insert(0, client)
     else:
         client = scheduler
+    from dask.distributed import as_completed
+
     try:
         X_f, y_f = client.scatter([X, y], broadcast=True)
         # Dask workers are not children of this process: no parent watch

@@ -491,3 +491,20 @@ def test_run_mixup_alpha_auto_on_vectors_says_so(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "no +mixup arms" in captured.err
     assert "random+mixup" not in captured.out and "entropy" in captured.out
+
+
+def test_scheduler_without_dask_gives_an_install_hint(tmp_path, capsys,
+                                                      monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails
+    assert main(["run", *TINY, "--out", str(tmp_path / "o"), "--scheduler",
+                 "local"]) == 2
+    _no_traceback(capsys, "pip install 'dask[distributed]'")
+
+
+def test_other_experiment_in_out_names_the_restart_flag(tmp_path, capsys):
+    out = str(tmp_path / "o")
+    assert main(["run", *TINY, "--out", out]) == 0
+    assert main(["run", *TINY, "--budget", "20", "--out", out]) == 2
+    _no_traceback(capsys, "pass --restart")
