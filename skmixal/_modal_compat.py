@@ -1,7 +1,7 @@
-"""Narrow fixes that let modAL run on current scikit-learn and NumPy.
+"""Narrow fixes that let modAL run on current scikit-learn, NumPy and pandas.
 
-Every modAL release (0.4.1, 0.4.2.1) is broken on today's dependencies in two
-places, and :func:`patch_modal` repairs exactly those two, only where they are
+Every modAL release (0.4.1, 0.4.2.1) is broken on today's dependencies in four
+places, and :func:`patch_modal` repairs exactly those, only where they are
 broken:
 
 1. ``check_X_y(..., force_all_finite=...)``. scikit-learn 1.6 renamed the
@@ -21,7 +21,21 @@ broken:
    AST rewrite: strings, comments and code bodies are never touched). No
    ``.pyc`` is written for the rewritten code.
 
-Why an import hook: both fixes must land in modAL's modules, but importing modAL
+3. ``DataFrame.append`` in ``modAL.utils.data.data_vstack``: pandas 2.0 removed
+   it, so ``teach`` with DataFrame X (``ActiveLearner``, ``Committee``,
+   ``CommitteeRegressor``, ``BayesianOptimizer``) and ``expected_error_reduction``
+   on DataFrames fail. modAL's ``data_vstack`` (in ``modAL.utils.data`` and in
+   every modAL module that imported it by name) is replaced by a wrapper that
+   stacks DataFrames the way ``DataFrame.append`` did (``pd.concat``, a list of
+   rows made into a frame first) and hands everything else to modAL's own
+   function. pandas is left untouched; with a pandas that still has
+   ``append`` the wrapper is never installed.
+
+4. ``from sklearn.cluster.hierarchical import AgglomerativeClustering`` in
+   ``modAL.cluster``: scikit-learn 0.24 removed that module path. The import is
+   rewritten (AST, as in 2) to ``from sklearn.cluster import ...``.
+
+Why an import hook: the fixes must land in modAL's modules, but importing modAL
 from ``import skmixal`` would cost about half a second (modAL pulls in pandas)
 and would make skmixal unimportable whenever modAL's own dependencies are
 missing. :func:`patch_modal` therefore patches the modAL modules already
@@ -30,8 +44,15 @@ module names listed below, so modules imported later are fixed as they load.
 The finder delegates the actual finding to the other finders and wraps the
 loader it gets back; every other import passes through untouched.
 
-Calling :func:`patch_modal` again changes nothing. Where modAL is not installed,
-or neither fix is needed (scikit-learn < 1.8, NumPy < 1.24), it does nothing.
+``import skmixal`` calls :func:`patch_modal` unless the environment variable
+``SKMIXAL_PATCH_MODAL`` is ``0`` (or ``false``, ``no``, ``off``); an explicit
+call always patches. Calling it again changes nothing. Where modAL is not
+installed, or no fix is needed, it does nothing.
+
+What is not fixed: processes that never import skmixal (joblib's ``loky``
+workers, for one) run modAL unpatched, unless what they unpickle imports
+skmixal (a learner holding a skmixal estimator does); and ``clone`` /
+``get_params`` of a learner (modAL #103) stay broken.
 """
 
 import ast
@@ -40,12 +61,13 @@ import importlib.abc
 import importlib.metadata
 import importlib.util
 import inspect
+import os
 import sys
 import warnings
 
 import numpy as np
 
-__all__ = ["patch_modal"]
+__all__ = ["patch_modal", "patch_modal_unless_disabled"]
 
 # Modules that bind sklearn's ``check_X_y`` by name and call it with
 # ``force_all_finite=``: 0.4.1 in models.base, 0.4.2.1 in models.learners
@@ -53,12 +75,22 @@ __all__ = ["patch_modal"]
 _CHECK_X_Y_MODULES = frozenset({"modAL.models.base", "modAL.models.learners"})
 # Modules whose function signatures annotate with ``np.float``.
 _NP_FLOAT_MODULES = frozenset({"modAL.expected_error"})
+# The module defining data_vstack; modules importing it by name import this one
+# first, so they pick up the wrapper (those imported before the patch are
+# rebound in place).
+_DATA_MODULE = "modAL.utils.data"
+# Modules importing from sklearn.cluster.hierarchical.
+_HIERARCHICAL_MODULES = frozenset({"modAL.cluster"})
 # Names under which modAL's modules import NumPy.
 _NUMPY_ALIASES = frozenset({"np", "numpy"})
 
-# Set on our finder and on our check_X_y wrapper, so that a second call (even
-# after this module was reloaded) recognises them.
+# Set on our finder and on our wrappers, so that a second call (even after this
+# module was reloaded) recognises them.
 _MARKER = "_skmixal_modal_compat"
+
+# The environment variable that turns off the patch ``import skmixal`` applies.
+ENV_VAR = "SKMIXAL_PATCH_MODAL"
+_OFF = frozenset({"0", "false", "no", "off"})
 
 
 def _modal_version():
@@ -67,6 +99,18 @@ def _modal_version():
         return importlib.metadata.version("modAL-python")
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def _version_tuple(name):
+    try:
+        version = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    parts = []
+    for part in version.split(".")[:2]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
 
 
 def _modal_installed():
@@ -93,6 +137,18 @@ def _needs_np_float_fix():
     except AttributeError:
         return True
     return False
+
+
+def _needs_append_fix():
+    # Read from the metadata so that deciding costs no pandas import; the
+    # wrapper itself also checks, per call, that append is really missing.
+    version = _version_tuple("pandas")
+    return version is not None and version >= (2, 0)
+
+
+def _needs_hierarchical_fix():
+    version = _version_tuple("scikit-learn")
+    return version is not None and version >= (0, 24)
 
 
 # --- fix 1: check_X_y(force_all_finite=...) --------------------------------
@@ -174,8 +230,25 @@ class _NpFloatToFloat(ast.NodeTransformer):
         return self.generic_visit(node)
 
 
-def _compile_without_np_float(source, filename):
-    tree = _NpFloatInAnnotations().visit(ast.parse(source, filename))
+class _HierarchicalImport(ast.NodeTransformer):
+    """``from sklearn.cluster.hierarchical import X`` -> ``from sklearn.cluster``."""
+
+    def visit_ImportFrom(self, node):
+        if node.module == "sklearn.cluster.hierarchical" and node.level == 0:
+            node.module = "sklearn.cluster"
+        return node
+
+
+_SOURCE_FIXES = {
+    "np.float": _NpFloatInAnnotations,
+    "sklearn.cluster.hierarchical": _HierarchicalImport,
+}
+
+
+def _compile_fixed(source, filename, fixes):
+    tree = ast.parse(source, filename)
+    for fix in sorted(fixes):
+        tree = _SOURCE_FIXES[fix]().visit(tree)
     ast.fix_missing_locations(tree)
     with warnings.catch_warnings():
         # modAL.expected_error compares strings with ``is``; Python warns when
@@ -184,16 +257,75 @@ def _compile_without_np_float(source, filename):
         return compile(tree, filename, "exec", dont_inherit=True)
 
 
+# --- fix 3: DataFrame.append in data_vstack ----------------------------------
+
+_VSTACK_WRAPPERS = {}
+
+
+def _data_vstack_wrapper(original):
+    """modAL's ``data_vstack`` with DataFrames stacked as ``DataFrame.append`` did."""
+    wrapper = _VSTACK_WRAPPERS.get(original)
+    if wrapper is not None:
+        return wrapper
+
+    @functools.wraps(original)
+    def data_vstack(blocks):
+        first = blocks[0] if len(blocks) else None
+        if first is None or hasattr(first, "append") or not _is_dataframe(first):
+            return original(blocks)
+        import pandas as pd
+
+        # What pandas 1.x's DataFrame.append(list) did: rows (Series, dicts)
+        # become one frame, with the caller's columns where they all match.
+        others = list(blocks[1:])
+        if others and not isinstance(others[0], pd.DataFrame):
+            rows = pd.DataFrame(others)
+            if (first.columns.get_indexer(rows.columns) >= 0).all():
+                rows = rows.reindex(columns=first.columns)
+            others = [rows]
+        return pd.concat([first, *others], sort=False)
+
+    setattr(data_vstack, _MARKER, True)
+    _VSTACK_WRAPPERS[original] = data_vstack
+    return data_vstack
+
+
+def _is_dataframe(obj):
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(obj, pd.DataFrame)
+
+
+def _original_data_vstack():
+    data = sys.modules.get(_DATA_MODULE)
+    fn = getattr(data, "data_vstack", None)
+    while fn is not None and getattr(fn, _MARKER, False):
+        fn = fn.__wrapped__
+    return fn
+
+
+def _patch_data_vstack_binding(module):
+    """Rebind ``module.data_vstack`` if it is modAL's own function."""
+    original = _original_data_vstack()
+    if original is not None and getattr(module, "data_vstack", None) is original:
+        module.data_vstack = _data_vstack_wrapper(original)
+
+
+def _patch_data_vstack_everywhere():
+    for name, module in list(sys.modules.items()):
+        if module is not None and (name == "modAL" or name.startswith("modAL.")):
+            _patch_data_vstack_binding(module)
+
+
 # --- the import hook --------------------------------------------------------
 
 
 class _CompatLoader(importlib.abc.Loader):
     """Delegate to modAL's own loader, then apply the fixes to the module."""
 
-    def __init__(self, wrapped, *, fix_np_float, fix_check_X_y):
+    def __init__(self, wrapped, *, fixes):
         self._wrapped = wrapped
-        self._fix_np_float = fix_np_float
-        self._fix_check_X_y = fix_check_X_y
+        self._source_fixes = frozenset(fixes) & set(_SOURCE_FIXES)
+        self._fixes = frozenset(fixes)
 
     def __getattr__(self, name):  # get_source, get_filename, is_package, ...
         if name == "_wrapped":  # not yet set (copy, unpickling)
@@ -205,34 +337,36 @@ class _CompatLoader(importlib.abc.Loader):
 
     def get_code(self, fullname):
         source = None
-        if self._fix_np_float:
+        if self._source_fixes:
             get_source = getattr(self._wrapped, "get_source", None)
             source = get_source(fullname) if get_source is not None else None
         if source is None:
             return self._wrapped.get_code(fullname)
-        return _compile_without_np_float(source, self._wrapped.get_filename(fullname))
+        return _compile_fixed(source, self._wrapped.get_filename(fullname),
+                              self._source_fixes)
 
     def exec_module(self, module):
-        if self._fix_np_float:
+        if self._source_fixes:
             exec(self.get_code(module.__name__), module.__dict__)
         else:
             self._wrapped.exec_module(module)
-        if self._fix_check_X_y:
+        if "check_X_y" in self._fixes:
             _patch_check_X_y_binding(module)
+        if "DataFrame.append" in self._fixes:
+            _patch_data_vstack_binding(module)
 
 
 class _ModalCompatFinder(importlib.abc.MetaPathFinder):
     """Wrap the loaders of the few modAL modules that need a fix."""
 
-    def __init__(self, *, check_X_y_modules, np_float_modules):
-        self._check_X_y_modules = frozenset(check_X_y_modules)
-        self._np_float_modules = frozenset(np_float_modules)
+    def __init__(self, *, module_fixes, fixes):
+        self._module_fixes = {name: frozenset(f) for name, f in module_fixes.items()}
+        self.fixes = frozenset(fixes)
         setattr(self, _MARKER, True)
 
     def find_spec(self, fullname, path=None, target=None):
-        fix_check_X_y = fullname in self._check_X_y_modules
-        fix_np_float = fullname in self._np_float_modules
-        if not (fix_check_X_y or fix_np_float):
+        fixes = self._module_fixes.get(fullname)
+        if not fixes:
             return None
         for finder in sys.meta_path:
             if getattr(finder, _MARKER, False):
@@ -247,9 +381,7 @@ class _ModalCompatFinder(importlib.abc.MetaPathFinder):
             return None
         if spec.loader is None or isinstance(spec.loader, _CompatLoader):
             return spec
-        spec.loader = _CompatLoader(
-            spec.loader, fix_np_float=fix_np_float, fix_check_X_y=fix_check_X_y
-        )
+        spec.loader = _CompatLoader(spec.loader, fixes=fixes)
         return spec
 
 
@@ -261,35 +393,35 @@ def _installed_finder():
 
 
 def patch_modal():
-    """Make modAL work on scikit-learn >= 1.8 and NumPy >= 1.24.
+    """Make modAL work on current scikit-learn, NumPy and pandas.
 
     Patches the modAL modules already imported and installs an import hook for
     those imported later (see the module docstring). Safe to call repeatedly.
+    ``import skmixal`` calls it, unless ``SKMIXAL_PATCH_MODAL=0``.
 
     Returns
     -------
     fixes : frozenset of str
-        The fixes in force: ``"check_X_y"`` and/or ``"np.float"``; empty when
-        modAL is not installed or needs no fix.
+        The fixes in force, among ``"check_X_y"``, ``"np.float"``,
+        ``"DataFrame.append"`` and ``"sklearn.cluster.hierarchical"``; empty
+        when modAL is not installed or needs no fix.
     """
-    if _installed_finder() is not None:
-        finder = _installed_finder()
-        fixes = set()
-        if finder._check_X_y_modules:
-            fixes.add("check_X_y")
-        if finder._np_float_modules:
-            fixes.add("np.float")
-        return frozenset(fixes)
-
+    finder = _installed_finder()
+    if finder is not None:
+        return frozenset(getattr(finder, "fixes", ()))
     if not _modal_installed():
         return frozenset()
 
+    module_fixes = {}
+
+    def add(fix, modules):
+        for name in modules:
+            module_fixes.setdefault(name, set()).add(fix)
+
     fixes = set()
-    check_X_y_modules = frozenset()
-    np_float_modules = frozenset()
     if _needs_check_X_y_fix():
         fixes.add("check_X_y")
-        check_X_y_modules = _CHECK_X_Y_MODULES
+        add("check_X_y", _CHECK_X_Y_MODULES)
         # Modules imported before skmixal: any modAL module holding sklearn's
         # check_X_y, not only the ones listed.
         for name, module in list(sys.modules.items()):
@@ -299,13 +431,33 @@ def patch_modal():
         # A module that failed on np.float was never put in sys.modules, so
         # there is nothing to patch in place; the hook handles the next import.
         fixes.add("np.float")
-        np_float_modules = _NP_FLOAT_MODULES
+        add("np.float", _NP_FLOAT_MODULES)
+    if _needs_append_fix():
+        fixes.add("DataFrame.append")
+        add("DataFrame.append", {_DATA_MODULE})
+        _patch_data_vstack_everywhere()
+    if _needs_hierarchical_fix():
+        fixes.add("sklearn.cluster.hierarchical")
+        add("sklearn.cluster.hierarchical", _HIERARCHICAL_MODULES)
 
     if fixes:
-        sys.meta_path.insert(
-            0,
-            _ModalCompatFinder(
-                check_X_y_modules=check_X_y_modules, np_float_modules=np_float_modules
-            ),
-        )
+        sys.meta_path.insert(0, _ModalCompatFinder(module_fixes=module_fixes,
+                                                   fixes=fixes))
     return frozenset(fixes)
+
+
+def patch_modal_unless_disabled():
+    """What ``import skmixal`` runs: :func:`patch_modal`, unless turned off.
+
+    Setting the environment variable ``SKMIXAL_PATCH_MODAL`` to ``0``,
+    ``false``, ``no`` or ``off`` (any case) turns the import-time patch off;
+    :func:`patch_modal` can still be called explicitly.
+
+    Returns
+    -------
+    fixes : frozenset of str
+        As from :func:`patch_modal`; empty when turned off.
+    """
+    if os.environ.get(ENV_VAR, "").strip().lower() in _OFF:
+        return frozenset()
+    return patch_modal()

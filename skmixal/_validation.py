@@ -10,7 +10,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
@@ -43,7 +43,10 @@ def check_in_range(value, name, *, low=None, high=None, integer=False,
     """Check that a scalar hyperparameter is a number within bounds.
 
     Returns the value unchanged; raises ``TypeError`` for a wrong type and
-    ``ValueError`` for a value out of bounds, both naming ``name``.
+    ``ValueError`` for a value out of bounds, both naming ``name``. The bounds
+    are checked by :func:`sklearn.utils.check_scalar`; two cases it lets pass
+    are rejected first: booleans (an ``int`` subclass, never meant as a
+    number here) and NaN (every comparison with NaN is False).
     """
     if value is None and allow_none:
         return value
@@ -53,15 +56,12 @@ def check_in_range(value, name, *, low=None, high=None, integer=False,
         raise TypeError(f"{name} must be {expected}, got {value!r}.")
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}.")
-    too_low = low is not None and (value < low if low_inclusive else value <= low)
-    too_high = high is not None and (
-        value > high if high_inclusive else value >= high)
-    if too_low or too_high:
-        lo = "-inf" if low is None else f"{low}"
-        hi = "inf" if high is None else f"{high}"
-        lb = "[" if low_inclusive else "("
-        hb = "]" if high_inclusive else ")"
-        raise ValueError(f"{name} must be in {lb}{lo}, {hi}{hb}, got {value!r}.")
+    # check_scalar rejects an inclusive side without a bound
+    closed = {(True, True): "both", (True, False): "left",
+              (False, True): "right", (False, False): "neither"}
+    sides = (low is not None and low_inclusive, high is not None and high_inclusive)
+    check_scalar(value, name, kind, min_val=low, max_val=high,
+                 include_boundaries=closed[sides])
     return value
 
 
@@ -83,24 +83,32 @@ def _as_image_layout(X):
     return X
 
 
-def check_features(estimator, X, *, reset):
+def check_features(estimator, X, *, reset, ensure_all_finite=True,
+                   dtype=np.float32):
     """Validate X for fitting (``reset=True``) or for prediction.
 
     Accepts NumPy arrays (including ``np.memmap``), array-likes (lists, pandas),
     SciPy sparse matrices (densified: the networks here take dense input) and
     torch tensors (kept on their device). Returns float32 data shaped (N, F) or
     (N, C, H, W); sets or checks ``n_features_in_`` and ``input_shape_``.
+
+    ``ensure_all_finite=False`` with ``dtype=(np.float32, np.float64)`` checks
+    the structure only, reading no values: the query strategies use it for
+    large pools and check finiteness (and convert) chunk by chunk instead.
+    Tensors then keep their dtype too.
     """
     if isinstance(X, torch.Tensor):
-        X = _check_tensor(estimator, X, reset=reset)
+        X = _check_tensor(estimator, X, reset=reset,
+                          ensure_all_finite=ensure_all_finite)
     else:
         if sp.issparse(X):
             # densify per call: the networks need dense batches anyway, and
             # doing it here keeps every later path (fast iterator, CNN) simple
             X = X.toarray()
         X = validate_data(
-            estimator, X, reset=reset, dtype=np.float32, allow_nd=True,
-            ensure_all_finite=True, accept_sparse=False, ensure_min_samples=1,
+            estimator, X, reset=reset, dtype=dtype, allow_nd=True,
+            ensure_all_finite=ensure_all_finite, accept_sparse=False,
+            ensure_min_samples=1,
             ensure_min_features=1)
         X = _as_image_layout(X)
     if X.ndim not in (2, 4):
@@ -109,16 +117,17 @@ def check_features(estimator, X, *, reset):
             f" or 4-D (n_samples, channels, height, width); got shape "
             f"{tuple(X.shape)}.")
     shape = tuple(int(s) for s in X.shape[1:])
+    fitted_shape = getattr(estimator, "input_shape_", None)
     if reset:
         estimator.input_shape_ = shape
-    elif shape != tuple(estimator.input_shape_):
+    elif fitted_shape is not None and shape != tuple(fitted_shape):
         raise ValueError(
             f"X has sample shape {shape}, but {type(estimator).__name__} was "
             f"fitted on sample shape {tuple(estimator.input_shape_)}.")
     return X
 
 
-def _check_tensor(estimator, X, *, reset):
+def _check_tensor(estimator, X, *, reset, ensure_all_finite=True):
     if X.ndim < 2:
         raise ValueError(
             f"Expected a 2-D or image-shaped tensor for X, got shape {tuple(X.shape)}."
@@ -127,9 +136,10 @@ def _check_tensor(estimator, X, *, reset):
         raise ValueError("X has 0 samples; at least 1 is required.")
     if X.is_complex() or X.dtype == torch.bool:
         raise TypeError(f"X must be a real-valued tensor, got dtype {X.dtype}.")
-    X = X.float()
-    if not bool(torch.isfinite(X).all()):
-        raise ValueError("Input X contains NaN or infinity.")
+    if ensure_all_finite:
+        X = X.float()
+        if not bool(torch.isfinite(X).all()):
+            raise ValueError("Input X contains NaN or infinity.")
     X = _as_image_layout(X)
     n_features = int(X.shape[1])
     if reset:

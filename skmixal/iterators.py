@@ -11,16 +11,45 @@ drop-in ``iterator_train`` / ``iterator_valid`` for skorch.
 """
 
 import math
+import warnings
 
 import numpy as np
 import torch
 from skorch.dataset import Dataset
 from torch.utils.data import DataLoader, Subset
 
-__all__ = ["TensorLoader"]
+__all__ = ["INFERENCE_ROWS", "TensorLoader", "inference_rows"]
 
 # Largest array copied whole onto an accelerator; bigger ones stream per batch.
 _MAX_RESIDENT_BYTES = 2 * 1024**3
+# Rows per forward pass when nothing is trained (prediction, query strategies).
+# Measured on 2 CPU cores: an MLP 784-256-10 scores a pool 2.6x faster in
+# 4,096-row batches than in 1,024-row ones.
+INFERENCE_ROWS = 4096
+# ... but no more than this much input per pass (wide samples get fewer rows).
+_INFERENCE_BYTES = 64 * 2**20
+
+
+def inference_rows(X):
+    """Rows per forward pass without gradients: the one default for all of skmixal.
+
+    4,096 rows, fewer for wide samples so one batch of input stays within
+    64 MiB of float32 (3 x 224 x 224 images get 256 rows).
+
+    Parameters
+    ----------
+    X : array-like, tensor or torch Dataset
+        Only its shape is read; objects without one get the default.
+
+    Returns
+    -------
+    rows : int
+    """
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) < 2:
+        return INFERENCE_ROWS
+    row_bytes = 4 * int(np.prod(shape[1:]))
+    return int(min(INFERENCE_ROWS, max(256, _INFERENCE_BYTES // max(row_bytes, 1))))
 # DataLoader arguments that do not change which batches come out.
 _HARMLESS_KWARGS = {
     "num_workers", "pin_memory", "persistent_workers", "prefetch_factor"}
@@ -30,7 +59,7 @@ def _unwrap(dataset):
     """(skorch Dataset, row indices or None) for sliceable datasets, else None."""
     indices = None
     while isinstance(dataset, Subset):
-        sub = np.asarray(dataset.indices)
+        sub = np.asarray(dataset.indices, dtype=np.int64)
         indices = sub if indices is None else sub[indices]
         dataset = dataset.dataset
     # exact type: a subclass may override transform() and must see every row
@@ -44,35 +73,78 @@ def _unwrap(dataset):
     return dataset, indices
 
 
-class _Source:
-    """One array, served either from a resident tensor or from host memory."""
+def _is_accelerator(device):
+    return device is not None and torch.device(device).type != "cpu"
 
-    def __init__(self, array, device):
+
+def _nbytes(array, rows):
+    n_rows = len(array) if rows is None else len(rows)
+    row_bytes = array.element_size() * array[0].numel() if isinstance(
+        array, torch.Tensor) else array.itemsize * int(np.prod(array.shape[1:]))
+    return n_rows * row_bytes
+
+
+def _streams(array, device, rows):
+    """True when batches must be read from ``array`` where it is, per batch."""
+    if isinstance(array, np.ndarray) and (
+            isinstance(array, np.memmap) or not array.flags.writeable):
+        # memmaps and read-only arrays stay where they are: slicing them per
+        # batch reads only what the batch needs and never warns or copies all
+        return True
+    # the cap applies to what would become resident: arrays and CPU tensors
+    # alike, a Subset counting only its own rows
+    on_host = not isinstance(array, torch.Tensor) or array.device.type == "cpu"
+    return (_is_accelerator(device) and on_host
+            and _nbytes(array, rows) > _MAX_RESIDENT_BYTES)
+
+
+class _Source:
+    """One array, served either from a resident tensor or from where it lies.
+
+    ``rows`` are the positions a ``Subset`` selects; a streamed source keeps
+    them and maps each batch through them, so a Subset of a memmap never reads
+    more than the batch.
+    """
+
+    def __init__(self, array, device, rows=None):
         self.device = device
         self.resident = None
         self.host = None
-        if isinstance(array, torch.Tensor):
-            self.resident = array.to(device) if device is not None else array
-        elif (isinstance(array, np.memmap) or not array.flags.writeable
-              or (_is_accelerator(device) and array.nbytes > _MAX_RESIDENT_BYTES)):
-            # memmaps and read-only arrays stay where they are: slicing them per
-            # batch reads only what the batch needs and never warns or copies all
+        self.rows = None
+        if _streams(array, device, rows):
             self.host = array
-        else:
-            tensor = torch.from_numpy(np.ascontiguousarray(array))
-            self.resident = tensor.to(device) if device is not None else tensor
+            self.rows = rows
+            return
+        if rows is not None:
+            # a split of in-memory data: copying the selected rows once is
+            # cheaper than gathering them again every epoch
+            array = array[torch.from_numpy(rows)] if isinstance(
+                array, torch.Tensor) else array[rows]
+        if not isinstance(array, torch.Tensor):
+            array = torch.from_numpy(np.ascontiguousarray(array))
+        self.resident = array.to(device) if device is not None else array
 
     def take(self, index):
         if self.resident is not None:
             return self.resident[index]
         if isinstance(index, torch.Tensor):
             index = index.cpu().numpy()
-        batch = torch.from_numpy(np.array(self.host[index]))
+        if self.rows is not None:
+            index = self.rows[index]
+        if isinstance(self.host, torch.Tensor):
+            batch = self.host[index if isinstance(index, slice)
+                              else torch.from_numpy(np.asarray(index))]
+        else:
+            batch = self.host[index]
+            if isinstance(index, slice) and not _is_accelerator(self.device):
+                # a view into a memmap or a read-only array: the module may
+                # write to its input, so it gets a copy of this batch only
+                batch = np.array(batch)
+            with warnings.catch_warnings():
+                # read-only views are only read: copied to the device below
+                warnings.filterwarnings("ignore", message=".*not writable.*")
+                batch = torch.from_numpy(np.asarray(batch))
         return batch.to(self.device) if self.device is not None else batch
-
-
-def _is_accelerator(device):
-    return device is not None and torch.device(device).type != "cpu"
 
 
 class TensorLoader:
@@ -117,12 +189,8 @@ class TensorLoader:
         self._fallback = None
         base, indices = unwrapped
         X, y = base.X, base.y
-        if indices is not None:
-            # a validation split: copying the selected rows once is cheaper than
-            # gathering them again every epoch
-            X, y = X[indices], (None if y is None else y[indices])
-        self._X = _Source(X, device)
-        self._y = None if y is None else _Source(y, device)
+        self._X = _Source(X, device, indices)
+        self._y = None if y is None else _Source(y, device, indices)
         self._n = len(indices) if indices is not None else len(base)
 
     def __len__(self):

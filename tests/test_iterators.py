@@ -76,3 +76,47 @@ def test_falls_back_to_dataloader_for_other_datasets():
 def test_without_y_yields_none():
     loader = TensorLoader(Dataset(np.zeros((3, 2), np.float32)), batch_size=2)
     assert [yb for _, yb in loader] == [None, None]
+
+
+def test_subset_of_memmap_is_streamed_not_loaded(tmp_path):
+    # any train_split gives a Subset; it must not pull the memmap into RAM
+    X = np.memmap(tmp_path / "X.dat", dtype=np.float32, mode="w+", shape=(50, 3))
+    X[:] = np.arange(150, dtype=np.float32).reshape(50, 3)
+    X.flush()
+    X = np.memmap(tmp_path / "X.dat", dtype=np.float32, mode="r", shape=(50, 3))
+    y = np.arange(50)
+    rows = np.array([40, 3, 17, 8, 25, 33, 1])
+    loader = TensorLoader(Subset(Dataset(X, y), rows), batch_size=3)
+    assert loader._X.host is X and loader._X.resident is None
+    xs, ys = _rows(loader)
+    np.testing.assert_array_equal(ys, rows)
+    np.testing.assert_array_equal(xs, np.asarray(X)[rows])
+    torch.manual_seed(0)
+    loader = TensorLoader(Subset(Dataset(X, y), rows), batch_size=3, shuffle=True)
+    xs, ys = _rows(loader)
+    assert sorted(ys) == sorted(rows)
+    np.testing.assert_array_equal(xs[:, 0], 3 * ys)  # rows stay with labels
+
+
+def test_cpu_tensor_above_the_cap_is_not_copied_whole(monkeypatch):
+    import skmixal.iterators as iterators
+
+    monkeypatch.setattr(iterators, "_MAX_RESIDENT_BYTES", 100)
+    X = torch.arange(120, dtype=torch.float32).reshape(40, 3)  # 480 bytes
+    y = torch.arange(40)
+    # "meta" stands in for an accelerator: any device that is not the CPU
+    loader = TensorLoader(Dataset(X, y), batch_size=8, device="meta")
+    assert loader._X.host is X and loader._X.resident is None
+    assert loader._y.host is y  # 320 bytes of labels: over the cap as well
+    xb, yb = next(iter(loader))
+    assert xb.device.type == "meta" and xb.shape == (8, 3)
+    small = TensorLoader(Dataset(X[:5], y[:5]), batch_size=8, device="meta")
+    assert small._X.resident is not None  # under the cap: copied once
+
+
+def test_inference_rows_one_default():
+    from skmixal.iterators import INFERENCE_ROWS, inference_rows
+
+    assert inference_rows(np.zeros((10, 784))) == INFERENCE_ROWS == 4096
+    assert inference_rows(np.zeros((2, 3, 224, 224))) == 256
+    assert inference_rows([[1, 2]]) == INFERENCE_ROWS

@@ -2,28 +2,36 @@
 
 Every strategy has the signature
 ``strategy(learner_or_estimator, X_pool, n_instances=1, *, random_state=None,
-**kwargs)`` and returns ``(indices, scores)`` as NumPy arrays: int64 pool
-positions and the float scores of the selected points. modAL 0.4.1 passes the
-tuple through from ``ActiveLearner.query``; 0.4.2.x unpacks it as
-``(indices, metrics)``.
+return_scores=None, **kwargs)``. Called on an estimator it returns
+``(indices, scores)`` as NumPy arrays: int64 pool positions and the float
+scores of the selected points. Called by a modAL learner it returns what
+modAL's own strategies return in the installed version (indices alone on
+0.4.1, ``(indices, scores)`` on 0.4.2.x), so ``idx, rows = learner.query(X)``
+gives pool rows on both; ``return_scores=True`` or ``False`` forces one form
+(see :func:`skmixal.strategies._pool.modal_strategy`).
 
 Scoring (:mod:`skmixal.scoring`) and selection (:mod:`skmixal.selection`) are
 pure functions; the strategies here only stream the pool and compose them.
 """
 
-from skmixal.strategies.bayesian import bald_sampling, batch_bald_sampling
-from skmixal.strategies.diversity import (
-    badge_sampling,
-    coreset_sampling,
-    typiclust_sampling,
-)
-from skmixal.strategies.mixing import alfamix_sampling, mixup_consistency_sampling
+from skmixal.strategies import bayesian, diversity, mixing
+from skmixal.strategies._pool import modal_strategy
 from skmixal.strategies.uncertainty import (
     entropy_sampling,
     least_confidence_sampling,
     margin_sampling,
     random_sampling,
 )
+
+# The same return contract for every strategy; a no-op for those already
+# decorated with modal_strategy in their own module.
+bald_sampling = modal_strategy(bayesian.bald_sampling)
+batch_bald_sampling = modal_strategy(bayesian.batch_bald_sampling)
+badge_sampling = modal_strategy(diversity.badge_sampling)
+coreset_sampling = modal_strategy(diversity.coreset_sampling)
+typiclust_sampling = modal_strategy(diversity.typiclust_sampling)
+alfamix_sampling = modal_strategy(mixing.alfamix_sampling)
+mixup_consistency_sampling = modal_strategy(mixing.mixup_consistency_sampling)
 
 STRATEGIES = {
     "random": random_sampling,

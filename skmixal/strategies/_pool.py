@@ -10,6 +10,9 @@ torch tensors or torch ``Dataset`` objects. skmixal networks stream through
 classifier is asked for ``predict_proba`` one chunk at a time.
 """
 
+import functools
+import inspect
+
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
@@ -17,42 +20,32 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.utils import is_dataset
 from torch.utils.data import DataLoader
 
-from skmixal._validation import as_numpy, check_n_instances
+from skmixal._validation import as_numpy, check_features, check_n_instances
+from skmixal.iterators import INFERENCE_ROWS, inference_rows
 
 __all__ = [
+    "CHUNK_ROWS",
     "default_rows",
     "is_skmixal",
     "iter_batches",
+    "iter_proba",
     "label_codes",
     "labeled_embeddings",
-    "iter_proba",
+    "modal_strategy",
     "pool_embeddings",
     "pool_scores",
     "prepare",
 ]
 
-# Rows per chunk for estimators without iter_outputs (and for raw batches).
-CHUNK_ROWS = 4096
-
-
-def default_rows(X, budget_bytes=64 * 2**20):
-    """Rows per forward pass: 4,096, fewer for wide samples (64 MiB of input).
-
-    Measured on 2 CPU cores, an MLP 784-256-10 scores a pool 2.6x faster in
-    4,096-row batches than in 1,024-row ones; images of 3 x 224 x 224 get 256.
-    """
-    shape = getattr(X, "shape", None)
-    if shape is None or len(shape) < 2:
-        return CHUNK_ROWS
-    row_bytes = 4 * int(np.prod(shape[1:]))
-    return int(min(CHUNK_ROWS, max(256, budget_bytes // max(row_bytes, 1))))
+# Rows per chunk for estimators without iter_outputs (and for raw batches):
+# the package's one inference default (skmixal.iterators.INFERENCE_ROWS).
+CHUNK_ROWS = INFERENCE_ROWS
+default_rows = inference_rows
 
 
 def is_skmixal(estimator):
     """True for estimators that stream outputs (MixupNetClassifier and kin)."""
-    return callable(getattr(estimator, "iter_outputs", None)) and callable(
-        getattr(estimator, "_validate_predict_data", None)
-    )
+    return callable(getattr(estimator, "iter_outputs", None))
 
 
 def _is_learner(obj):
@@ -60,17 +53,29 @@ def _is_learner(obj):
     return hasattr(obj, "estimator") and hasattr(obj, "X_training")
 
 
-def _check_pool(estimator, X_pool):
-    """Validated pool: float32 data for skmixal nets, checked arrays otherwise."""
+def _check_pool(estimator, X_pool, *, defer_finite_check=False):
+    """Validated pool: float32 data for skmixal nets, checked arrays otherwise.
+
+    With ``defer_finite_check`` (skmixal nets only) just the structure is
+    checked here (fitted, sample shape, feature names); the caller streams the
+    pool through :func:`pool_scores` or :func:`iter_proba` with
+    ``check_finite=True``, which checks each chunk on the device. The pool is
+    then read once, not twice, and a float64 pool is converted chunk by chunk.
+    """
     if X_pool is None:
         raise ValueError("X_pool is None; pass the unlabeled pool to query.")
     if is_skmixal(estimator):
+        # the attributes fit sets; skorch's own check looks at module_ only
+        check_is_fitted(estimator, ["module_", "classes_"])
         if is_dataset(X_pool):
-            estimator._validate_predict_data(X_pool)  # fitted check
             if len(X_pool) == 0:
                 raise ValueError("X_pool is empty: it must hold at least one sample.")
             return X_pool
-        return estimator._validate_predict_data(X_pool)
+        if defer_finite_check:
+            return check_features(estimator, X_pool, reset=False,
+                                  ensure_all_finite=False,
+                                  dtype=(np.float32, np.float64))
+        return check_features(estimator, X_pool, reset=False)
     try:
         check_is_fitted(estimator)
     except TypeError as exc:  # not an estimator at all
@@ -94,7 +99,7 @@ def _check_pool(estimator, X_pool):
 
 
 def prepare(learner_or_estimator, X_pool, n_instances, *, X_labeled=None,
-            y_labeled=None, need_fitted=True):
+            y_labeled=None, need_fitted=True, defer_finite_check=False):
     """Unwrap, validate and size a query.
 
     Parameters
@@ -108,6 +113,10 @@ def prepare(learner_or_estimator, X_pool, n_instances, *, X_labeled=None,
     need_fitted : bool, default=True
         False lets representation-only strategies (TypiClust on ``features=``)
         run on an unfitted estimator; the pool is then only checked for size.
+    defer_finite_check : bool, default=False
+        For skmixal nets, leave the finiteness check (and the float32
+        conversion) to the stream: the caller must pass ``check_finite=True``
+        to :func:`pool_scores` / :func:`iter_proba`.
 
     Returns
     -------
@@ -123,7 +132,8 @@ def prepare(learner_or_estimator, X_pool, n_instances, *, X_labeled=None,
             if y_labeled is None:
                 y_labeled = learner_or_estimator.y_training
     if need_fitted:
-        X_pool = _check_pool(estimator, X_pool)
+        X_pool = _check_pool(estimator, X_pool,
+                             defer_finite_check=defer_finite_check)
     else:
         if X_pool is None or len(X_pool) == 0:
             raise ValueError("X_pool is empty: it must hold at least one sample.")
@@ -160,28 +170,126 @@ def iter_batches(X, batch_size=CHUNK_ROWS):
         yield start, batch
 
 
-def iter_proba(estimator, X, *, embeddings=False, batch_size=None):
+class _ChunkStream:
+    """Pool chunks as float32 tensors on the estimator's device.
+
+    * CPU: a writeable float32 C-contiguous slice becomes a tensor without a
+      copy (``torch.from_numpy``); anything else (other dtypes, memmaps and
+      read-only arrays, which a module writing to its input must not touch)
+      is copied one chunk at a time.
+    * CUDA: each chunk is copied (and converted) straight into one of two
+      pinned host buffers, then sent with a ``non_blocking`` copy on a side
+      stream; the compute stream waits for that copy only, so the transfer of
+      chunk k+1 overlaps the forward pass of chunk k.
+    * ``check_finite``: each chunk is checked where it lies. On the CPU a sum
+      (one pass, no temporary) decides, with an exact check only when it is
+      not finite (an overflow); on CUDA a flag accumulates without a host sync
+      and is read once, by :meth:`raise_if_not_finite`.
+    """
+
+    def __init__(self, X, device, rows, *, check_finite):
+        self.X = X
+        self.rows = rows
+        self.device = torch.device(device or "cpu")
+        self.cuda = self.device.type == "cuda"
+        self.check_finite = check_finite
+        self._bad = None  # CUDA: accumulated "some chunk was not finite" flag
+        self._bad_rows = None  # CPU: (start, stop) of the first bad chunk
+        self._buffers = []
+        self._events = []
+        self._stream = None
+        if self.cuda:
+            shape = (min(rows, len(X)), *X.shape[1:])
+            self._buffers = [torch.empty(shape, dtype=torch.float32).pin_memory()
+                             for _ in range(2)]
+            self._events = [None, None]
+            self._stream = torch.cuda.Stream(self.device)
+
+    def __iter__(self):
+        for k, start in enumerate(range(0, len(self.X), self.rows)):
+            chunk = self.X[start : start + self.rows]
+            x = self._to_device(chunk, k) if self.cuda else self._on_cpu(chunk)
+            if self.check_finite:
+                self._check(x, start)
+            yield start, x
+
+    def _on_cpu(self, chunk):
+        if isinstance(chunk, torch.Tensor):
+            return chunk.to(self.device, torch.float32)
+        if not (chunk.dtype == np.float32 and chunk.flags.c_contiguous
+                and chunk.flags.writeable and not isinstance(chunk, np.memmap)):
+            chunk = np.array(chunk, dtype=np.float32, order="C")
+        return torch.from_numpy(chunk)
+
+    def _to_device(self, chunk, k):
+        if isinstance(chunk, torch.Tensor) and chunk.device.type != "cpu":
+            return chunk.to(self.device, torch.float32)
+        slot = k % 2
+        if self._events[slot] is not None:
+            self._events[slot].synchronize()  # its previous copy has left
+        buf = self._buffers[slot][: len(chunk)]
+        if isinstance(chunk, torch.Tensor):
+            buf.copy_(chunk)
+        else:
+            np.copyto(buf.numpy(), chunk, casting="same_kind")
+        with torch.cuda.stream(self._stream):
+            x = buf.to(self.device, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record(self._stream)
+        self._events[slot] = event
+        compute = torch.cuda.current_stream(self.device)
+        compute.wait_event(event)
+        x.record_stream(compute)  # x was allocated on the side stream
+        return x
+
+    def _check(self, x, start):
+        if self.cuda:
+            bad = ~torch.isfinite(x).all()
+            self._bad = bad if self._bad is None else self._bad | bad
+        elif self._bad_rows is None and not (
+                bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())):
+            self._bad_rows = (start, start + len(x))
+            self.raise_if_not_finite()
+
+    def raise_if_not_finite(self):
+        bad_rows = self._bad_rows
+        if self._bad is not None and bool(self._bad):
+            bad_rows = True
+        if bad_rows is None:
+            return
+        where = ("" if bad_rows is True
+                 else f" (in rows {bad_rows[0]}-{bad_rows[1] - 1})")
+        raise ValueError(f"Input X_pool contains NaN or infinity{where}.")
+
+
+def iter_proba(estimator, X, *, embeddings=False, batch_size=None,
+               check_finite=False):
     """Yield ``(start, proba)`` or ``(start, proba, emb)`` batch by batch.
 
     skmixal nets yield torch tensors on their device; other classifiers yield
     NumPy arrays from ``predict_proba`` (and ``embed`` where they have one).
+
+    ``check_finite=True`` checks every chunk of an array or tensor pool on
+    the device (see ``prepare(defer_finite_check=True)``) and raises a
+    ``ValueError`` before the generator ends if any value is NaN or infinite.
     """
     batch_size = batch_size or default_rows(X)
     if is_skmixal(estimator) and is_dataset(X):
         # Datasets may yield X alone (skorch wants (X, y)): batch them here
         for start, batch in iter_batches(X, batch_size):
-            batch = estimator._validate_predict_data(batch)
+            batch = check_features(estimator, batch, reset=False)
             out = next(iter(estimator.iter_outputs(
                 batch, embeddings=embeddings, batch_size=len(batch))))
             yield (start, *out) if embeddings else (start, out)
         return
     if is_skmixal(estimator):
-        start = 0
-        for out in estimator.iter_outputs(X, embeddings=embeddings,
-                                          batch_size=batch_size):
-            proba = out[0] if embeddings else out
-            yield (start, *out) if embeddings else (start, proba)
-            start += len(proba)
+        stream = _ChunkStream(X, estimator.device, batch_size,
+                              check_finite=check_finite)
+        for start, x in stream:
+            out = next(iter(estimator.iter_outputs(
+                x, embeddings=embeddings, batch_size=len(x))))
+            yield (start, *out) if embeddings else (start, out)
+        stream.raise_if_not_finite()
         return
     if embeddings and not callable(getattr(estimator, "embed", None)):
         raise TypeError(
@@ -199,11 +307,22 @@ def iter_proba(estimator, X, *, embeddings=False, batch_size=None):
             yield start, proba
 
 
-def pool_scores(estimator, X, score_fn, *, batch_size=None):
-    """Scores of every pool row; only the (n_samples,) scores are kept."""
+def pool_scores(estimator, X, score_fn, *, batch_size=None, check_finite=False):
+    """Scores of every pool row; only the (n_samples,) scores are kept.
+
+    Each chunk is scored after the next one has been started, so on a GPU the
+    host-side scoring of chunk k overlaps the transfer and forward pass of
+    chunk k+1.
+    """
     scores = np.empty(len(X), dtype=np.float64)
-    for start, proba in iter_proba(estimator, X, batch_size=batch_size):
-        scores[start : start + len(proba)] = score_fn(proba)
+    pending = None
+    for start, proba in iter_proba(estimator, X, batch_size=batch_size,
+                                   check_finite=check_finite):
+        if pending is not None:
+            scores[pending[0] : pending[0] + len(pending[1])] = score_fn(pending[1])
+        pending = (start, proba)
+    if pending is not None:
+        scores[pending[0] : pending[0] + len(pending[1])] = score_fn(pending[1])
     return scores
 
 
@@ -233,7 +352,8 @@ def labeled_embeddings(estimator, X_labeled, *, batch_size=None):
     if X_labeled is None or len(X_labeled) == 0:
         return None
     if is_skmixal(estimator):
-        X_labeled = estimator._validate_predict_data(X_labeled)
+        check_is_fitted(estimator, ["module_", "classes_"])
+        X_labeled = check_features(estimator, X_labeled, reset=False)
     return pool_embeddings(estimator, X_labeled, batch_size=batch_size)
 
 
@@ -248,3 +368,74 @@ def label_codes(estimator, y_labeled):
     if (classes[codes] != y).any():
         raise ValueError("y_labeled contains labels not in the estimator's classes_.")
     return codes
+
+
+# --- what a strategy returns -------------------------------------------------
+
+# Set on wrapped strategies so that wrapping twice changes nothing.
+_MODAL_MARKER = "_skmixal_modal_strategy"
+
+
+def _query_unpacks_pairs(learner):
+    """True when ``learner.query`` unpacks ``(indices, metrics)`` from a strategy.
+
+    modAL 0.4.2.x's ``query`` takes ``return_metrics`` and unpacks the pair;
+    0.4.1's passes any tuple through as the result of ``query`` (with a
+    DeprecationWarning) and wants the indices alone. Reading the signature of
+    the learner's own ``query`` follows whichever modAL actually runs.
+    """
+    try:
+        params = inspect.signature(type(learner).query).parameters
+    except (AttributeError, TypeError, ValueError):
+        return True
+    return "return_metrics" in params
+
+
+def modal_strategy(strategy):
+    """Make ``strategy`` return what modAL's own strategies return.
+
+    ``strategy`` computes ``(indices, scores)``. The wrapped function takes one
+    more keyword, ``return_scores`` (None, True or False):
+
+    * None (default): ``(indices, scores)``, except when it is given a modAL
+      learner whose ``query`` wants the indices alone (modAL 0.4.1): then
+      ``indices``. Either way ``learner.query(X_pool)`` returns
+      ``(indices, pool rows)``, on every modAL version, without a warning.
+    * True: always ``(indices, scores)``; False: always ``indices``.
+
+    Parameters
+    ----------
+    strategy : callable
+        ``strategy(learner_or_estimator, X_pool, n_instances=1, **kwargs)``
+        returning ``(indices, scores)``.
+
+    Returns
+    -------
+    wrapped : callable
+        Same name, docstring and parameters, plus ``return_scores``.
+    """
+    if getattr(strategy, _MODAL_MARKER, False):
+        return strategy
+
+    @functools.wraps(strategy)
+    def wrapped(learner_or_estimator, X_pool, *args, return_scores=None, **kwargs):
+        if return_scores is not None and not isinstance(return_scores, bool):
+            raise TypeError(
+                f"return_scores must be None, True or False, got {return_scores!r}.")
+        indices, scores = strategy(learner_or_estimator, X_pool, *args, **kwargs)
+        if return_scores is None:
+            return_scores = not (_is_learner(learner_or_estimator)
+                                 and not _query_unpacks_pairs(learner_or_estimator))
+        return (indices, scores) if return_scores else indices
+
+    signature = inspect.signature(strategy)
+    params = list(signature.parameters.values())
+    extra = inspect.Parameter("return_scores", inspect.Parameter.KEYWORD_ONLY,
+                              default=None)
+    if params and params[-1].kind is inspect.Parameter.VAR_KEYWORD:
+        params.insert(len(params) - 1, extra)
+    else:
+        params.append(extra)
+    wrapped.__signature__ = signature.replace(parameters=params)
+    setattr(wrapped, _MODAL_MARKER, True)
+    return wrapped

@@ -4,7 +4,9 @@ probabilities, keep only the scores, take the top ``n_instances``.
 Each strategy works with a modAL learner or any fitted classifier that has
 ``predict_proba`` (skmixal networks stream the pool on their device; other
 classifiers are asked chunk by chunk). Memory beyond the pool: one float per
-pool row plus one batch of probabilities.
+pool row plus one batch of probabilities. For skmixal networks the pool is
+read once: finiteness is checked chunk by chunk on the device, not over the
+whole pool first.
 """
 
 import numpy as np
@@ -12,7 +14,7 @@ from sklearn.utils import check_random_state
 
 from skmixal.scoring import entropy_scores, least_confidence_scores, margin_scores
 from skmixal.selection import top_k
-from skmixal.strategies._pool import pool_scores, prepare
+from skmixal.strategies._pool import modal_strategy, pool_scores, prepare
 
 __all__ = [
     "entropy_sampling",
@@ -23,8 +25,10 @@ __all__ = [
 
 
 def _uncertainty(score_fn, learner, X_pool, n_instances, random_state, batch_size):
-    estimator, X_pool, n_select, _, _ = prepare(learner, X_pool, n_instances)
-    scores = pool_scores(estimator, X_pool, score_fn, batch_size=batch_size)
+    estimator, X_pool, n_select, _, _ = prepare(learner, X_pool, n_instances,
+                                                defer_finite_check=True)
+    scores = pool_scores(estimator, X_pool, score_fn, batch_size=batch_size,
+                         check_finite=True)
     indices = top_k(scores, n_select, random_state=random_state)
     return indices, scores[indices]
 
@@ -41,17 +45,24 @@ _PARAMS = """
     random_state : int, RandomState instance or None, default=None
         Breaks ties between equal scores.
     batch_size : int or None, default=None
-        Rows per forward pass (the estimator's default when None).
+        Rows per forward pass (``skmixal.iterators.inference_rows`` when None).
+    return_scores : bool or None, default=None
+        None: ``(indices, scores)``, except for a modAL learner whose ``query``
+        wants the indices alone (modAL 0.4.1), which gets ``indices``, as from
+        modAL's own strategies. So ``idx, rows = learner.query(X_pool)`` gives
+        pool rows on every modAL version. True: always the pair; False: always
+        the indices.
 
     Returns
     -------
     indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
         Pool positions, most informative first.
     scores : ndarray of the same shape, float
-        Their scores (higher = more informative).
+        Their scores (higher = more informative); see ``return_scores``.
 """
 
 
+@modal_strategy
 def least_confidence_sampling(learner_or_estimator, X_pool, n_instances=1, *,
                               random_state=None, batch_size=None):
     return _uncertainty(least_confidence_scores, learner_or_estimator, X_pool,
@@ -66,6 +77,7 @@ least_confidence_sampling.__doc__ = (
 """ + _PARAMS)
 
 
+@modal_strategy
 def margin_sampling(learner_or_estimator, X_pool, n_instances=1, *,
                     random_state=None, batch_size=None):
     return _uncertainty(margin_scores, learner_or_estimator, X_pool, n_instances,
@@ -80,6 +92,7 @@ margin_sampling.__doc__ = (
 """ + _PARAMS)
 
 
+@modal_strategy
 def entropy_sampling(learner_or_estimator, X_pool, n_instances=1, *,
                      random_state=None, batch_size=None):
     return _uncertainty(entropy_scores, learner_or_estimator, X_pool, n_instances,
@@ -94,6 +107,7 @@ entropy_sampling.__doc__ = (
 """ + _PARAMS)
 
 
+@modal_strategy
 def random_sampling(learner_or_estimator, X_pool, n_instances=1, *,
                     random_state=None, batch_size=None):
     """Pick points uniformly at random, without replacement: the baseline.
@@ -109,12 +123,14 @@ def random_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     random_state : int, RandomState instance or None, default=None
     batch_size : int or None, default=None
         Unused; accepted so every strategy takes the same arguments.
+    return_scores : bool or None, default=None
+        As for :func:`entropy_sampling`.
 
     Returns
     -------
     indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
     scores : ndarray of the same shape
-        All zeros: random sampling ranks nothing.
+        All zeros: random sampling ranks nothing; see ``return_scores``.
     """
     _, X_pool, n_select, _, _ = prepare(learner_or_estimator, X_pool, n_instances)
     rng = check_random_state(random_state)
