@@ -30,6 +30,7 @@ __all__ = [
     "UserError",
     "atomic_path",
     "atomic_write_text",
+    "check_step_settings",
     "fingerprint",
     "is_zip",
     "load_data",
@@ -334,6 +335,30 @@ FLAGS = {"n_initial": "--initial", "test_size": "--test-size",
          "mixup_alpha": "--mixup-alpha", "budget": "--budget",
          "torch_threads": "--torch-threads", "seeds": "--seeds",
          "module": "--module", "semi_supervised": "--semi-supervised"}
+
+
+def check_step_settings(params):
+    """Check ``max_epochs`` and ``min_steps`` of estimator parameters.
+
+    The settings checks train one step with both replaced, so their own
+    ranges are checked here, the way the estimator checks them.
+
+    Parameters
+    ----------
+    params : dict
+
+    Raises
+    ------
+    ValueError or TypeError
+        Naming the parameter.
+    """
+    import numbers
+
+    from sklearn.utils import check_scalar
+
+    for key in ("max_epochs", "min_steps"):
+        if key in params:
+            check_scalar(params[key], key, numbers.Integral, min_val=0)
 
 
 def name_flags(message):

@@ -182,14 +182,21 @@ def _version():
     return f"skmixal {__version__}"
 
 
-def build_parser():
+def build_parser(strategy_help=True):
     """The argument parser of the ``skmixal`` command.
+
+    Parameters
+    ----------
+    strategy_help : bool, default=True
+        List the strategy names in the help; this imports the strategies (and
+        torch), which a command that only fails on a flag need not wait for.
 
     Returns
     -------
     parser : argparse.ArgumentParser
     """
-    strategies = _strategy_names()
+    strategies = (_strategy_names() if strategy_help
+                  else "see `skmixal run --help`")
     parser = argparse.ArgumentParser(
         prog="skmixal",
         description="Few-shot learning with Mixup plus active learning.")
@@ -474,7 +481,9 @@ def main(argv=None):
     """
     from skmixal.labeling import RefitInterrupted
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    wants_help = any(a in ("-h", "--help") for a in argv)
+    args = build_parser(strategy_help=wants_help).parse_args(argv)
     try:
         if args.command == "run":
             _cmd_run(args, sys.stdout, sys.stderr)

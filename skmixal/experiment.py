@@ -53,6 +53,7 @@ from sklearn.model_selection import train_test_split
 from skmixal._io import (
     InterruptGuard,
     UserError,
+    check_step_settings,
     fingerprint,
     read_json,
     write_json,
@@ -687,7 +688,7 @@ def _check_settings(X, y, *, arms, seeds, n_initial, query_size, budget, test_si
         from skmixal.classifier import MixupNetClassifier
 
         est = MixupNetClassifier(**(estimator_params or {}), mixup_alpha=mixup_alpha)
-        est._check_params()  # max_epochs and min_steps, replaced just below
+        check_step_settings(estimator_params or {})  # replaced just below
         _, first = np.unique(y, return_index=True)
         rows = np.sort(first)[:2]
         ssl = {"X_unlabeled": X[rows]} if any(a.ssl for a in arms) else {}

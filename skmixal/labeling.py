@@ -42,6 +42,7 @@ from skmixal._io import (
     InterruptGuard,
     UserError,
     atomic_path,
+    check_step_settings,
     fingerprint,
     load_data,
     name_flags,
@@ -162,8 +163,7 @@ def check_model_settings(params, X, classes, *, semi_supervised=False):
 
     try:
         est = MixupNetClassifier(**params)
-        # the ranges of max_epochs and min_steps, which the short fit replaces
-        est._check_params()
+        check_step_settings(params)  # the short fit below replaces these two
         fit_params = {"X_unlabeled": X[2:4]} if semi_supervised else {}
         clone(est).set_params(max_epochs=1, min_steps=0, verbose=0).fit(
             X[:2], np.asarray(classes)[:2], **fit_params)
