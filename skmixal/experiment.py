@@ -650,7 +650,8 @@ def check_settings(X, y, **settings):
         _check_settings(X, y, **settings)
     except SettingsError:
         raise
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RuntimeError) as exc:
+        # RuntimeError: torch's, e.g. a module that does not fit the data
         raise SettingsError(str(exc)) from exc
 
 

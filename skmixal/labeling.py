@@ -167,7 +167,8 @@ def check_model_settings(params, X, classes, *, semi_supervised=False):
         fit_params = {"X_unlabeled": X[2:4]} if semi_supervised else {}
         clone(est).set_params(max_epochs=1, min_steps=0, verbose=0).fit(
             X[:2], np.asarray(classes)[:2], **fit_params)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RuntimeError) as exc:
+        # RuntimeError: torch's, e.g. a --module that does not fit the data
         raise UserError(f"Invalid model setting: {name_flags(str(exc))}") from None
 
 

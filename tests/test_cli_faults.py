@@ -96,6 +96,7 @@ def test_init_refuses_bad_settings_and_writes_nothing(tmp_path, kwargs, message)
 @pytest.mark.parametrize("argv, message", [
     (["--lr", "-1"], "learning rate"),
     (["--module", "no.such.Net"], "--module"),
+    (["--module", "resnet18"], "Invalid model setting"),  # images only
 ])
 def test_init_cli_bad_setting_exits_2_and_leaves_nothing(tmp_path, capsys, argv,
                                                           message):
@@ -491,6 +492,13 @@ def test_run_mixup_alpha_auto_on_vectors_says_so(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "no +mixup arms" in captured.err
     assert "random+mixup" not in captured.out and "entropy" in captured.out
+
+
+def test_run_with_a_module_that_does_not_fit_the_data(tmp_path, capsys):
+    assert main(["run", *TINY, "--module", "resnet18", "--out",
+                 str(tmp_path / "o")]) == 2
+    _no_traceback(capsys, "Invalid setting")
+    assert not (tmp_path / "o" / "runs").exists()
 
 
 def test_scheduler_without_dask_gives_an_install_hint(tmp_path, capsys,
