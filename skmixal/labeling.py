@@ -417,20 +417,27 @@ def _label_names(data, classes):
     """Class names from the data set, when its classes are the codes 0..k-1."""
     names = data.label_names
     if (names is None or len(names) != len(classes) or classes.dtype.kind not in "iu"
-            or not np.array_equal(classes, np.arange(len(classes)))):
-        return None
+            or not np.array_equal(classes, np.arange(len(classes)))
+            or [str(n) for n in names] == [str(c) for c in classes.tolist()]):
+        return None  # none, or no more than the codes (digits: "0".."9")
     return list(names)
 
 
 def _write_query(state, ids, name):
     path = state.dir / name
-    hint = ["type the class: " + _describe_classes(state.classes, state.names)]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
-        # a third column only as a reminder of the classes; teach ignores it
-        writer.writerow(["id", "label", "classes"])
-        writer.writerows([int(i), "", *(hint if k == 0 else [])]
-                         for k, i in enumerate(ids))
+        if state.names:
+            # a third column, only as a reminder of the class names (teach
+            # ignores it); without names the file stays the plain id,label
+            hint = "type the class or its name: " + _describe_classes(
+                state.classes, state.names)
+            writer.writerow(["id", "label", "classes"])
+            writer.writerows([int(i), "", hint if k == 0 else ""]
+                             for k, i in enumerate(ids))
+        else:
+            writer.writerow(["id", "label"])
+            writer.writerows([int(i), ""] for i in ids)
     X = state.data.X
     side = math.isqrt(X.shape[1]) if X.ndim == 2 else 0
     if X.ndim == 4 or (X.ndim == 2 and side * side == X.shape[1] and side >= 4):

@@ -383,6 +383,9 @@ def test_label_names_in_query_thumbnails_and_teach(tmp_path, capsys):
                  "--initial", "6", *FAST]) == 0
     query = state / "query_0000.csv"
     assert "0 (zero), 1 (one)" in query.read_text()
+    plain = tmp_path / "plain"  # digits' names are its codes: plain id,label
+    assert main(["init", "--state", str(plain), "--initial", "3"]) == 0
+    assert (plain / "query_0000.csv").read_text().splitlines()[0] == "id,label"
     ids = _ids(query)
     with open(query, "w", newline="") as fh:  # names, codes, any case
         writer = csv.writer(fh)
