@@ -105,12 +105,20 @@ def check_features(estimator, X, *, reset, ensure_all_finite=True,
             # densify per call: the networks need dense batches anyway, and
             # doing it here keeps every later path (fast iterator, CNN) simple
             X = X.toarray()
-        X = validate_data(
-            estimator, X, reset=reset, dtype=dtype, allow_nd=True,
-            ensure_all_finite=ensure_all_finite, accept_sparse=False,
-            ensure_min_samples=1,
-            ensure_min_features=1)
-        X = _as_image_layout(X)
+        if np.ndim(X) <= 2:
+            X = validate_data(
+                estimator, X, reset=reset, dtype=dtype, allow_nd=True,
+                ensure_all_finite=ensure_all_finite, accept_sparse=False,
+                ensure_min_samples=1,
+                ensure_min_features=1)
+        else:
+            # images: n_features_in_ is the channel count, as for tensors, so
+            # fitting on one kind and predicting on the other agree
+            X = check_array(X, dtype=dtype, allow_nd=True,
+                            ensure_all_finite=ensure_all_finite,
+                            ensure_min_samples=1, ensure_min_features=1)
+            X = _as_image_layout(X)
+            _check_n_channels(estimator, int(X.shape[1]), reset=reset)
     if X.ndim not in (2, 4):
         raise ValueError(
             f"X must be 2-D (n_samples, n_features), 3-D (n_samples, height, width)"
@@ -127,6 +135,15 @@ def check_features(estimator, X, *, reset, ensure_all_finite=True,
     return X
 
 
+def _check_n_channels(estimator, n_features, *, reset):
+    if reset:
+        estimator.n_features_in_ = n_features
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input.")
+
+
 def _check_tensor(estimator, X, *, reset, ensure_all_finite=True):
     if X.ndim < 2:
         raise ValueError(
@@ -141,13 +158,7 @@ def _check_tensor(estimator, X, *, reset, ensure_all_finite=True):
         if not bool(torch.isfinite(X).all()):
             raise ValueError("Input X contains NaN or infinity.")
     X = _as_image_layout(X)
-    n_features = int(X.shape[1])
-    if reset:
-        estimator.n_features_in_ = n_features
-    elif n_features != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {n_features} features, but {type(estimator).__name__} is "
-            f"expecting {estimator.n_features_in_} features as input.")
+    _check_n_channels(estimator, int(X.shape[1]), reset=reset)
     return X
 
 

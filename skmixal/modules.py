@@ -118,22 +118,37 @@ class SmallCNN(nn.Module):
         Size of the embedding before the classification head.
     dropout : float, default=0.25
         Dropout before the head; also what MC-dropout (BALD) samples.
+    input_size : tuple of int (height, width) or None, default=None
+        When given (the estimator always gives it), the last feature map is
+        flattened whole up to ``max_grid`` x ``max_grid`` cells and averaged
+        down to that grid beyond. ``None`` averages it to 2 x 2, which serves
+        any image size but loses the layout: measured on MNIST with 100 labels
+        and MixMatch, the 2 x 2 grid collapsed (0.20-0.29 accuracy) where the
+        whole 7 x 7 map reached 0.975 (benchmarks/semi_supervised.py).
+    max_grid : int, default=8
     """
 
     def __init__(self, in_channels, n_classes, channels=(32, 64), hidden_units=128,
-                 dropout=0.25):
+                 dropout=0.25, input_size=None, max_grid=8):
         super().__init__()
         blocks, width = [], in_channels
         for out in channels:
             blocks += [nn.Conv2d(width, out, 3, padding=1), nn.ReLU(),
                        nn.MaxPool2d(2, ceil_mode=True)]
             width = out
+        if input_size is None:
+            grid = (2, 2)
+        else:
+            grid = tuple(min(_pooled(side, len(channels)), max_grid)
+                         for side in input_size)
+        pool = (nn.Identity() if input_size is not None and grid == tuple(
+            _pooled(side, len(channels)) for side in input_size)
+            else DeterministicAdaptiveAvgPool2d(grid))
         self.features = nn.Sequential(
             *blocks,
-            # fixed 2x2 grid: the same network serves 8x8 digits and 32x32 CIFAR
-            DeterministicAdaptiveAvgPool2d(2),
+            pool,
             nn.Flatten(),
-            nn.Linear(width * 4, hidden_units),
+            nn.Linear(width * grid[0] * grid[1], hidden_units),
             nn.ReLU(),
             SeededDropout(dropout),
         )
@@ -143,6 +158,13 @@ class SmallCNN(nn.Module):
         if x.ndim == 3:
             x = x[:, None]  # (N, H, W) grayscale batches, e.g. from a Dataset
         return self.head(self.features(x))
+
+
+def _pooled(side, n_blocks):
+    # side after n 2x2 max-pools with ceil_mode
+    for _ in range(n_blocks):
+        side = -(-side // 2)
+    return side
 
 
 def default_module(input_shape, n_classes, **kwargs):
@@ -161,6 +183,7 @@ def default_module(input_shape, n_classes, **kwargs):
     if len(input_shape) == 1:
         return MLP(input_shape[0], n_classes, **kwargs)
     if len(input_shape) == 3:
+        kwargs.setdefault("input_size", tuple(input_shape[1:]))
         return SmallCNN(input_shape[0], n_classes, **kwargs)
     raise ValueError(
         f"No default network for samples of shape {tuple(input_shape)}: expected "

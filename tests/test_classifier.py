@@ -31,7 +31,7 @@ def _spy_mixing(monkeypatch):
     return calls
 
 
-# -- mixup in training only -------------------------------------------------------
+# -- mixup in training only ------------------------------------------------------------
 @pytest.mark.parametrize("iterator", [DataLoader, TensorLoader])
 def test_alpha_zero_trains_exactly_like_neuralnetclassifier(digits_small, iterator):
     X, y, _, _ = digits_small
@@ -124,7 +124,7 @@ def test_default_device():
     assert MixupNetClassifier().device == expected
 
 
-# -- default networks, user networks ----------------------------------------------
+# -- default networks, user networks ---------------------------------------------------
 @pytest.mark.parametrize("shape, module_type", [
     ((64,), MLP), ((8, 8), SmallCNN), ((1, 8, 8), SmallCNN)])
 def test_default_network_from_data_shape(digits_small, shape, module_type):
@@ -171,7 +171,7 @@ def test_user_module_class_with_kwargs(digits_small):
     assert isinstance(net.module_, MLP)
 
 
-# -- few-shot, classes, labels ------------------------------------------------------
+# -- few-shot, classes, labels ---------------------------------------------------------
 def test_min_steps_grows_epochs_for_tiny_data(digits):
     X, y = digits
     idx = np.concatenate([np.flatnonzero(y == c)[:1] for c in range(10)])
@@ -283,7 +283,7 @@ def test_torch_tensor_and_dataset_input(digits_small):
         MixupNetClassifier(**FAST).fit(data, None)
 
 
-# -- bad input ------------------------------------------------------------------------
+# -- bad input -------------------------------------------------------------------------
 @pytest.mark.parametrize("params, error, match", [
     (dict(mixup_alpha=-0.1), ValueError, "mixup_alpha"),
     (dict(mixup_alpha="big"), TypeError, "mixup_alpha"),
@@ -347,7 +347,7 @@ def test_inputs_are_not_modified_and_float64_and_sparse_accepted(digits_small):
                                net.predict_proba(Xt), rtol=1e-5, atol=1e-6)
 
 
-# -- reproducibility under threads, CUDA determinism ------------------------------------
+# -- reproducibility under threads, CUDA determinism -----------------------------------
 def _fit_proba(X, y, Xt, **params):
     return MixupNetClassifier(random_state=0, **params).fit(X, y).predict_proba(Xt)
 
@@ -424,7 +424,7 @@ def test_default_cnn_pooling_equals_adaptive_avg_pool():
                                    nn.AdaptiveAvgPool2d(2)(x))
 
 
-# -- defects from review ------------------------------------------------------------------
+# -- defects from review ---------------------------------------------------------------
 def test_fit_does_not_send_routing_keyword_to_old_skorch(digits_small, monkeypatch):
     X, y, _, _ = digits_small
     seen = []

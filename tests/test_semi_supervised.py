@@ -31,7 +31,7 @@ def _proba(clf, X):
     return clf.predict_proba(X)
 
 
-# -- the two routes ------------------------------------------------------------------
+# -- the two routes --------------------------------------------------------------------
 def test_minus_one_rows_are_unlabeled(images):
     X, y, U, _, Xt, _ = images
     Xall = np.concatenate([X, U])
@@ -177,7 +177,7 @@ def test_image_augmentation_rejects_vector_input(digits):
         MixupNetClassifier(augment="shift", **FAST).fit(X[:50], y[:50])
 
 
-# -- modAL -------------------------------------------------------------------------------
+# -- modAL -----------------------------------------------------------------------------
 def test_modal_forwards_x_unlabeled_through_init_and_teach(images):
     X, y, U, yU, Xt, yt = images
     learner = ActiveLearner(
@@ -189,7 +189,7 @@ def test_modal_forwards_x_unlabeled_through_init_and_teach(images):
     assert len(learner.X_training) == len(X) + 20
 
 
-# -- the pieces, against hand-written formulas --------------------------------------------
+# -- the pieces, against hand-written formulas -----------------------------------------
 def test_sharpen_and_rampup_match_their_formulas():
     p = torch.tensor([[0.5, 0.3, 0.2]])
     expected = np.array([0.25, 0.09, 0.04]) / 0.38
