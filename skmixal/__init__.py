@@ -2,29 +2,15 @@
 
 The public API fits on one screen. Importing the package also makes modAL work
 on the installed scikit-learn and NumPy (see :mod:`skmixal._modal_compat`).
+The estimator and the strategies load on first use, so that the command line
+answers ``--version`` or a bad flag without waiting for torch.
 """
+
+import importlib
 
 from skmixal._modal_compat import patch_modal as _patch_modal
 
 _patch_modal()
-
-from skmixal.classifier import MixupNetClassifier  # noqa: E402
-from skmixal.iterators import TensorLoader  # noqa: E402
-from skmixal.modules import MLP, SmallCNN  # noqa: E402
-from skmixal.strategies import (  # noqa: E402
-    STRATEGIES,
-    alfamix_sampling,
-    badge_sampling,
-    bald_sampling,
-    batch_bald_sampling,
-    coreset_sampling,
-    entropy_sampling,
-    least_confidence_sampling,
-    margin_sampling,
-    mixup_consistency_sampling,
-    random_sampling,
-    typiclust_sampling,
-)
 
 __version__ = "0.1.0.dev0"
 
@@ -47,3 +33,26 @@ __all__ = [
     "random_sampling",
     "typiclust_sampling",
 ]
+
+_HOMES = {
+    "MLP": "skmixal.modules",
+    "SmallCNN": "skmixal.modules",
+    "MixupNetClassifier": "skmixal.classifier",
+    "TensorLoader": "skmixal.iterators",
+}
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        home = _HOMES[name]
+    elif name in __all__ and name != "__version__":
+        home = "skmixal.strategies"
+    else:
+        raise AttributeError(f"module 'skmixal' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
