@@ -288,7 +288,10 @@ def test_cpu_stream_does_not_copy_float32_chunks(data):
     for start, x in _ChunkStream(X, "cpu", 128, check_finite=True):
         assert x.data_ptr() == X[start:].ctypes.data  # a view, not a copy
     ro = X.copy()
-    ro.flags.writeable = False  # a module may write to its input: copy these
+    ro.flags.writeable = False  # read-only (a memmap opened with mode="r")
     for start, x in _ChunkStream(ro, "cpu", 128, check_finite=False):
-        assert x.data_ptr() != ro[start:].ctypes.data
-        np.testing.assert_array_equal(x.numpy(), ro[start : start + 128])
+        assert x.data_ptr() == ro[start:].ctypes.data
+    X64 = X.astype(np.float64)  # converted, one chunk at a time
+    for start, x in _ChunkStream(X64, "cpu", 128, check_finite=False):
+        assert x.dtype == torch.float32
+        np.testing.assert_array_equal(x.numpy(), X[start : start + 128])
