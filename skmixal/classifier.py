@@ -221,7 +221,8 @@ class MixupNetClassifier(NeuralNetClassifier):
         used. ``'mixmatch'``: MixMatch (Berthelot et al., 2019), Mixup across
         labeled rows and unlabeled rows with sharpened guessed labels. It only
         acts when a fit is given unlabeled rows; without them training is
-        exactly the supervised fit. ``None`` rejects unlabeled rows.
+        exactly the supervised fit. ``None``: a plain classifier, for which -1
+        is an ordinary class label and ``X_unlabeled`` is an error.
     unlabeled_weight : float, default=75.0
         Weight of the unlabeled loss (MixMatch's ``lambda_u``; the squared
         error is averaged over classes, as in the paper).
@@ -453,6 +454,10 @@ class MixupNetClassifier(NeuralNetClassifier):
                 f"deterministic must be True or False, got {self.deterministic!r}.")
         check_random_state(self.random_state)
 
+    def __sklearn_is_fitted__(self):
+        # scikit-learn's check_is_fitted asks this first; skorch < 1.4 lacks it
+        return self._is_fitted()
+
     def _is_fitted(self):
         return bool(self.initialized_) and "classes_" in self.__dict__
 
@@ -474,14 +479,9 @@ class MixupNetClassifier(NeuralNetClassifier):
             known = None if declared is None else check_classes(declared)
         else:
             known = self.classes_
-        mask = _unlabeled_mask(y, known)
+        # semi_supervised=None is a plain classifier: -1 is a label like any other
+        mask = None if self.semi_supervised is None else _unlabeled_mask(y, known)
         if mask is not None and mask.any():
-            if self.semi_supervised is None:
-                raise ValueError(
-                    f"y marks {int(mask.sum())} rows as unlabeled (-1), but "
-                    "semi_supervised=None. Set semi_supervised='mixmatch' to train "
-                    "on them, or declare classes=[...] including -1 if -1 is a "
-                    "class label.")
             if mask.all():
                 raise ValueError(
                     "Every row of y is -1 (unlabeled): at least one labeled row "

@@ -209,7 +209,8 @@ def _write_cifar(root, n=40):
 
 @pytest.fixture
 def cifar_root(tmp_path, monkeypatch):
-    import torchvision.datasets as tvd
+    # torchvision is the optional `vision` extra (absent from the floors venv)
+    tvd = pytest.importorskip("torchvision.datasets")
 
     md5 = _write_cifar(tmp_path / "cifar")
     monkeypatch.setattr(tvd.CIFAR10, "train_list",

@@ -96,6 +96,14 @@ def test_string_labels_follow_scikit_learns_rule(images):
     np.testing.assert_array_equal(_proba(clf, Xt), _proba(clf2, Xt))
 
 
+def test_minus_one_is_a_label_without_semi_supervised_learning(images):
+    X, y, _, _, _, _ = images
+    yy = np.where(y < 5, -1, 1)
+    clf = MixupNetClassifier(random_state=0, semi_supervised=None, **FAST).fit(X, yy)
+    assert clf.n_unlabeled_ == 0
+    np.testing.assert_array_equal(clf.classes_, [-1, 1])
+
+
 def test_minus_one_declared_as_a_class_is_a_label(images):
     X, y, _, _, _, _ = images
     yy = np.where(y < 5, -1, 1)
@@ -112,7 +120,6 @@ def test_minus_one_declared_as_a_class_is_a_label(images):
     ("wrong_dtype", ValueError, "X_unlabeled: .*(convert|string)"),
     ("nan", ValueError, "X_unlabeled: .*NaN"),
     ("dataset", TypeError, "X_unlabeled must be an array-like"),
-    ("ssl_off_minus_one", ValueError, "semi_supervised=None"),
     ("ssl_off_x_unlabeled", ValueError, "X_unlabeled was given but semi_supervised"),
     ("criterion", ValueError, "needs the default criterion"),
 ])
@@ -134,10 +141,6 @@ def test_bad_unlabeled_input_raises_before_training(images, case, error, match,
         fit_kw["X_unlabeled"] = bad
     elif case == "dataset":
         fit_kw["X_unlabeled"] = torch.utils.data.TensorDataset(torch.as_tensor(U))
-    elif case == "ssl_off_minus_one":
-        params["semi_supervised"] = None
-        yy = y.copy()
-        yy[:3] = -1
     elif case == "ssl_off_x_unlabeled":
         params["semi_supervised"] = None
         fit_kw["X_unlabeled"] = U
