@@ -8,9 +8,10 @@ answers ``--version`` or a bad flag without waiting for torch.
 
 import importlib
 
-from skmixal._modal_compat import patch_modal as _patch_modal
+from skmixal._modal_compat import patch_modal, patch_modal_unless_disabled
 
-_patch_modal()
+# SKMIXAL_PATCH_MODAL=0 keeps modAL untouched; patch_modal() applies it later
+patch_modal_unless_disabled()
 
 __version__ = "0.1.0.dev0"
 
@@ -30,6 +31,7 @@ __all__ = [
     "least_confidence_sampling",
     "margin_sampling",
     "mixup_consistency_sampling",
+    "patch_modal",
     "random_sampling",
     "typiclust_sampling",
 ]
@@ -45,7 +47,7 @@ _HOMES = {
 def __getattr__(name):
     if name in _HOMES:
         home = _HOMES[name]
-    elif name in __all__ and name != "__version__":
+    elif name in __all__ and name not in ("__version__", "patch_modal"):
         home = "skmixal.strategies"
     else:
         raise AttributeError(f"module 'skmixal' has no attribute {name!r}")

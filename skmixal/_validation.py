@@ -105,7 +105,9 @@ def check_features(estimator, X, *, reset, ensure_all_finite=True,
             # densify per call: the networks need dense batches anyway, and
             # doing it here keeps every later path (fast iterator, CNN) simple
             X = X.toarray()
-        if np.ndim(X) <= 2:
+        # np.asarray, not np.ndim: array-likes may refuse __array_function__
+        ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
+        if ndim <= 2:
             X = validate_data(
                 estimator, X, reset=reset, dtype=dtype, allow_nd=True,
                 ensure_all_finite=ensure_all_finite, accept_sparse=False,

@@ -25,7 +25,7 @@ from skmixal._validation import (
     seed_from,
 )
 from skmixal.augment import AUGMENTATIONS, augment_batch
-from skmixal.iterators import TensorLoader
+from skmixal.iterators import TensorLoader, inference_rows
 from skmixal.mixup import (
     MIXUP_MODES,
     MixedTarget,
@@ -943,8 +943,8 @@ class MixupNetClassifier(NeuralNetClassifier):
             Keep dropout layers stochastic (MC dropout) while everything else
             (e.g. batch norm) stays in evaluation mode.
         batch_size : int or None, default=None
-            Rows per batch; defaults to the estimator's ``batch_size`` x 16
-            (inference needs no gradient memory).
+            Rows per batch; defaults to ``skmixal.iterators.inference_rows(X)``:
+            4,096 rows, fewer for wide samples.
 
         Yields
         ------
@@ -955,7 +955,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         """
         self.check_is_fitted()
         dataset = self.get_dataset(X)
-        size = batch_size or max(self.batch_size, 1) * 16
+        size = batch_size or inference_rows(X)
         loader = TensorLoader(dataset, batch_size=size, shuffle=False,
                               device=self.device)
         module = self.module_
