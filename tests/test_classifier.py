@@ -247,8 +247,10 @@ def test_embed_is_penultimate_layer_batched(digits_small):
     assert emb.shape == (len(Xt), 256) and emb.dtype == np.float32
     with torch.no_grad():
         net.module_.eval()
-        direct = net.module_.features(torch.as_tensor(Xt, dtype=torch.float32))
-    np.testing.assert_allclose(emb, direct.numpy(), rtol=1e-5, atol=1e-6)
+        # on the module's device: the default device is CUDA when there is one
+        direct = net.module_.features(
+            torch.as_tensor(Xt, dtype=torch.float32, device=net.device))
+    np.testing.assert_allclose(emb, direct.cpu().numpy(), rtol=1e-5, atol=1e-6)
     chunks = list(net.iter_outputs(Xt.astype(np.float32), embeddings=True,
                                    batch_size=50))
     assert len(chunks) == 6 and chunks[0][1].shape == (50, 256)
