@@ -144,6 +144,34 @@ def _concat(a, b):
 
 
 @contextmanager
+def _global_rng_seeded(seed, devices):
+    """torch's global generators (CPU and ``devices``) seeded, restored after.
+
+    Like ``torch.random.fork_rng``, but the seeding and the restoring happen
+    under ``_INIT_LOCK``: another fit in a thread can then never reseed the
+    global generator in the middle of a module's initialisation. Only the
+    listed GPUs are seeded, and exactly those are restored.
+    """
+    if seed is None:
+        yield
+        return
+    with _INIT_LOCK:
+        cpu_state = torch.get_rng_state()
+        gpu_states = [torch.cuda.get_rng_state(index) for index in devices]
+        torch.default_generator.manual_seed(seed)
+        for index in devices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+    try:
+        yield
+    finally:
+        with _INIT_LOCK:
+            torch.set_rng_state(cpu_state)
+            for index, state in zip(devices, gpu_states):
+                torch.cuda.set_rng_state(state, index)
+
+
+@contextmanager
 def _deterministic_flags(enabled):
     """torch's deterministic-algorithm switches for one fit, restored after."""
     if not enabled:
@@ -577,9 +605,9 @@ class MixupNetClassifier(NeuralNetClassifier):
         order and one torch ``Generator`` per device for tensor draws (mixing
         partners, augmentation, dropout of the default networks). Fits in
         threads therefore never share a stream. torch's global generator is
-        also seeded, inside ``fork_rng``, for modules that draw from it (a user
-        module's ``nn.Dropout``); only the CPU and the training GPU are seeded,
-        and exactly those are restored.
+        also seeded, and restored afterwards, for modules that draw from it (a
+        user module's ``nn.Dropout``); only the CPU and the training GPU are
+        seeded, and exactly those are restored.
         """
         seeds = None
         if self.random_state is not None:
@@ -597,12 +625,7 @@ class MixupNetClassifier(NeuralNetClassifier):
                        else torch.cuda.current_device()]
         flags = _deterministic_flags(self.deterministic)
         try:
-            with torch.random.fork_rng(devices=devices, enabled=seeds is not None):
-                if seeds is not None:
-                    torch.default_generator.manual_seed(int(seeds[1]))
-                    for index in devices:
-                        with torch.cuda.device(index):
-                            torch.cuda.manual_seed(int(seeds[1]))
+            with _global_rng_seeded(None if seeds is None else int(seeds[1]), devices):
                 with flags:
                     yield
         finally:
@@ -642,9 +665,13 @@ class MixupNetClassifier(NeuralNetClassifier):
         if self._seeds is None:
             self.initialize()
             return
-        with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+        with _INIT_LOCK:
+            state = torch.get_rng_state()
             torch.default_generator.manual_seed(int(self._seeds[3]))
-            self.initialize()
+            try:
+                self.initialize()
+            finally:
+                torch.set_rng_state(state)
 
     def _prepare_training(self, unlabeled):
         """Samplers and dropout generators for the steps to come."""
