@@ -327,7 +327,7 @@ def test_bad_data_raises_before_training(digits_small):
 
 def test_predict_checks_fitted_and_feature_count(digits_small):
     X, y, _, _ = digits_small
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match="is not fitted yet"):
         MixupNetClassifier().predict(X)
     net = MixupNetClassifier(**FAST).fit(X, y)
     with pytest.raises(ValueError, match="63 features, but MixupNetClassifier is "

@@ -123,7 +123,7 @@ def test_init_cli_bad_setting_exits_2_and_leaves_nothing(tmp_path, capsys, argv,
 def test_bad_flags_exit_2_before_anything_runs(tmp_path, capsys, monkeypatch,
                                                argv):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(SystemExit, match="^2$") as exit_info:
         main(argv)
     assert exit_info.value.code == 2
     flag = next(a for a in argv if a.startswith("--") and a != "--state")
@@ -479,7 +479,7 @@ def test_ctrl_c_in_teach_says_labels_are_saved(taught, truth, capsys,
 def test_version_and_strategy_names_in_help(capsys):
     from skmixal import __version__
 
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(SystemExit, match="^0$") as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"skmixal {__version__}"

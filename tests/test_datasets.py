@@ -1,8 +1,10 @@
+
 """Tests for skmixal.datasets: real shared data plus small files made per test."""
 
 import gzip
 import hashlib
 import pickle
+import re
 import struct
 import sys
 import urllib.error
@@ -375,7 +377,7 @@ def test_torchvision_cifar10_checksum_mismatch(tmp_path, tv_datasets):
 def test_torchvision_missing_files_say_where(
     tmp_path, tv_datasets, offline, name, where, files, download
 ):
-    with pytest.raises(DatasetNotFoundError) as e:
+    with pytest.raises(DatasetNotFoundError, match=re.escape(files)) as e:
         load_torchvision(name, tmp_path, train=False, download=download)
     message = str(e.value)
     assert str(tmp_path.joinpath(*where)) in message and files in message

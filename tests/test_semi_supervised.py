@@ -116,7 +116,7 @@ def test_minus_one_declared_as_a_class_is_a_label(images):
 @pytest.mark.parametrize("case, error, match", [
     ("all_unlabeled", ValueError, "Every row of y is -1"),
     ("string_minus_one", ValueError, "dtype=object and the integer -1"),
-    ("wrong_shape", ValueError, "X_unlabeled: X has 7 features"),
+    ("wrong_shape", ValueError, r"X_unlabeled: X has sample shape \(1, 7, 7\)"),
     ("wrong_dtype", ValueError, "X_unlabeled: .*(convert|string)"),
     ("nan", ValueError, "X_unlabeled: .*NaN"),
     ("dataset", TypeError, "X_unlabeled must be an array-like"),

@@ -109,7 +109,7 @@ def test_non_positive_n_instances(name, n, fitted, data):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_empty_pool(name, fitted, data):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="X_pool is empty|Found array with 0 sample"):
         _query(name, fitted, data[2][:0], 1, data)
 
 
@@ -154,7 +154,7 @@ def test_plain_sklearn_classifier(name, data):
         _check_result(_query(name, clf, X_pool, 2, data, random_state=0), 2,
                       len(X_pool))
     else:
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="MixupNetClassifier|embed|network"):
             _query(name, clf, X_pool, 2, data, random_state=0)
 
 
