@@ -14,24 +14,21 @@ Scoring (:mod:`skmixal.scoring`) and selection (:mod:`skmixal.selection`) are
 pure functions; the strategies here only stream the pool and compose them.
 """
 
-from skmixal.strategies import bayesian, diversity, mixing
-from skmixal.strategies._pool import modal_strategy
+# Each strategy is defined once, already wrapped by modal_strategy in its own
+# module: importing it from a submodule gives the same function as from here.
+from skmixal.strategies.bayesian import bald_sampling, batch_bald_sampling
+from skmixal.strategies.diversity import (
+    badge_sampling,
+    coreset_sampling,
+    typiclust_sampling,
+)
+from skmixal.strategies.mixing import alfamix_sampling, mixup_consistency_sampling
 from skmixal.strategies.uncertainty import (
     entropy_sampling,
     least_confidence_sampling,
     margin_sampling,
     random_sampling,
 )
-
-# The same return contract for every strategy; a no-op for those already
-# decorated with modal_strategy in their own module.
-bald_sampling = modal_strategy(bayesian.bald_sampling)
-batch_bald_sampling = modal_strategy(bayesian.batch_bald_sampling)
-badge_sampling = modal_strategy(diversity.badge_sampling)
-coreset_sampling = modal_strategy(diversity.coreset_sampling)
-typiclust_sampling = modal_strategy(diversity.typiclust_sampling)
-alfamix_sampling = modal_strategy(mixing.alfamix_sampling)
-mixup_consistency_sampling = modal_strategy(mixing.mixup_consistency_sampling)
 
 STRATEGIES = {
     "random": random_sampling,

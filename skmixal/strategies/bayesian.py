@@ -18,13 +18,14 @@ import torch
 from scipy.special import entr
 from skorch.utils import is_dataset
 
-from skmixal._validation import check_in_range, seed_from
+from skmixal._validation import as_numpy, check_features, check_in_range, seed_from
 from skmixal.scoring import bald_scores, expand_joint_proba, joint_entropy_scores
 from skmixal.selection import top_k
 from skmixal.strategies._pool import (
     default_rows,
     is_skmixal,
     iter_batches,
+    modal_strategy,
     prepare,
 )
 
@@ -99,15 +100,16 @@ def iter_mc_proba(estimator, X_pool, n_mc, random_state, batch_size=None):
     rows = max(1, (batch_size or default_rows(X_pool)) // n_mc)  # pool rows per forward
     with _ConsistentDropout(estimator.module_, n_mc, seed_from(random_state)):
         for start, batch in iter_batches(X_pool, rows):
-            if is_dataset(X_pool):
-                batch = estimator._validate_predict_data(batch)
+            if is_dataset(X_pool):  # arrays were validated by prepare()
+                batch = check_features(estimator, batch, reset=False)
             batch = torch.as_tensor(batch)
             b = len(batch)
             rep = batch.repeat(n_mc, *([1] * (batch.ndim - 1)))  # (n_mc * b, ...)
             proba = next(iter(estimator.iter_outputs(rep, batch_size=len(rep))))
-            yield start, proba.reshape(n_mc, b, -1).double().cpu().numpy()
+            yield start, as_numpy(proba.reshape(n_mc, b, -1)).astype(np.float64)
 
 
+@modal_strategy
 def bald_sampling(learner_or_estimator, X_pool, n_instances=1, *, random_state=None,
                   n_mc=20, batch_size=None):
     """Pick the points with the highest BALD mutual information (MC dropout).
@@ -127,6 +129,9 @@ def bald_sampling(learner_or_estimator, X_pool, n_instances=1, *, random_state=N
         Number of MC dropout samples (>= 2).
     batch_size : int or None, default=None
         Rows per forward pass, MC copies included (None: 4,096, fewer for wide samples).
+    return_scores : bool or None, default=None
+        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
+        bare estimator, what modAL's own strategies return for a learner.
 
     Returns
     -------
@@ -246,6 +251,7 @@ def _greedy_batch_bald(mc, n_select, max_configs, rng):
     return np.asarray(picks, dtype=np.int64), np.asarray(gains, dtype=np.float64)
 
 
+@modal_strategy
 def batch_bald_sampling(learner_or_estimator, X_pool, n_instances=1, *,
                         random_state=None, n_mc=20, n_candidates=None,
                         max_configs=10_000, batch_size=None):
@@ -277,6 +283,9 @@ def batch_bald_sampling(learner_or_estimator, X_pool, n_instances=1, *,
         Cap on exact configurations and number of sampled configurations.
     batch_size : int or None, default=None
         Rows per forward pass, MC copies included (None: 4,096, fewer for wide samples).
+    return_scores : bool or None, default=None
+        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
+        bare estimator, what modAL's own strategies return for a learner.
 
     Returns
     -------

@@ -22,6 +22,7 @@ from skmixal.strategies._pool import (
     CHUNK_ROWS,
     iter_batches,
     labeled_embeddings,
+    modal_strategy,
     pool_embeddings,
     prepare,
 )
@@ -42,6 +43,7 @@ def _pick_distances(emb, picks, centers):
     return np.sqrt(np.maximum(d, 0.0))
 
 
+@modal_strategy
 def coreset_sampling(learner_or_estimator, X_pool, n_instances=1, *,
                      random_state=None, X_labeled=None, y_labeled=None,
                      batch_size=None):
@@ -62,6 +64,9 @@ def coreset_sampling(learner_or_estimator, X_pool, n_instances=1, *,
         Labeled data, for a bare estimator (``y_labeled`` is unused).
     batch_size : int or None, default=None
         Rows per forward pass.
+    return_scores : bool or None, default=None
+        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
+        bare estimator, what modAL's own strategies return for a learner.
 
     Returns
     -------
@@ -115,6 +120,7 @@ def _gradient_kmeans_pp(a, h, k, rng):
     return picks, np.sqrt(sq[picks])
 
 
+@modal_strategy
 def badge_sampling(learner_or_estimator, X_pool, n_instances=1, *, random_state=None,
                    batch_size=None):
     """BADGE: k-means++ seeding on last-layer gradient embeddings.
@@ -133,6 +139,9 @@ def badge_sampling(learner_or_estimator, X_pool, n_instances=1, *, random_state=
         Seeds the D^2 sampling.
     batch_size : int or None, default=None
         Rows per forward pass.
+    return_scores : bool or None, default=None
+        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
+        bare estimator, what modAL's own strategies return for a learner.
 
     Returns
     -------
@@ -159,8 +168,7 @@ def _representation(features, estimator, X, batch_size):
         return pool_embeddings(estimator, X, batch_size=batch_size)
     rows = []
     for _, batch in iter_batches(X, batch_size or CHUNK_ROWS):
-        batch = batch.detach().cpu().numpy() if hasattr(batch, "detach") else batch
-        batch = np.asarray(batch, dtype=np.float32).reshape(len(batch), -1)
+        batch = as_numpy(batch).astype(np.float32, copy=False).reshape(len(batch), -1)
         out = batch if isinstance(features, str) else features(batch)
         rows.append(np.asarray(out, dtype=np.float32).reshape(len(batch), -1))
     return np.concatenate(rows)
@@ -221,6 +229,7 @@ def _check_labeled_features(labeled_features, dim, has_labeled):
     return Z_lab.astype(np.float32, copy=False)
 
 
+@modal_strategy
 def typiclust_sampling(learner_or_estimator, X_pool, n_instances=1, *,
                        random_state=None, features=None, labeled_features=None,
                        X_labeled=None, y_labeled=None, n_neighbors=20,
@@ -263,6 +272,9 @@ def typiclust_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     min_cluster_size : int, default=5
     max_cluster_points : int, default=5000
     batch_size : int or None, default=None
+    return_scores : bool or None, default=None
+        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
+        bare estimator, what modAL's own strategies return for a learner.
 
     Returns
     -------

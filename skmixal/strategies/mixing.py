@@ -12,7 +12,7 @@ from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils import check_random_state
 from skorch.utils import is_dataset
 
-from skmixal._validation import as_numpy, check_in_range
+from skmixal._validation import as_numpy, check_features, check_in_range
 from skmixal.modules import last_linear
 from skmixal.selection import top_k
 from skmixal.strategies._pool import (
@@ -22,6 +22,7 @@ from skmixal.strategies._pool import (
     iter_proba,
     label_codes,
     labeled_embeddings,
+    modal_strategy,
     prepare,
 )
 from skmixal.strategies.diversity import fit_kmeans
@@ -50,6 +51,7 @@ def _nearest_to_centroids(Z, k, rng):
     return np.asarray(picks, dtype=np.int64)
 
 
+@modal_strategy
 def alfamix_sampling(learner_or_estimator, X_pool, n_instances=1, *,
                      random_state=None, X_labeled=None, y_labeled=None, eps=0.2,
                      n_alpha=4, max_candidates=20_000, batch_size=None):
@@ -81,6 +83,9 @@ def alfamix_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     max_candidates : int, default=20_000
         Candidates kept (highest flip rate first) for the clustering step.
     batch_size : int or None, default=None
+    return_scores : bool or None, default=None
+        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
+        bare estimator, what modAL's own strategies return for a learner.
 
     Returns
     -------
@@ -127,12 +132,12 @@ def alfamix_sampling(learner_or_estimator, X_pool, n_instances=1, *,
             for alpha in alphas:
                 mixed = alpha * anchors_t[None] + (1 - alpha) * z[:, None]  # (b, A, D)
                 flips += (head(mixed).argmax(-1) != pred[:, None]).float().sum(1)
-            rate = (flips / (len(alphas) * len(anchors))).cpu().numpy()
+            rate = as_numpy(flips / (len(alphas) * len(anchors)))
             scores[start : start + len(z)] = rate
             new = np.flatnonzero(rate > 0)
             if len(new):
                 cand_idx = np.concatenate([cand_idx, start + new])
-                cand_emb = np.concatenate([cand_emb, z[new].cpu().numpy()])
+                cand_emb = np.concatenate([cand_emb, as_numpy(z[new])])
                 if len(cand_idx) > max_candidates:
                     keep = np.sort(top_k(scores[cand_idx], max_candidates,
                                          random_state=rng))
@@ -157,10 +162,11 @@ def _forward(estimator, batch):
     if is_skmixal(estimator):
         batch = torch.as_tensor(batch)
         proba = next(iter(estimator.iter_outputs(batch, batch_size=len(batch))))
-        return proba.double().cpu().numpy()
+        return as_numpy(proba).astype(np.float64)
     return np.asarray(estimator.predict_proba(as_numpy(batch)), dtype=np.float64)
 
 
+@modal_strategy
 def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
                                random_state=None, X_labeled=None, y_labeled=None,
                                lambdas=(0.25, 0.5, 0.75), n_anchors=10,
@@ -202,6 +208,9 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
         diversity step clusters; 1 selects the top scores only.
     batch_size : int or None, default=None
         Rows per forward pass, mixes included (None: 4,096, fewer for wide samples).
+    return_scores : bool or None, default=None
+        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
+        bare estimator, what modAL's own strategies return for a learner.
 
     Returns
     -------
@@ -244,7 +253,7 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     else:
         anchors = X_labeled[sel]
     if is_skmixal(estimator):
-        anchors = torch.as_tensor(estimator._validate_predict_data(anchors))
+        anchors = torch.as_tensor(check_features(estimator, anchors, reset=False))
     else:
         anchors = as_numpy(anchors).astype(np.float64)
     p_a = _forward(estimator, anchors)  # (A, C)
@@ -253,8 +262,8 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     scores = np.empty(len(X_pool))
     for start, x in iter_batches(X_pool, rows):
         if is_skmixal(estimator):
-            if is_dataset(X_pool):
-                x = estimator._validate_predict_data(x)
+            if is_dataset(X_pool):  # arrays were validated by prepare()
+                x = check_features(estimator, x, reset=False)
             x = torch.as_tensor(x)
             # The mixes are formed where the pool batch lives (a CUDA pool
             # stays on the GPU); anchors and weights follow it there.
