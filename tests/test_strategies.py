@@ -255,8 +255,32 @@ def test_non_finite_pool_rejected_per_chunk(name, bad, fitted, data):
     with pytest.raises(ValueError, match=r"X_pool contains NaN or infinity \(in rows "
                                          r"200-299\)"):
         STRATEGIES[name](fitted, X_pool, 2, batch_size=100)
-    with pytest.raises(ValueError, match="X_pool contains NaN or infinity"):
+    # a tensor pool, and the deferred check a CUDA device uses, name them too
+    with pytest.raises(ValueError, match=r"X_pool contains NaN or infinity \(in rows "
+                                         r"200-299\)"):
         STRATEGIES[name](fitted, torch.as_tensor(X_pool), 2, batch_size=100)
+
+
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs a CUDA device"))])
+def test_deferred_finite_check_names_the_first_bad_chunk(device):
+    from skmixal.strategies._pool import _ChunkStream
+
+    # CUDA checks every chunk on the device and reads the flags once, at the
+    # end; forcing that mode on the CPU runs the same code without a GPU
+    X = np.ones((23, 4), dtype=np.float32)
+    X[12, 1], X[21, 3] = np.nan, np.inf  # chunks 10-14 and 20-22 are bad
+    stream = _ChunkStream(X, device, 5, check_finite=True)
+    stream._defer = True
+    assert [start for start, _ in stream] == [0, 5, 10, 15, 20]  # no early raise
+    with pytest.raises(ValueError, match=r"NaN or infinity \(in rows 10-14\)\.$"):
+        stream.raise_if_not_finite()
+    clean = _ChunkStream(np.ones((23, 4), dtype=np.float32), device, 5,
+                         check_finite=True)
+    clean._defer = True
+    assert len(list(clean)) == 5
+    clean.raise_if_not_finite()  # nothing to report
 
 
 def test_huge_finite_values_are_not_mistaken_for_inf():
@@ -295,3 +319,67 @@ def test_cpu_stream_does_not_copy_float32_chunks(data):
     for start, x in _ChunkStream(X64, "cpu", 128, check_finite=False):
         assert x.dtype == torch.float32
         np.testing.assert_array_equal(x.numpy(), X[start : start + 128])
+
+
+# --- a model fitted from a torch Dataset with a user module ---------------------
+
+
+@pytest.fixture(scope="module")
+def dataset_fitted(data):
+    from skorch.dataset import Dataset
+
+    from skmixal import MLP
+
+    X_lab, y_lab, _, _ = data
+    # a Dataset gives no sample to inspect before fit: the fitted attributes
+    # (input_shape_, n_features_in_) must still be set for the strategies
+    return MixupNetClassifier(MLP, module__n_features=64, module__n_classes=10,
+                              module__hidden_units=(32,), classes=list(range(10)),
+                              random_state=0, max_epochs=3,
+                              min_steps=30).fit(Dataset(X_lab, y_lab), None)
+
+
+@pytest.mark.parametrize("kind", ["array", "dataset"])
+def test_entropy_on_dataset_fitted_user_module(dataset_fitted, data, kind):
+    X_pool = data[2][:150]
+    pool = X_pool if kind == "array" else TensorDataset(torch.as_tensor(X_pool))
+    idx, scores = STRATEGIES["entropy"](dataset_fitted, pool, 5, random_state=0)
+    # by hand, from predict_proba in float64
+    proba = dataset_fitted.predict_proba(X_pool).astype(np.float64)
+    hand = -(proba * np.log(np.maximum(proba, 1e-300))).sum(1)
+    np.testing.assert_array_equal(idx, np.argsort(-hand, kind="stable")[:5])
+    np.testing.assert_allclose(scores, hand[idx], rtol=1e-5)
+
+
+def test_coreset_on_dataset_fitted_user_module(dataset_fitted, data):
+    X_lab, _, X_pool, _ = data
+    X_pool = X_pool[:150]
+    idx, dist = STRATEGIES["coreset"](dataset_fitted, X_pool, 3, X_labeled=X_lab,
+                                      random_state=0)
+    # brute-force greedy k-center on embed(), all distances at once
+    emb = dataset_fitted.embed(X_pool).astype(np.float64)
+    centers = list(dataset_fitted.embed(X_lab).astype(np.float64))
+    expected, expected_d = [], []
+    for _ in range(3):
+        d = np.sqrt(((emb[:, None] - np.asarray(centers)[None]) ** 2).sum(-1)).min(1)
+        pick = int(np.argmax(d))
+        expected.append(pick)
+        expected_d.append(d[pick])
+        centers.append(emb[pick])
+    np.testing.assert_array_equal(idx, expected)
+    np.testing.assert_allclose(dist, expected_d, rtol=1e-4)
+
+
+def test_typiclust_on_dataset_fitted_user_module(dataset_fitted, data):
+    X_lab, _, X_pool, _ = data
+    X_pool = X_pool[:150]
+    idx, typ = STRATEGIES["typiclust"](dataset_fitted, X_pool, 4, X_labeled=X_lab,
+                                       random_state=0)
+    # the same selection from embeddings computed by embed() and passed in
+    same = STRATEGIES["typiclust"](
+        dataset_fitted, X_pool, 4, random_state=0,
+        features=dataset_fitted.embed(X_pool),
+        labeled_features=dataset_fitted.embed(X_lab))
+    np.testing.assert_array_equal(idx, same[0])
+    np.testing.assert_allclose(typ, same[1], rtol=1e-5)
+    assert len(np.unique(idx)) == 4

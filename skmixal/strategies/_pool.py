@@ -184,8 +184,9 @@ class _ChunkStream:
       chunk k+1 overlaps the forward pass of chunk k.
     * ``check_finite``: each chunk is checked where it lies. On the CPU its sum
       (one pass, no temporary) decides, with an exact check only when the sum
-      is not finite (it may have overflowed); on CUDA a flag accumulates
-      without a host sync and is read once, by :meth:`raise_if_not_finite`.
+      is not finite (it may have overflowed); on CUDA one flag per chunk stays
+      on the device, without a host sync, and :meth:`raise_if_not_finite`
+      reads them all at once, so its message names the rows as on the CPU.
     """
 
     def __init__(self, X, device, rows, *, check_finite):
@@ -194,8 +195,11 @@ class _ChunkStream:
         self.device = torch.device(device or "cpu")
         self.cuda = self.device.type == "cuda"
         self.check_finite = check_finite
-        self._bad = None  # CUDA: accumulated "some chunk was not finite" flag
-        self._bad_rows = None  # CPU: (start, stop) of the first bad chunk
+        # CUDA defers the check: reading a flag per chunk would sync the host
+        # with the device and stall the overlap of transfer and compute
+        self._defer = self.cuda
+        self._flags = []  # deferred: (start, stop, "chunk not finite" on device)
+        self._bad_rows = None  # (start, stop) of the first bad chunk
         self._ones = None  # CPU: the vector _total multiplies by
         self._buffers = []
         self._events = []
@@ -247,9 +251,8 @@ class _ChunkStream:
         return x
 
     def _check(self, x, start):
-        if self.cuda:
-            bad = ~torch.isfinite(x).all()
-            self._bad = bad if self._bad is None else self._bad | bad
+        if self._defer:
+            self._flags.append((start, start + len(x), ~torch.isfinite(x).all()))
         elif self._bad_rows is None and not (
                 bool(torch.isfinite(self._total(x))) or bool(torch.isfinite(x).all())):
             self._bad_rows = (start, start + len(x))
@@ -265,14 +268,17 @@ class _ChunkStream:
         return torch.mv(flat, self._ones).sum()
 
     def raise_if_not_finite(self):
-        bad_rows = self._bad_rows
-        if self._bad is not None and bool(self._bad):
-            bad_rows = True
-        if bad_rows is None:
+        if self._flags and self._bad_rows is None:
+            # one host sync for the whole pool: a single stacked copy
+            bad = as_numpy(torch.stack([flag for _, _, flag in self._flags]))
+            if bad.any():
+                start, stop, _ = self._flags[int(np.argmax(bad))]
+                self._bad_rows = (start, stop)
+        if self._bad_rows is None:
             return
-        where = ("" if bad_rows is True
-                 else f" (in rows {bad_rows[0]}-{bad_rows[1] - 1})")
-        raise ValueError(f"Input X_pool contains NaN or infinity{where}.")
+        start, stop = self._bad_rows
+        raise ValueError(
+            f"Input X_pool contains NaN or infinity (in rows {start}-{stop - 1}).")
 
 
 def iter_proba(estimator, X, *, embeddings=False, batch_size=None,
