@@ -199,7 +199,7 @@ def encode_labels(y, n_samples, *, classes=None):
         raise ValueError(
             "This classifier requires y to be passed, but the target y is None.")
     if isinstance(y, torch.Tensor):
-        y = y.detach().cpu().numpy()
+        y = as_numpy(y)
     y = check_array(y, ensure_2d=False, dtype=None, ensure_all_finite=True,
                     ensure_min_samples=0, input_name="y")
     y = column_or_1d(y, warn=True)

@@ -18,6 +18,8 @@ import torch
 from skorch.dataset import Dataset
 from torch.utils.data import DataLoader, Subset
 
+from skmixal._validation import as_numpy
+
 __all__ = ["INFERENCE_ROWS", "TensorLoader", "inference_rows"]
 
 # Largest array copied whole onto an accelerator; bigger ones stream per batch.
@@ -128,7 +130,7 @@ class _Source:
         if self.resident is not None:
             return self.resident[index]
         if isinstance(index, torch.Tensor):
-            index = index.cpu().numpy()
+            index = as_numpy(index)
         if self.rows is not None:
             index = self.rows[index]
         if isinstance(self.host, torch.Tensor):
