@@ -83,8 +83,41 @@ def test_mix_batch_returns_mixed_target():
     assert out_y.lam == 0.25
     perm = [int((y == v).nonzero()) for v in out_y.y_b]
     torch.testing.assert_close(out_x, 0.25 * x + 0.75 * x[perm])
-    # every sample has a partner other than itself
-    assert all(p != i for i, p in enumerate(perm))
+
+
+def test_mix_batch_partners_are_a_uniform_permutation_not_a_roll():
+    from scipy.stats import chisquare
+
+    # With y = arange(n), y_b is the partner permutation itself. A roll of
+    # the batch (a constant offset i -> i + k mod n, the old scheme) would
+    # pass a "partner != self" check but fails both checks below.
+    n, draws = 6, 3000
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.zeros(n, 2), torch.arange(n)
+    counts = np.zeros((n, n), dtype=np.int64)  # counts[i, j]: partner of i is j
+    rolls = fixed = 0
+    for _ in range(draws):
+        _, target = mix_batch(x, y, sampler=lambda: 0.5, generator=generator)
+        perm = target.y_b.numpy()
+        assert sorted(perm) == list(range(n))  # a permutation of the batch
+        counts[np.arange(n), perm] += 1
+        rolls += len(set((perm - np.arange(n)) % n)) == 1
+        fixed += int((perm == np.arange(n)).sum())
+    # a uniform permutation is a rotation with probability n / n! = 1/120
+    assert rolls < 3 * draws / 120, rolls
+    # and has one fixed point per draw on average (a roll by k != 0 has none)
+    assert fixed / draws == pytest.approx(1.0, abs=0.1)
+    # each position's partner is uniform over the batch, itself included (a
+    # fixed roll, or a derangement, leaves cells empty): chi-square on the
+    # n x n table, (n - 1)^2 degrees of freedom (rows and columns sum to draws)
+    test = chisquare(counts.ravel(), ddof=2 * (n - 1))
+    assert test.pvalue > 1e-3, (test, counts)
+    # the draws are the generator's: the same seed gives the same partners
+    again = mix_batch(x, y, sampler=lambda: 0.5,
+                      generator=torch.Generator().manual_seed(0))[1].y_b
+    first = mix_batch(x, y, sampler=lambda: 0.5,
+                      generator=torch.Generator().manual_seed(0))[1].y_b
+    torch.testing.assert_close(again, first)
 
 
 def test_soft_targets_give_the_pair_loss_with_label_smoothing():
