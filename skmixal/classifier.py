@@ -1,8 +1,10 @@
 """MixupNetClassifier: a skorch classifier that trains with Mixup."""
 
+import collections
 import copy
 import math
 import numbers
+import re
 import threading
 from contextlib import contextmanager
 
@@ -18,6 +20,7 @@ from skorch.utils import is_dataset, to_numpy
 from torch.utils.data import DataLoader
 
 from skmixal._validation import (
+    as_numpy,
     check_classes,
     check_features,
     check_in_range,
@@ -36,8 +39,10 @@ from skmixal.mixup import (
 from skmixal.modules import SeededDropout, default_module, last_linear
 from skmixal.semi_supervised import (
     SEMI_SUPERVISED_METHODS,
+    DistributionAlignment,
     SemiSupervisedTarget,
     UnlabeledSampler,
+    class_prior,
     linear_rampup,
     mixmatch_batch,
     mixmatch_loss,
@@ -57,12 +62,22 @@ AUTO_ALPHA_SEMI_SUPERVISED = 0.75
 
 # skorch 1.4 threads `_routing_method` from fit into partial_fit; 1.0-1.3
 # pass every fit parameter on to the module's forward, so it must not be sent.
-_SKORCH_ROUTES = tuple(int(p) for p in skorch.__version__.split(".")[:2]) >= (1, 4)
+def _major_minor(version):
+    # the leading digits only: "1.4rc1" and "1.4.0.dev0" are (1, 4)
+    return tuple(int(part) for part in re.match(r"(\d+)\.(\d+)", version).groups())
+
+
+_SKORCH_ROUTES = _major_minor(skorch.__version__) >= (1, 4)
 
 # Module initialisation draws from torch's global generator (every layer's
 # reset_parameters); seeding it and building the module happen under one lock
 # so fits in threads cannot interleave their draws.
 _INIT_LOCK = threading.Lock()
+# process-wide torch state that fits change and restore (the global generators,
+# the deterministic switches): how many running fits use each, and what the
+# first of them saved
+_GLOBAL_USERS = collections.Counter()
+_GLOBAL_SAVED = {}
 
 _FIT_STATE_DEFAULTS = {
     "history_": lambda: None,
@@ -91,7 +106,7 @@ def _is_minus_one(value):
 def _label_array(y):
     """y as a 1-D NumPy array, keeping a list's mixed types (strings and -1)."""
     if isinstance(y, torch.Tensor):
-        return y.detach().cpu().numpy()
+        return as_numpy(y)
     arr = np.asarray(y)
     if (arr.dtype.kind in "US" and not isinstance(y, np.ndarray)
             and any(not isinstance(v, str) for v in y)):
@@ -150,14 +165,22 @@ def _global_rng_seeded(seed, devices):
     Like ``torch.random.fork_rng``, but the seeding and the restoring happen
     under ``_INIT_LOCK``: another fit in a thread can then never reseed the
     global generator in the middle of a module's initialisation. Only the
-    listed GPUs are seeded, and exactly those are restored.
+    listed GPUs are seeded, and exactly those are restored. Fits that overlap
+    in threads share one saved state: the first to start saves it and the last
+    to finish restores it, so the caller's generators end as they began
+    whatever the order in which the fits finish.
     """
     if seed is None:
         yield
         return
+    keys = ["cpu", *devices]
     with _INIT_LOCK:
-        cpu_state = torch.get_rng_state()
-        gpu_states = [torch.cuda.get_rng_state(index) for index in devices]
+        for key in keys:
+            if _GLOBAL_USERS[("rng", key)] == 0:
+                _GLOBAL_SAVED[("rng", key)] = (
+                    torch.get_rng_state() if key == "cpu"
+                    else torch.cuda.get_rng_state(key))
+            _GLOBAL_USERS[("rng", key)] += 1
         torch.default_generator.manual_seed(seed)
         for index in devices:
             with torch.cuda.device(index):
@@ -166,29 +189,67 @@ def _global_rng_seeded(seed, devices):
         yield
     finally:
         with _INIT_LOCK:
-            torch.set_rng_state(cpu_state)
-            for index, state in zip(devices, gpu_states):
-                torch.cuda.set_rng_state(state, index)
+            for key in keys:
+                _GLOBAL_USERS[("rng", key)] -= 1
+                if _GLOBAL_USERS[("rng", key)] == 0:
+                    state = _GLOBAL_SAVED.pop(("rng", key))
+                    if key == "cpu":
+                        torch.set_rng_state(state)
+                    else:
+                        torch.cuda.set_rng_state(state, key)
 
 
 @contextmanager
 def _deterministic_flags(enabled):
-    """torch's deterministic-algorithm switches for one fit, restored after."""
+    """torch's deterministic-algorithm switches for one fit, restored after.
+
+    The switches are process-wide: while any fit with ``deterministic=True``
+    runs, they are on for every fit. The first such fit saves them and the
+    last one restores them, so overlapping fits in threads cannot leave them on.
+    """
     if not enabled:
         yield
         return
-    saved = (torch.are_deterministic_algorithms_enabled(),
-             torch.is_deterministic_algorithms_warn_only_enabled(),
-             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
+    with _INIT_LOCK:
+        if _GLOBAL_USERS["flags"] == 0:
+            _GLOBAL_SAVED["flags"] = (
+                torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+        _GLOBAL_USERS["flags"] += 1
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-        torch.backends.cudnn.deterministic = saved[2]
-        torch.backends.cudnn.benchmark = saved[3]
+        with _INIT_LOCK:
+            _GLOBAL_USERS["flags"] -= 1
+            if _GLOBAL_USERS["flags"] == 0:
+                saved = _GLOBAL_SAVED.pop("flags")
+                torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+                torch.backends.cudnn.deterministic = saved[2]
+                torch.backends.cudnn.benchmark = saved[3]
+
+
+def _check_alignment(setting):
+    """``distribution_alignment``: 'uniform', 'labeled', None or class proportions."""
+    if setting is None or (isinstance(setting, str) and setting in ("uniform",
+                                                                     "labeled")):
+        return
+    if isinstance(setting, str):
+        raise ValueError(
+            "distribution_alignment must be 'uniform', 'labeled', None or an "
+            f"array of class proportions, got {setting!r}.")
+    try:
+        prior = np.asarray(setting, dtype=np.float64)
+    except (TypeError, ValueError):
+        prior = None
+    if (prior is None or prior.ndim != 1 or len(prior) < 2
+            or not np.all(np.isfinite(prior)) or np.any(prior <= 0)):
+        raise ValueError(
+            "distribution_alignment as an array needs one positive, finite "
+            f"proportion per class, got {setting!r}.")
 
 
 def _fresh_copy(module):
@@ -261,6 +322,17 @@ class MixupNetClassifier(NeuralNetClassifier):
     n_augmentations : int, default=2
         Augmented views ``K`` of each unlabeled sample whose predictions are
         averaged into its guessed label.
+    distribution_alignment : {'uniform', 'labeled'}, array-like or None, \
+            default='uniform'
+        Scale the guessed labels so that their running average matches a
+        class prior before sharpening (ReMixMatch's distribution alignment):
+        ``'uniform'``; ``'labeled'``, the labeled rows' class frequencies plus
+        one pseudo-count each; or your own class proportions, in the order of
+        ``classes_``; ``None`` is MixMatch as published. Measured on digits
+        (50 random labels, 5 seeds; ``benchmarks/semi_supervised.py``),
+        alignment stopped the collapse of classes that had one or two labels.
+        'uniform' is right for balanced classes; when you know the classes are
+        imbalanced, pass their proportions.
     augment : {'auto', 'shift', 'shift+flip', 'noise'} or None, default='auto'
         Batched, seeded augmentation on the device (:mod:`skmixal.augment`).
         ``'auto'``: random shifts of up to 1/14 of the image side (at least
@@ -358,6 +430,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         unlabeled_rampup=0.4,
         sharpen_temperature=0.5,
         n_augmentations=2,
+        distribution_alignment="uniform",
         augment="auto",
         random_state=None,
         deterministic=False,
@@ -398,6 +471,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         self.unlabeled_rampup = unlabeled_rampup
         self.sharpen_temperature = sharpen_temperature
         self.n_augmentations = n_augmentations
+        self.distribution_alignment = distribution_alignment
         self.augment = augment
         self.random_state = random_state
         self.deterministic = deterministic
@@ -473,6 +547,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         check_in_range(self.sharpen_temperature, "sharpen_temperature", low=0,
                        high=1, low_inclusive=False)
         check_in_range(self.n_augmentations, "n_augmentations", low=1, integer=True)
+        _check_alignment(self.distribution_alignment)
         if self.augment is not None and self.augment not in ("auto", *AUGMENTATIONS):
             raise ValueError(
                 f"augment must be 'auto', one of {AUGMENTATIONS} or None, got "
@@ -499,7 +574,8 @@ class MixupNetClassifier(NeuralNetClassifier):
         if is_dataset(X):
             X, y = self._validate_fit_dataset(X, y, reset=reset)
             unlabeled = self._validate_unlabeled(X_unlabeled)
-            self._resolve_training(images=len(self.input_shape_) == 3,
+            self._resolve_training(images=self.input_shape_ is not None
+                                   and len(self.input_shape_) == 3,
                                    n_unlabeled=_n_rows(unlabeled))
             return X, y, unlabeled
         if reset:
@@ -579,10 +655,19 @@ class MixupNetClassifier(NeuralNetClassifier):
                     "0..n_classes-1.")
             self.classes_ = check_classes(self.classes)
             sample = X[0][0] if isinstance(X[0], (tuple, list)) else X[0]
-            shape = tuple(torch.as_tensor(sample).shape)
-            # (H, W) samples are single-channel images, as for arrays
-            self.input_shape_ = shape if len(shape) != 2 else (1, *shape)
-            self.n_features_in_ = self.input_shape_[0]
+            if isinstance(sample, (torch.Tensor, np.ndarray, numbers.Number)):
+                shape = tuple(torch.as_tensor(sample).shape)
+                # (H, W) samples are single-channel images, as for arrays
+                self.input_shape_ = shape if len(shape) != 2 else (1, *shape)
+                self.n_features_in_ = self.input_shape_[0]
+            else:
+                # dict or multi-input samples: only a user module knows them
+                if self.module is None:
+                    raise ValueError(
+                        "module=None builds a network from array samples; this "
+                        f"Dataset yields {type(sample).__name__} samples. Pass "
+                        "your own `module`.")
+                self.input_shape_ = None
         return X, y
 
     def _validate_predict_data(self, X):
@@ -618,6 +703,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         self._rng = None if seeds is None else np.random.default_rng(int(seeds[0]))
         self._lambda_sampler = None
         self._unlabeled_sampler = None
+        self._aligner = None
         devices = []
         device = torch.device(self.device or "cpu")
         if device.type == "cuda" and torch.cuda.is_available():
@@ -637,7 +723,7 @@ class MixupNetClassifier(NeuralNetClassifier):
                 sub.generator = None  # generators do not pickle, and MC dropout
                 # after fit must follow the caller's seeding
         for name in ("_rng", "_generators", "_seeds", "_lambda_sampler",
-                     "_unlabeled_sampler"):
+                     "_unlabeled_sampler", "_aligner"):
             self.__dict__.pop(name, None)
 
     def _random(self):
@@ -673,7 +759,7 @@ class MixupNetClassifier(NeuralNetClassifier):
             finally:
                 torch.set_rng_state(state)
 
-    def _prepare_training(self, unlabeled):
+    def _prepare_training(self, unlabeled, codes):
         """Samplers and dropout generators for the steps to come."""
         if self.mixup_alpha_ > 0:
             self._lambda_sampler = _BetaSampler(self.mixup_alpha_, self._random())
@@ -687,6 +773,7 @@ class MixupNetClassifier(NeuralNetClassifier):
             self._unlabeled_sampler = UnlabeledSampler(
                 unlabeled, batch_size, self._random(), self.device or "cpu")
             self._ssl_step = 0
+            self._aligner = self._make_aligner(codes)
         if self._seeds is not None:
             for sub in self.module_.modules():
                 if isinstance(sub, SeededDropout):
@@ -694,11 +781,28 @@ class MixupNetClassifier(NeuralNetClassifier):
                     where = param.device if param is not None else "cpu"
                     sub.generator = self._generator(where)
 
+    def _make_aligner(self, codes):
+        setting = self.distribution_alignment
+        if setting is None:
+            return None
+        if isinstance(setting, str) and setting == "labeled" and codes is None:
+            raise ValueError(
+                "distribution_alignment='labeled' needs the labels, which a torch "
+                "Dataset does not show before training; pass 'uniform' or the "
+                "class proportions.")
+        prior = class_prior(setting, codes, len(self.classes_))
+        param = next(self.module_.parameters(), None)
+        device = param.device if param is not None else torch.device(
+            self.device or "cpu")
+        return DistributionAlignment(
+            torch.as_tensor(prior, dtype=torch.float32, device=device))
+
     def _train(self, X, y, unlabeled, fit_params, *, initialize, routing):
         with self._training_context(unlabeled):
             if initialize:
                 self._initialize_for_fit()
-            self._prepare_training(unlabeled)
+            self._prepare_training(
+                unlabeled, None if is_dataset(X) else as_numpy(y))
             if routing and _SKORCH_ROUTES:
                 fit_params = dict(fit_params, _routing_method="fit")
             # NeuralNet.partial_fit, not ours: the data is validated already
@@ -788,14 +892,29 @@ class MixupNetClassifier(NeuralNetClassifier):
             "batch_size", self.batch_size)
         n_train = len(X) if is_dataset(X) else get_len(X)
         if self.train_split is not None and self.min_steps and self.max_epochs:
-            n_train = len(self.get_split_datasets(X, y)[0])
+            # split once: skorch's loop asks for the split again, and a random
+            # split drawn twice would count steps on one and train on another
+            split = self.get_split_datasets(X, y)
+            self.__dict__["_split_cache"] = (X, y, split)
+            n_train = len(split[0])
         steps_per_epoch = 1 if batch_size == -1 else math.ceil(n_train / batch_size)
         if epochs is None:
             epochs = self.max_epochs
             if epochs and self.min_steps and steps_per_epoch:
                 epochs = max(epochs, math.ceil(self.min_steps / steps_per_epoch))
         self._total_steps = epochs * steps_per_epoch
-        return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        finally:
+            self.__dict__.pop("_split_cache", None)
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """skorch's split, reusing the one ``fit_loop`` drew to count steps."""
+        cached = self.__dict__.pop("_split_cache", None)
+        if (cached is not None and cached[0] is X and cached[1] is y
+                and not fit_params):
+            return cached[2]
+        return super().get_split_datasets(X, y, **fit_params)
 
     def get_iterator(self, dataset, training=False):
         """TensorLoader gets the device and shuffles training batches by default.
@@ -879,8 +998,8 @@ class MixupNetClassifier(NeuralNetClassifier):
             inputs, soft = mixmatch_batch(
                 Xi, yi, u, n_classes=len(self.classes_), guess=self._guess,
                 n_views=self.n_augmentations, temperature=self.sharpen_temperature,
-                sampler=sampler, augment=augment, mode=self.mixup_mode,
-                rng=self._random(), generator=generator)
+                sampler=sampler, augment=augment, align=self._aligner,
+                mode=self.mixup_mode, rng=self._random(), generator=generator)
             batch = (inputs, SemiSupervisedTarget(soft, len(Xi), weight))
         else:
             if augment is not None:

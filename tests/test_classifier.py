@@ -506,11 +506,15 @@ def test_dataset_of_two_d_images_trains(digits_small):
 def test_max_epochs_zero_trains_nothing(digits_small):
     X, y, _, _ = digits_small
     net = MixupNetClassifier(max_epochs=0, random_state=0).fit(X, y)
-    fresh = MixupNetClassifier(max_epochs=0, random_state=0)
-    fresh.fit(X, y)
-    assert len(net.history) == 0
-    for a, b in zip(net.module_.parameters(), fresh.module_.parameters()):
-        torch.testing.assert_close(a, b)
+    # lr=0 takes steps that change nothing (AdamW's decay is lr * weight_decay):
+    # the initial weights of this seed, reached by another route
+    still = MixupNetClassifier(max_epochs=1, lr=0.0, random_state=0).fit(X, y)
+    moved = MixupNetClassifier(max_epochs=1, min_steps=0, random_state=0).fit(X, y)
+    assert len(net.history) == 0 and len(still.history) > 0
+    for a, b in zip(net.module_.parameters(), still.module_.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert any(not torch.equal(a, c) for a, c in zip(
+        net.module_.parameters(), moved.module_.parameters()))
 
 
 def test_min_steps_counts_the_training_split(digits_small):
@@ -521,6 +525,80 @@ def test_min_steps_counts_the_training_split(digits_small):
     net = MixupNetClassifier(max_epochs=1, min_steps=80, batch_size=32,
                              train_split=ValidSplit(5, stratified=True)).fit(X, y)
     assert len(net.history) == 10
+
+
+def test_a_random_train_split_is_drawn_once_per_fit(digits_small):
+    from skorch.dataset import ValidSplit
+
+    X, y, _, _ = digits_small
+    calls = []
+
+    class Counting(ValidSplit):
+        def __call__(self, dataset, y=None, groups=None):
+            calls.append(len(dataset))
+            return super().__call__(dataset, y, groups)
+
+    # min_steps needs the split's size before training: the same split must
+    # serve the loop, not a second draw of NumPy's global generator
+    MixupNetClassifier(max_epochs=1, min_steps=20, batch_size=32,
+                       train_split=Counting(5)).fit(X, y)
+    assert calls == [len(X)]
+
+
+def test_skorch_version_parse_takes_leading_digits():
+    for text, expected in [("1.4.0", (1, 4)), ("1.4rc1", (1, 4)),
+                           ("1.3.0.dev0", (1, 3)), ("2.0", (2, 0))]:
+        assert classifier_module._major_minor(text) == expected
+
+
+def test_dataset_of_dicts_trains_a_user_module(digits_small):
+    X, y, Xt, _ = digits_small
+
+    class Dicts(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(X)
+
+        def __getitem__(self, i):
+            return {"pixels": torch.as_tensor(X[i], dtype=torch.float32)}, int(y[i])
+
+    class DictMLP(MLP):
+        def forward(self, pixels):
+            return super().forward(pixels)
+
+    net = MixupNetClassifier(DictMLP, module__n_features=64, module__n_classes=10,
+                             classes=list(range(10)), mixup_alpha=0, max_epochs=15,
+                             min_steps=0, iterator_train=DataLoader,
+                             iterator_valid=DataLoader, random_state=0)
+    net.fit(Dicts(), None)
+    assert net.input_shape_ is None
+    assert (net.predict(Dicts()) == y).mean() > 0.8
+    with pytest.raises(ValueError, match="yields dict samples. Pass your own"):
+        MixupNetClassifier(classes=list(range(10))).fit(Dicts(), None)
+
+
+def test_overlapping_deterministic_fits_restore_the_flags():
+    before = torch.are_deterministic_algorithms_enabled()
+    first = classifier_module._deterministic_flags(True)
+    second = classifier_module._deterministic_flags(True)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    # the second fit still runs: its switch must stay on
+    assert torch.are_deterministic_algorithms_enabled()
+    second.__exit__(None, None, None)
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_overlapping_fits_restore_the_global_generator():
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    first = classifier_module._global_rng_seeded(1, [])
+    second = classifier_module._global_rng_seeded(2, [])
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    second.__exit__(None, None, None)
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 # -- the mixed loss, by hand -----------------------------------------------------------

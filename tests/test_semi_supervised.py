@@ -9,8 +9,10 @@ from modAL.models import ActiveLearner
 
 from skmixal import MixupNetClassifier
 from skmixal.semi_supervised import (
+    DistributionAlignment,
     SemiSupervisedTarget,
     UnlabeledSampler,
+    class_prior,
     linear_rampup,
     mixmatch_batch,
     mixmatch_loss,
@@ -167,6 +169,12 @@ def test_bad_unlabeled_input_raises_before_training(images, case, error, match,
     (dict(n_augmentations=1.5), TypeError, "n_augmentations"),
     (dict(augment="rotate"), ValueError, "augment must be"),
     (dict(deterministic="yes"), TypeError, "deterministic must be"),
+    (dict(distribution_alignment="balanced"), ValueError,
+     "distribution_alignment must be 'uniform', 'labeled', None"),
+    (dict(distribution_alignment=[0.5, -0.5]), ValueError,
+     "one positive, finite proportion per class"),
+    (dict(distribution_alignment=[0.5] * 9), ValueError,
+     r"one proportion per class \(10\), got shape \(9,\)"),
 ])
 def test_bad_semi_supervised_parameters(images, params, error, match):
     X, y, U, _, _, _ = images
@@ -253,3 +261,63 @@ def test_unlabeled_sampler_is_seeded_and_storage_independent(tmp_path):
         assert ra.shape == (8, 3)
         # every row is a pool row
         assert set(ra[:, 0].numpy().astype(int) // 3) <= set(range(50))
+
+
+# -- distribution alignment ------------------------------------------------------------
+def test_distribution_alignment_matches_its_formula():
+    prior = torch.tensor([0.5, 0.25, 0.25])
+    align = DistributionAlignment(prior, momentum=0.9)
+    p1 = torch.tensor([[0.6, 0.3, 0.1], [0.8, 0.1, 0.1]])
+    p2 = torch.tensor([[0.2, 0.2, 0.6], [0.4, 0.4, 0.2]])
+
+    def by_hand(p, running):
+        q = p.numpy() * prior.numpy() / running
+        return q / q.sum(1, keepdims=True)
+
+    run1 = p1.numpy().mean(0)
+    np.testing.assert_allclose(align(p1).numpy(), by_hand(p1, run1), rtol=1e-6)
+    run2 = 0.9 * run1 + 0.1 * p2.numpy().mean(0)
+    np.testing.assert_allclose(align(p2).numpy(), by_hand(p2, run2), rtol=1e-6)
+    # guesses that already follow the prior on average are left alone
+    flat = DistributionAlignment(torch.full((3,), 1 / 3))
+    p = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.7, 0.2], [0.2, 0.1, 0.7]])
+    torch.testing.assert_close(flat(p), p)
+
+
+def test_class_prior_settings():
+    codes = np.array([0, 0, 0, 1])
+    np.testing.assert_allclose(class_prior("uniform", codes, 3), [1 / 3] * 3)
+    # one pseudo-count per class: a class never labeled still gets a share
+    np.testing.assert_allclose(class_prior("labeled", codes, 3), [4 / 7, 2 / 7, 1 / 7])
+    np.testing.assert_allclose(class_prior([2, 1, 1], codes, 3), [0.5, 0.25, 0.25])
+
+
+def test_alignment_changes_the_model_and_none_is_plain_mixmatch(images, monkeypatch):
+    X, y, U, _, Xt, _ = images
+    seen = []
+    original = DistributionAlignment.__call__
+
+    def spy(self, proba):
+        seen.append(self.prior.clone())
+        return original(self, proba)
+
+    monkeypatch.setattr(DistributionAlignment, "__call__", spy)
+    fits = {setting: MixupNetClassifier(random_state=0, distribution_alignment=setting,
+                                        unlabeled_rampup=0.0, **FAST).fit(
+        X, y, X_unlabeled=U) for setting in (None, "uniform", "labeled")}
+    # 40 rows in batches of 16: 3 steps an epoch, 7 epochs to reach min_steps=20;
+    # one alignment per step, for the two aligned fits only
+    assert len(seen) == 2 * 21
+    torch.testing.assert_close(seen[0], torch.full((10,), 0.1))
+    counts = np.bincount(y, minlength=10) + 1.0
+    np.testing.assert_allclose(seen[-1].numpy(), counts / counts.sum(), rtol=1e-6)
+    none, uniform = _proba(fits[None], Xt), _proba(fits["uniform"], Xt)
+    assert np.abs(none - uniform).max() > 0.01
+
+
+def test_labeled_alignment_needs_labels_a_dataset_hides(images):
+    X, y, U, _, _, _ = images
+    data = torch.utils.data.TensorDataset(torch.as_tensor(X), torch.as_tensor(y))
+    with pytest.raises(ValueError, match="'labeled' needs the labels"):
+        MixupNetClassifier(classes=list(range(10)), distribution_alignment="labeled",
+                           **FAST).fit(data, None, X_unlabeled=U)
