@@ -324,7 +324,10 @@ def load_data(spec, *, flag="--data"):
     try:
         return load_dataset(spec)
     except (ValueError, OSError, ImportError) as exc:
-        raise UserError(f"Cannot load dataset {str(spec)!r} ({flag}): {exc}") \
+        # the part of the message a command-line user can act on, when the
+        # loader gave one apart from its Python-only hints
+        text = getattr(exc, "cli_message", None) or str(exc)
+        raise UserError(f"Cannot load dataset {str(spec)!r} ({flag}): {text}") \
             from None
 
 

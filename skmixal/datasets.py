@@ -27,7 +27,17 @@ _SPEC_FORMS = (
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """The files of a dataset are missing and could not be downloaded."""
+    """The files of a dataset are missing and could not be downloaded.
+
+    ``str(exc)`` is the whole message, for Python callers. ``cli_message`` is
+    the part a command-line user can act on: which files to place where,
+    without the Python-only hints (``download=True``), as the command line
+    has no way to download.
+    """
+
+    def __init__(self, message, python_hint=None):
+        super().__init__(f"{message} {python_hint}" if python_hint else message)
+        self.cli_message = message
 
 
 # eq=False: dataclass equality would compare arrays element-wise and fail.
@@ -355,17 +365,15 @@ def _where_to_put(cls, root):
             f"Place the files of the official python-version archive in "
             f"{Path(root) / cls.base_folder}: {', '.join(names)} (torchvision "
             f"checks their MD5), or put {cls.filename} in {root} and extract it "
-            f"(tar xzf {cls.filename} -C {root}; in Python, download=True does "
-            "that offline)."
+            f"there: tar xzf {cls.filename} -C {root}."
         )
     # MNIST family: <root>/<ClassName>/raw/, all four files whatever the split.
     names = [os.path.basename(url).removesuffix(".gz") for url, _ in cls.resources]
     return (
         f"Place the uncompressed idx files in {Path(root) / cls.__name__ / 'raw'}: "
         f"{', '.join(names)} (torchvision needs all of them for either split), or "
-        "the original .gz files there and gunzip them (in Python, download=True "
-        "does that offline). Without torchvision, one split reads with "
-        "--data mnist:<folder> (load_mnist_folder in Python)."
+        "the original .gz files there and gunzip them. Without torchvision, one "
+        "split reads with --data mnist:<folder>."
     )
 
 
@@ -404,10 +412,19 @@ def load_torchvision(name, root, train=True, download=False):
     # torchvision reports missing files as RuntimeError and offline downloads as
     # URLError (an OSError) or RuntimeError once every mirror failed.
     except (RuntimeError, OSError) as exc:
-        how = "the download failed" if download else "download=False"
+        found = f"{cls.__name__} data not found or invalid under {root}"
+        place = _where_to_put(cls, root)
+        if download:
+            raise DatasetNotFoundError(
+                f"{found}, and the download failed ({exc}). {place}"
+            ) from exc
+        # torchvision's own text ("You can use download=True") is Python-only
         raise DatasetNotFoundError(
-            f"{cls.__name__} data not found or invalid under {root} ({how}). "
-            f"{_where_to_put(cls, root)} torchvision said: {exc}"
+            f"{found} (nothing is downloaded). {place}",
+            python_hint="In Python, load_torchvision(..., download=True) fetches "
+            "the files, or extracts an archive already in place without the "
+            "network; load_mnist_folder reads one MNIST split without "
+            f"torchvision. torchvision said: {exc}",
         ) from exc
     # MNIST data is (N, H, W); CIFAR-10 data is (N, H, W, 3).
     X = _images(np.asarray(ds.data), f"torchvision {cls.__name__}", layout="NHWC")

@@ -385,3 +385,30 @@ def test_torchvision_missing_files_say_where(
     assert isinstance(e.value, FileNotFoundError)
     if download:
         assert "network disabled by test" in message
+
+
+@pytest.mark.parametrize(
+    "name, files, how",
+    [
+        ("mnist", "t10k-images-idx3-ubyte", "gunzip them"),
+        ("cifar10", "test_batch, batches.meta", "tar xzf cifar-10-python.tar.gz"),
+    ],
+)
+def test_torchvision_missing_files_in_command_line_terms(
+    tmp_path, tv_datasets, offline, name, files, how
+):
+    from skmixal._io import UserError, load_data
+
+    spec = f"torchvision:{name}:{tmp_path}"
+    with pytest.raises(UserError, match=re.escape(files)) as e:
+        load_data(spec)
+    message = str(e.value)
+    assert how in message and "nothing is downloaded" in message
+    # nothing a command-line user cannot type: no Python keywords or names
+    for python_only in ("download=", "In Python", "load_torchvision", "load_mnist"):
+        assert python_only not in message
+    # the Python caller gets the Python hint, and torchvision's own words
+    with pytest.raises(DatasetNotFoundError, match=r"load_torchvision\(\.\.\., "
+                       r"download=True\) fetches") as e:
+        load_dataset(spec)
+    assert "torchvision said" in str(e.value) and files in str(e.value)
