@@ -76,19 +76,43 @@ def _fraction(text):
     return value
 
 
-def _seeds(text):
-    parts = [p for p in text.split(",") if p.strip()]
+# what every random_state of scikit-learn and NumPy's legacy seeding accept
+_MAX_SEED = 2**32 - 1
+
+
+def _seed(text):
     try:
-        values = [int(p) for p in parts]
+        value = int(text)
     except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") \
+            from None
+    if not 0 <= value <= _MAX_SEED:
         raise argparse.ArgumentTypeError(
-            f"expected a count (3) or a list (0,1,2), got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected a count (3) or a list (0,1,2)")
-    if len(values) == 1:
-        if values[0] < 1:
-            raise argparse.ArgumentTypeError("the number of seeds must be >= 1")
-        return list(range(values[0]))
+            f"a seed must be between 0 and {_MAX_SEED}, got {value}")
+    return value
+
+
+def _seeds(text):
+    """A count (``3``: seeds 0, 1, 2) or a comma-separated list (``0,1,2``)."""
+    usage = "expected a count (3) or a comma-separated list (0,1,2)"
+    if "," not in text:
+        try:
+            count = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{usage}, got {text!r}") from None
+        if count < 1:
+            raise argparse.ArgumentTypeError(
+                f"the number of seeds must be >= 1, got {count}")
+        return list(range(count))
+    parts = [p.strip() for p in text.split(",")]
+    if not all(parts):
+        # "7," is not "7" (a count: seeds 0..6) nor [7]: say so, do not guess
+        raise argparse.ArgumentTypeError(
+            f"{usage}, got {text!r}: an empty item (a stray comma?)")
+    try:
+        values = [_seed(p) for p in parts]
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"in {text!r}: {exc}") from None
     if len(set(values)) != len(values):
         raise argparse.ArgumentTypeError(f"seeds must be distinct, got {text!r}")
     return values
@@ -266,7 +290,8 @@ def build_parser(strategy_help=True):
     init.add_argument("--strategy", default="entropy",
                       help=f"query strategy, one of: {strategies} (default: "
                       "%(default)s)")
-    init.add_argument("--seed", type=int, default=0, help="random seed")
+    init.add_argument("--seed", type=_seed, default=0,
+                      help=f"random seed, 0 to {_MAX_SEED} (default: %(default)s)")
     _threads_arg(init)
     _estimator_args(init)
 

@@ -102,3 +102,30 @@ def test_ctrl_c_exits_130_and_resumes(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err
     assert main(["run", *TINY, "--budget", "60", "--out", str(out)]) == 0
+
+
+@pytest.mark.parametrize("argv, flag, message", [
+    (["run", "--seeds=-1,2"], "--seeds", "a seed must be between 0"),
+    (["run", "--seeds", "7,"], "--seeds", "an empty item (a stray comma?)"),
+    (["run", "--seeds", "0,,2"], "--seeds", "an empty item"),
+    (["run", "--seeds", "0"], "--seeds", "the number of seeds must be >= 1"),
+    (["init", "--state", "s", "--seed", "-1"], "--seed", "a seed must be between"),
+    (["init", "--state", "s", "--seed", str(2**32)], "--seed",
+     "a seed must be between 0 and 4294967295"),
+])
+def test_bad_seeds_are_refused_naming_the_flag(tmp_path, capsys, monkeypatch,
+                                               argv, flag, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="^2$"):
+        main(argv)
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the usage
+    assert f"argument {flag}: " in error and message in error
+    assert "--test-size" not in error
+    assert not any(tmp_path.iterdir())
+
+
+def test_seeds_count_and_list():
+    parse = build_parser().parse_args
+    assert parse(["run", "--seeds", "7"]).seeds == list(range(7))
+    assert parse(["run", "--seeds", "7, 0"]).seeds == [7, 0]
+    assert parse(["init", "--state", "s", "--seed", "4294967295"]).seed == 2**32 - 1
