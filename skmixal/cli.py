@@ -349,7 +349,12 @@ def _module_params(args, data):
 
 def _cmd_run(args, out, err):
     from skmixal._io import load_data, name_flags
-    from skmixal.experiment import SettingsError, make_arms, run_experiment
+    from skmixal.experiment import (
+        SettingsError,
+        check_settings,
+        make_arms,
+        run_experiment,
+    )
 
     _check_out_dir(args.out, "--out")
     data = load_data(args.data)
@@ -373,11 +378,21 @@ def _cmd_run(args, out, err):
               f"{', '.join(a.name for a in arms)}; seeds: {args.seeds}", file=err)
     tic = time.perf_counter()
     try:
-        result = run_experiment(
-            data.X, data.y, **settings, warm_start=args.warm_start,
-            out_dir=args.out, restart=args.restart, n_jobs=args.n_jobs,
-            scheduler=args.scheduler, torch_threads=args.torch_threads,
-            progress=not args.quiet, dataset_name=data.name)
+        with contextlib.ExitStack() as stack:
+            scheduler = args.scheduler
+            if scheduler is not None:
+                # connect before run_experiment locks --out and writes
+                # experiment.json: a bad or unreachable address leaves nothing;
+                # settings first, so a typo does not wait for a cluster
+                check_settings(data.X, data.y, **settings,
+                               torch_threads=args.torch_threads)
+                scheduler = stack.enter_context(_dask_client(scheduler,
+                                                             args.n_jobs))
+            result = run_experiment(
+                data.X, data.y, **settings, warm_start=args.warm_start,
+                out_dir=args.out, restart=args.restart, n_jobs=args.n_jobs,
+                scheduler=scheduler, torch_threads=args.torch_threads,
+                progress=not args.quiet, dataset_name=data.name)
     except SettingsError as exc:
         # only the checks made before any work: a ValueError raised while
         # training is a bug, and keeps its traceback
@@ -407,6 +422,19 @@ def _torch_threads(n):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler, n_jobs):
+    """A connected Dask client for --scheduler, closed (with its cluster) after."""
+    from skmixal.experiment import _connect
+
+    client, owned = _connect(scheduler, n_jobs)
+    try:
+        yield client
+    finally:
+        for obj in (client, *owned):
+            obj.close()
 
 
 def _teach_hint(state, path):

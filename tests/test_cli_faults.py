@@ -298,9 +298,12 @@ def test_unreachable_scheduler_fails_fast_naming_it(tmp_path, capsys):
                  address]) == 2
     assert time.monotonic() - tic < 20
     _no_traceback(capsys, f"Cannot reach the Dask scheduler at {address}")
+    # found before the lock and experiment.json are written
+    assert not (tmp_path / "o").exists()
     assert main(["run", *TINY, "--out", str(tmp_path / "o"), "--scheduler",
                  "nonsense"]) == 2
     _no_traceback(capsys, "--scheduler must be 'local' or an address")
+    assert not (tmp_path / "o").exists()
 
 
 def test_second_run_on_the_same_out_is_refused(tmp_path, capsys):
