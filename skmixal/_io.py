@@ -10,6 +10,7 @@ Nothing here unpickles: NPZ files are read with ``allow_pickle=False``.
 
 import contextlib
 import csv
+import errno
 import hashlib
 import importlib.metadata
 import io
@@ -35,10 +36,12 @@ __all__ = [
     "is_zip",
     "load_data",
     "name_flags",
+    "os_message",
     "package_versions",
     "read_json",
     "read_npz",
     "salvage_npz",
+    "tag_os_error",
     "write_csv",
     "write_json",
     "write_npz",
@@ -117,10 +120,14 @@ def atomic_path(path):
         Temporary file in the same folder, ending with the same suffix.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # the real suffix last, so writers that infer the format from it still work
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
-                               dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # the real suffix last, so writers that infer the format from it work
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.",
+                                   suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as exc:
+        tag_os_error(exc, "writing")
+        raise
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -131,9 +138,68 @@ def atomic_path(path):
         with contextlib.suppress(OSError):
             os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
+    except OSError as exc:
+        # the block only writes the temporary file: whatever failed, failed
+        # writing (so a message does not guess, see os_message)
+        tag_os_error(exc, "writing")
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def tag_os_error(exc, action):
+    """Record on an OSError whether it happened ``"reading"`` or ``"writing"``.
+
+    An OSError does not say which; :func:`os_message` words its message by
+    this tag. An inner tag is kept.
+
+    Parameters
+    ----------
+    exc : OSError
+    action : {"reading", "writing"}
+
+    Returns
+    -------
+    exc : OSError
+        The same exception.
+    """
+    if getattr(exc, "skmixal_action", None) is None:
+        exc.skmixal_action = action
+    return exc
+
+
+def os_message(exc, action=None):
+    """One sentence a user can act on for an OSError (full disk, permissions).
+
+    Parameters
+    ----------
+    exc : OSError
+    action : {"reading", "writing"} or None, default=None
+        What failed; None takes the exception's tag (:func:`tag_os_error`),
+        and an untagged error names the file without guessing.
+
+    Returns
+    -------
+    message : str
+    """
+    action = action or getattr(exc, "skmixal_action", None)
+    if action is None and exc.errno in (errno.ENOSPC, errno.EROFS):
+        action = "writing"  # only a write can fail so
+    name = getattr(exc, "filename", None)
+    where = " ".join(str(p) for p in (action, name) if p)
+    where = f" ({where})" if where else ""
+    if exc.errno == errno.ENOSPC:
+        return f"the disk is full{where}."
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        reason = ("read-only file system" if exc.errno == errno.EROFS
+                  else "permission denied")
+        if action == "reading":
+            return f"{reason}{where}; make the file readable to you."
+        if action == "writing":
+            return f"{reason}{where}; choose a folder you can write to."
+        return f"{reason}{where}."
+    return f"{exc.strerror or exc}{where}."
 
 
 def atomic_write_text(path, text):
@@ -195,6 +261,9 @@ def read_json(path, *, advice=None):
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{path} does not exist.") from None
+    except OSError as exc:
+        raise UserError(f"Cannot read {path.name}: "
+                        f"{os_message(exc, 'reading')}") from None
     try:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -282,7 +351,13 @@ def salvage_npz(path):
     # zipfile.BadZipFile is neither an OSError nor a ValueError
     errors = (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError)
     arrays, problems = {}, []
-    if not is_zip(path):
+    try:
+        zipped = is_zip(path)
+    except OSError as exc:
+        # unreadable is not corrupt: a caller must not rebuild or replace it
+        raise UserError(f"Cannot read {Path(path).name}: "
+                        f"{os_message(exc, 'reading')}") from None
+    if not zipped:
         # np.load would try it as a pickle and suggest allow_pickle, which is
         # the wrong advice for a file that is simply not an archive
         return arrays, ["not a zip archive, which an .npz file is: truncated at "

@@ -12,7 +12,6 @@ resumable.
 
 import argparse
 import contextlib
-import errno
 import json
 import os
 import shlex
@@ -509,13 +508,11 @@ def _print_status(st, out):
 
 
 def _os_message(exc):
-    where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-    if exc.errno == errno.ENOSPC:
-        return f"the disk is full (writing{where})."
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"permission denied (writing{where}); choose a folder you can " \
-               "write to."
-    return f"{exc.strerror or exc}{where and ' (' + where.strip() + ')'}."
+    from skmixal._io import os_message
+
+    # reads report their own errors; an OSError that gets here says itself
+    # whether it was writing (see tag_os_error), else the file alone is named
+    return os_message(exc)
 
 
 def main(argv=None):

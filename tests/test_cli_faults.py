@@ -12,8 +12,10 @@ import json
 import os
 import socket
 import stat
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -255,7 +257,8 @@ def test_unwritable_state_exits_2_and_leaves_nothing(tmp_path, capsys,
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                    reason="root writes into read-only folders")
+                    reason="root writes into read-only folders; see the simulated "
+                    "test below")
 def test_read_only_folder_exits_2(tmp_path, capsys):
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -267,6 +270,53 @@ def test_read_only_folder_exits_2(tmp_path, capsys):
         _no_traceback(capsys, "not writable")
     finally:
         folder.chmod(stat.S_IRWXU)
+
+
+@pytest.mark.parametrize("fault", ["permissions", "read-only mount"])
+def test_read_only_folder_simulated_exits_2(tmp_path, capsys, monkeypatch, fault):
+    """The read-only folder, as root too: "permissions" makes the folder refuse
+    os.access as a chmod 0500 folder does; "read-only mount" passes that check
+    and fails every write under it with EROFS, as a read-only mount does."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+
+    def inside(path):
+        return Path(os.path.abspath(path)).is_relative_to(folder)
+
+    def erofs(path):
+        return OSError(errno.EROFS, "Read-only file system", str(path))
+
+    if fault == "permissions":
+        real_access = os.access
+
+        def access(path, mode, **kwargs):
+            if mode & os.W_OK and inside(path):
+                return False
+            return real_access(path, mode, **kwargs)
+
+        monkeypatch.setattr(os, "access", access)
+        expected = "not writable"
+    else:
+        real_mkdir, real_mkstemp = os.mkdir, tempfile.mkstemp
+
+        def mkdir(path, *args, **kwargs):
+            if inside(path):
+                raise erofs(path)
+            return real_mkdir(path, *args, **kwargs)
+
+        def mkstemp(*args, dir=None, **kwargs):
+            if dir is not None and inside(dir):
+                raise erofs(dir)
+            return real_mkstemp(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(os, "mkdir", mkdir)
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+        expected = "read-only file system (writing"
+    assert main(["run", *TINY, "--out", str(folder / "res")]) == 2
+    _no_traceback(capsys, expected, str(folder))
+    assert main(["init", "--state", str(folder / "s")]) == 2
+    _no_traceback(capsys, expected, str(folder))
+    assert not any(folder.iterdir())
 
 
 def test_full_disk_at_the_plot_prints_the_table_first(tmp_path, capsys,
@@ -333,6 +383,40 @@ def test_query_force_keeps_hand_entered_labels(taught, truth, capsys):
     # an untouched pending query is simply replaced, with nothing to keep
     assert main(["query", "--state", str(taught), "--n", "6", "--force"]) == 0
     assert not (taught / "query_0001-2.csv").exists()
+
+
+# --- reading is not writing ----------------------------------------------------
+
+@pytest.mark.parametrize("name", ["state.json", "labels.npz"])
+def test_an_unreadable_state_file_is_a_read_error(taught, capsys, monkeypatch,
+                                                  name):
+    import pathlib
+
+    import skmixal._io
+
+    target = taught / name
+    refused = PermissionError(errno.EACCES, "Permission denied", str(target))
+    real_read_text, real_open = pathlib.Path.read_text, open
+
+    def read_text(self, *args, **kwargs):
+        if self == target:
+            raise refused
+        return real_read_text(self, *args, **kwargs)
+
+    def io_open(path, *args, **kwargs):
+        if Path(path) == target:
+            raise refused
+        return real_open(path, *args, **kwargs)
+
+    # as root, a chmod 000 file stays readable: the refusal is simulated
+    monkeypatch.setattr(pathlib.Path, "read_text", read_text)
+    monkeypatch.setattr(skmixal._io, "open", io_open, raising=False)
+    before = _snapshot(taught)
+    assert main(["status", "--state", str(taught), "--cv", "0"]) == 2
+    err = _no_traceback(capsys, f"Cannot read {name}",
+                        f"permission denied (reading {target})")
+    assert "writing" not in err
+    assert _snapshot(taught) == before  # not taken for corrupt, not rebuilt
 
 
 # --- 5. threads ---------------------------------------------------------------
@@ -509,8 +593,6 @@ def test_run_with_a_module_that_does_not_fit_the_data(tmp_path, capsys):
 
 def test_scheduler_without_dask_gives_an_install_hint(tmp_path, capsys,
                                                       monkeypatch):
-    import sys
-
     monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails
     assert main(["run", *TINY, "--out", str(tmp_path / "o"), "--scheduler",
                  "local"]) == 2
