@@ -19,6 +19,9 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # Both MNIST idx files hold uint8 data: type byte 0x08.
 _IDX_UINT8 = 0x08
 _CHANNELS = (1, 3, 4)
+# Specs that name a dataset, never a path: a folder called "digits" in the
+# current directory does not change what "digits" means.
+BUILTIN_DATASETS = frozenset({"digits"})
 _SPEC_FORMS = (
     "'digits', 'mnist:<folder>', 'npz:<path>', 'torchvision:<name>:<root>' "
     "(name: mnist, fashion-mnist, cifar10), a path ending in .npz, or a folder "
@@ -452,7 +455,7 @@ def load_dataset(spec="digits", **kwargs):
     """
     text = str(spec)
     kind, _, rest = text.partition(":")
-    if text == "digits":
+    if text in BUILTIN_DATASETS:
         return load_digits_data(**kwargs)
     if kind == "mnist" and rest:
         return load_mnist_folder(rest, **kwargs)

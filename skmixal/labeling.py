@@ -71,9 +71,19 @@ def _quiet(message):
     pass
 
 
-def _split_spec(spec):
-    """(prefix, path) of a spec that names a file or folder, else (spec, None)."""
+def _split_spec(spec, base="."):
+    """(prefix, path) of a spec that names a file or folder, else (spec, None).
+
+    A plain spec (no ``kind:`` prefix) is a folder when ``base / spec`` is one:
+    ``base`` is the current directory for a spec the user typed, and the state
+    directory for a stored spec, whose path is relative to it. A built-in name
+    (``digits``) is never a path, whatever folders happen to exist.
+    """
+    from skmixal.datasets import BUILTIN_DATASETS
+
     text = str(spec)
+    if text in BUILTIN_DATASETS:
+        return text, None
     kind, sep, rest = text.partition(":")
     if sep and kind in ("npz", "mnist") and rest:
         return f"{kind}:", rest
@@ -81,8 +91,12 @@ def _split_spec(spec):
         name, sep2, root = rest.partition(":")
         if sep2 and root:
             return f"torchvision:{name}:", root
-    if not sep and (text.endswith(".npz") or Path(text).is_dir()):
+    if not sep and text.lower().endswith(".npz"):
         return "", text
+    if not sep and (Path(base) / text).is_dir():
+        # stored as mnist:<folder>, which stays a folder spec even when the
+        # folder has moved (a plain name would then read as an unknown dataset)
+        return "mnist:", text
     return text, None
 
 
@@ -99,9 +113,10 @@ def _stored_spec(spec, state_dir):
 
 
 def _resolved_spec(spec, state_dir):
-    prefix, path = _split_spec(spec)
+    """A stored spec with its path made usable from the current directory."""
+    prefix, path = _split_spec(spec, base=state_dir)
     if path is None or Path(path).is_absolute():
-        return str(spec)
+        return str(spec) if path is None else prefix + path
     return prefix + str(Path(state_dir) / path)
 
 
@@ -262,7 +277,16 @@ class _State:
             info = self.meta["data"]
             spec = (self._data_override if self._data_override is not None
                     else _resolved_spec(info["spec"], self.dir))
-            data = load_data(spec)
+            if self._data_override is not None:
+                data = load_data(spec)
+            else:
+                try:
+                    data = load_data(spec)
+                except UserError as exc:
+                    raise UserError(
+                        f"{exc} This state refers to its data as "
+                        f"{info['spec']!r}, relative to {self.dir}; if the data "
+                        "moved, pass --data with its new place.") from None
             if fingerprint(data.X) != info["fingerprint"]:
                 raise UserError(
                     f"The dataset {spec!r} no longer matches this state "

@@ -184,3 +184,70 @@ def test_init_refuses_existing_state_and_bad_classes(tmp_path, capsys):
     assert "already holds" in capsys.readouterr().err
     assert main(["init", "--state", str(tmp_path / "s2"), "--classes", "a"]) == 2
     assert "two distinct classes" in capsys.readouterr().err
+
+# --- where a stored data spec points --------------------------------------------
+
+def _mnist_folder(folder, n=60):
+    """An MNIST-format folder (t10k idx files) of n digits, 8x8 uint8."""
+    import struct
+
+    data = load_dataset("digits")
+    images = np.round(data.X[:n].reshape(-1, 8, 8) * 255).astype(np.uint8)
+    labels = data.y[:n].astype(np.uint8)
+    folder.mkdir(parents=True)
+    for name, arr in (("t10k-images-idx3-ubyte", images),
+                      ("t10k-labels-idx1-ubyte", labels)):
+        head = struct.pack(">BBBB", 0, 0, 8, arr.ndim)
+        (folder / name).write_bytes(head + struct.pack(f">{arr.ndim}I", *arr.shape)
+                                    + arr.tobytes())
+    return folder
+
+
+def _stored_spec(state):
+    return json.loads((state / "state.json").read_text())["data"]["spec"]
+
+
+def test_a_builtin_name_is_never_a_folder(tmp_path, monkeypatch):
+    # a folder named like the default dataset must not turn --data digits into
+    # a path: it did (stored "../digits", and the next query could not load it)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits").mkdir()
+    assert main(["init", "--state", "s2", "--initial", "3", *FAST]) == 0
+    assert _stored_spec(tmp_path / "s2") == "digits"
+    assert main(["query", "--state", "s2", "--n", "2", "--force"]) == 0
+
+
+def test_a_folder_spec_is_resolved_against_the_state_from_any_cwd(tmp_path,
+                                                                  monkeypatch):
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    _mnist_folder(project / "mnist")
+    elsewhere.mkdir()
+    monkeypatch.chdir(project)
+    assert main(["init", "--state", "runs/state", "--data", "mnist",
+                 "--initial", "4", *FAST]) == 0
+    state = project / "runs" / "state"
+    monkeypatch.chdir(elsewhere)
+    argv = ["query", "--state", str(state), "--n", "3", "--force"]
+    assert main(argv) == 0
+    # stored with its kind: still a folder spec once the folder has moved
+    assert _stored_spec(state) == "mnist:../../mnist"
+    # a state that stored the plain folder (older skmixal): relative to the
+    # state, not to the current directory
+    meta = json.loads((state / "state.json").read_text())
+    meta["data"]["spec"] = "../../mnist"
+    (state / "state.json").write_text(json.dumps(meta))
+    assert main(argv) == 0
+
+
+def test_a_moved_data_set_says_how_to_point_at_it(tmp_path, capsys):
+    _mnist_folder(tmp_path / "mnist")
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--data", str(tmp_path / "mnist"),
+                 "--initial", "4", *FAST]) == 0
+    (tmp_path / "mnist").rename(tmp_path / "moved")
+    capsys.readouterr()
+    assert main(["query", "--state", str(state), "--n", "3", "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "No MNIST test images file" in err and "'mnist:../mnist'" in err
+    assert "pass --data" in err and "Traceback" not in err
+
