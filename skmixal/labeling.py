@@ -13,8 +13,9 @@ The state directory holds:
 ``labels.npz``
     Labeled ids, their class codes, and the names of the queries taught.
 ``labels.csv``
-    The same labels as plain text (``id,label,query``): if ``labels.npz`` is
-    ever damaged, it is rebuilt from this file.
+    The same labels as plain text (``id,label,query``), written just before
+    ``labels.npz``: if that is ever damaged, it is rebuilt from this file,
+    checked against the queries ``state.json`` records as taught.
 ``test.npz`` (optional)
     A held-out labeled set for status.
 ``model.pt``, ``model.json``
@@ -30,6 +31,7 @@ can move together; ``--data`` on a later command points the state at data that
 moved on its own (checked by fingerprint).
 """
 
+import contextlib
 import csv
 import math
 import os
@@ -46,8 +48,10 @@ from skmixal._io import (
     fingerprint,
     load_data,
     name_flags,
+    os_message,
     read_json,
     salvage_npz,
+    tag_os_error,
     write_csv,
     write_json,
     write_npz,
@@ -239,12 +243,13 @@ class _State:
                     [str(t) for t in arrays["taught"]])
         problems = problems or ["arrays missing"]
         if journal.exists():
-            ids, codes, taught = self._read_journal(journal, path, problems)
+            rows = self._read_journal(journal, path, problems)
+            ids, codes, taught, report = self._check_journal(rows)
             backup = _free_name(path.with_name("labels.npz.corrupt"))
             os.replace(path, backup)
             self._write_labels(ids, codes, taught, journal=False)
             self.log(f"{path} was corrupt ({'; '.join(problems)}); rebuilt it from "
-                     f"{journal.name} ({len(ids)} labels, none lost). The damaged "
+                     f"{journal.name} ({len(ids)} labels, {report}). The damaged "
                      f"file is kept as {backup.name}.")
             return ids, codes, taught
         readable = ", ".join(f"{k} ({len(v)} values)" for k, v in arrays.items())
@@ -256,20 +261,85 @@ class _State:
             f"({', '.join(q['file'] for q in self.meta['queries']) or 'none'}).")
 
     def _read_journal(self, journal, path, problems):
+        """(id, code, query) rows of labels.csv, or a UserError."""
         try:
             with open(journal, newline="", encoding="utf-8") as fh:
                 rows = list(csv.DictReader(fh))
             lookup = {str(c): i for i, c in enumerate(self.classes.tolist())}
-            ids = np.asarray([int(r["id"]) for r in rows], np.int64)
-            codes = np.asarray([lookup[r["label"]] for r in rows], np.int64)
+            return [(int(r["id"]), lookup[r["label"]], str(r["query"]))
+                    for r in rows]
         except (OSError, ValueError, KeyError, TypeError, csv.Error) as exc:
             raise UserError(
                 f"{path} is corrupt ({'; '.join(problems)}), and so is "
                 f"{journal} ({type(exc).__name__}: {exc}). Nothing was changed. "
                 "Restore them from a backup; the labels are also in the query "
                 "CSVs you filled in.") from None
-        taught = list(dict.fromkeys(r["query"] for r in rows))
-        return ids, codes, taught
+
+    def _check_journal(self, rows):
+        """ids, codes, taught and a report, checked against state.json.
+
+        The journal is written before labels.npz, so it never lags behind it;
+        but it may come from an older skmixal (which wrote it second) or a
+        backup. Every query but the last was taught (a new query needs the
+        last one taught or replaced), so each must be in the journal in full;
+        what is not is read back from its filled-in query CSV if that still
+        parses, and otherwise reported missing, never claimed complete.
+        """
+        groups = {}
+        for sample, code, query in rows:
+            groups.setdefault(query, []).append((sample, code))
+        ids, codes, taught, recovered, missing = [], [], [], [], []
+
+        def take(name, pairs):
+            taught.append(name)
+            ids.extend(p[0] for p in pairs)
+            codes.extend(p[1] for p in pairs)
+
+        initial = groups.pop("initial", [])
+        expected = self.meta.get("initial_labels")  # absent in older states
+        if expected is not None and len(initial) < expected:
+            missing.append(f"{expected - len(initial)} of the {expected} "
+                           "--initial-labels")
+        if initial:
+            take("initial", initial)
+        queries = self.meta["queries"]
+        for k, query in enumerate(queries):
+            name, want = query["file"], set(query["ids"])
+            pairs = groups.pop(name, [])
+            if pairs and {p[0] for p in pairs} == want and len(pairs) == len(want):
+                take(name, pairs)
+            elif k == len(queries) - 1:
+                pass  # the last query: not in the journal means not taught yet
+            elif (typed := self._labels_of_query(query)) is not None:
+                take(name, list(zip(*typed)))
+                recovered.append(f"{len(want)} from {name}")
+            else:
+                missing.append(f"the {len(want)} labels of {name}")
+        left = sum(len(p) for p in groups.values())
+        report = []
+        if recovered:
+            report.append(f"recovered {', '.join(recovered)}, which labels.csv "
+                          "lacked")
+        if missing:
+            report.append(f"MISSING: {'; '.join(missing)}: labels.csv lacks them "
+                          "and no filled-in query CSV holds them, so those "
+                          "samples are unlabeled again and may be queried anew")
+        if left:
+            report.append(f"{left} row(s) of labels.csv belong to no query "
+                          "state.json records as taught and were left out")
+        return (np.asarray(ids, np.int64), np.asarray(codes, np.int64), taught,
+                "; ".join(report) or "none lost")
+
+    def _labels_of_query(self, query):
+        """(ids, codes) typed into a query CSV, if it is complete; else None."""
+        path = self.dir / query["file"]
+        if not path.exists():
+            return None
+        try:
+            return _read_labels_csv(path, self.classes, expected=set(query["ids"]),
+                                    names=self.names)
+        except UserError:
+            return None
 
     @property
     def data(self):
@@ -315,11 +385,14 @@ class _State:
 
     def _write_labels(self, ids, codes, taught, *, journal=True):
         ids, codes = np.asarray(ids, np.int64), np.asarray(codes, np.int64)
-        write_npz(self.dir / "labels.npz", ids=ids, codes=codes,
-                  taught=np.asarray(taught, dtype=str))
         if journal:
+            # the journal first: a crash between the two writes leaves it ahead
+            # of labels.npz (which still says the query is pending, so teaching
+            # it again is right), never behind it with labels only in the npz
             write_labels_journal(self.dir, ids, codes, taught, self.classes,
                                  self.query_of(ids, taught))
+        write_npz(self.dir / "labels.npz", ids=ids, codes=codes,
+                  taught=np.asarray(taught, dtype=str))
 
     def query_of(self, ids, taught):
         """The query each labeled id came from ('initial' for --initial-labels)."""
@@ -447,7 +520,30 @@ def _label_names(data, classes):
     return list(names)
 
 
-def _write_query(state, ids, name):
+def _keep_typed_labels(state, query):
+    """Copy a pending query CSV aside if labels were typed into it."""
+    old = state.dir / query["file"]
+    filled = _filled_labels(old)
+    if filled == 0:
+        return
+    kept = _free_name(old)
+    # a copy, not a move: until the new query is written over it, the pending
+    # query state.json names is still there
+    with atomic_path(kept) as tmp:
+        shutil.copyfile(old, tmp)
+    typed = "labels" if filled is None else f"{filled} label(s)"
+    state.log(f"{old.name} already had {typed} typed in; they were not taught. "
+              f"Kept that file as {kept.name}; the new query replaces {old.name}.")
+
+
+def _write_query(state, ids, name, *, replaces=None):
+    """Write the query CSV, record it in state.json, then draw the thumbnails.
+
+    The CSV and state.json are what teach needs; the thumbnails come last, so
+    a failing PNG write (a full disk) leaves a valid, recorded query.
+    """
+    if replaces is not None:
+        _keep_typed_labels(state, replaces)
     path = state.dir / name
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
@@ -462,6 +558,8 @@ def _write_query(state, ids, name):
         else:
             writer.writerow(["id", "label"])
             writer.writerows([int(i), ""] for i in ids)
+    state.meta["queries"].append({"file": name, "ids": [int(i) for i in ids]})
+    write_json(state.dir / "state.json", state.meta)
     X = state.data.X
     side = math.isqrt(X.shape[1]) if X.ndim == 2 else 0
     if X.ndim == 4 or (X.ndim == 2 and side * side == X.shape[1] and side >= 4):
@@ -470,10 +568,19 @@ def _write_query(state, ids, name):
         images = X[ids] if X.ndim == 4 else X[ids].reshape(-1, side, side)
         title = ("classes: " + _describe_classes(state.classes, state.names)
                  if state.names else None)
-        image_grid(images, [f"id {i}" for i in ids], path.with_suffix(".png"),
-                   title=title)
-    state.meta["queries"].append({"file": name, "ids": [int(i) for i in ids]})
-    write_json(state.dir / "state.json", state.meta)
+        png = path.with_suffix(".png")
+        try:
+            image_grid(images, [f"id {i}" for i in ids], png, title=title)
+        except OSError as exc:
+            # the thumbnails of a replaced query would show the wrong samples
+            with contextlib.suppress(OSError):
+                png.unlink(missing_ok=True)
+            raise UserError(
+                f"{path} is written and recorded: it is the query to label, and "
+                f"`skmixal teach` takes it. But its thumbnails {png.name} could "
+                f"not be written: {os_message(exc, 'writing')} Label by id, or "
+                "free some space and run `skmixal query --force` to write the "
+                "query and its thumbnails again.") from None
     return path
 
 
@@ -622,6 +729,9 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                    "estimator_params": estimator_params or {}, "seed": int(seed),
                    "semi_supervised": bool(semi_supervised)},
         "queries": [],
+        # how many labels came from --initial-labels: a rebuild of labels.npz
+        # from its journal checks it has them all
+        "initial_labels": len(parsed["labels"][0]) if "labels" in parsed else 0,
     }
     created = not state_dir.exists()
     written = []
@@ -632,15 +742,16 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
             write_npz(written[-1], ids=parsed["test"][0], codes=parsed["test"][1])
         if "labels" in parsed:
             ids, codes = parsed["labels"]
-            written += [state_dir / "labels.npz", state_dir / "labels.csv"]
-            write_npz(written[-2], ids=ids, codes=codes,
-                      taught=np.asarray(["initial"]))
+            written += [state_dir / "labels.csv", state_dir / "labels.npz"]
             write_labels_journal(state_dir, ids, codes, ["initial"], cls,
                                  ["initial"] * len(ids))
+            write_npz(written[-1], ids=ids, codes=codes,
+                      taught=np.asarray(["initial"]))
         written.append(state_dir / "state.json")
         write_json(written[-1], meta)  # last: marks the state complete
-    except OSError:
+    except OSError as exc:
         # a read-only or full disk: leave nothing half made behind
+        tag_os_error(exc, "writing")  # the mkdir, too
         if created:
             shutil.rmtree(state_dir, ignore_errors=True)
         else:
@@ -659,13 +770,23 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
 
 
 def _filled_labels(path):
-    """How many rows of a query CSV have a label typed in (0 if unreadable)."""
+    """How many rows of a query CSV have a label typed in.
+
+    None when the file cannot be parsed as a CSV: it may still hold typed
+    labels, so it is kept like a filled one.
+    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             return sum(1 for row in csv.DictReader(fh)
                        if (row.get("label") or "").strip())
-    except (OSError, UnicodeDecodeError, csv.Error):
+    except FileNotFoundError:
         return 0
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    except OSError as exc:
+        raise UserError(f"Cannot check {path} for typed labels before replacing "
+                        f"it: {os_message(exc, 'reading')} Nothing was changed.") \
+            from None
 
 
 def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
@@ -708,15 +829,8 @@ def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
     if len(pool) == 0:
         raise UserError("Every sample is labeled already.")
     if pending is not None:
-        old = state.dir / pending["file"]
-        filled = _filled_labels(old) if old.exists() else 0
-        if filled:
-            # hand-entered labels are never overwritten: keep the file aside
-            kept = _free_name(old)
-            os.replace(old, kept)
-            log(f"{old.name} already had {filled} label(s) typed in; they were not "
-                f"taught. Kept that file as {kept.name}; the new query replaces "
-                f"{old.name}.")
+        # only in memory: the files change once the new query is ready, so a
+        # refit or query that fails leaves the pending query as it was
         state.meta["queries"].pop()
     n = min(n, len(pool))
     round_no = len(state.meta["queries"])
@@ -730,7 +844,8 @@ def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
         picks = pool[query_indices(func, model, state.data.X[pool], n,
                                    random_state=seed, X_labeled=X_lab,
                                    y_labeled=state.classes[state.codes])]
-    return _write_query(state, picks, f"query_{round_no:04d}.csv")
+    return _write_query(state, picks, f"query_{round_no:04d}.csv",
+                        replaces=pending)
 
 
 def _strategy_name(func):

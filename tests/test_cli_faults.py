@@ -186,6 +186,89 @@ def test_corrupt_labels_npz_is_rebuilt_from_the_journal(taught, capsys, damage,
     assert list(taught.glob("labels.npz-*.corrupt"))  # the damaged file is kept
 
 
+def _damage_labels(state):
+    labels = state / "labels.npz"
+    labels.write_bytes(labels.read_bytes()[:150])
+
+
+def _status(state):
+    return labeling.state_status(state, cv=0,
+                                 log=lambda m: print(m, file=sys.stderr))
+
+
+@pytest.mark.parametrize("crash_at", ["labels.csv", "labels.npz"])
+def test_a_crash_between_the_two_label_writes_loses_nothing(taught, truth, capsys,
+                                                            monkeypatch, crash_at):
+    """A crash after one of labels.npz and its journal labels.csv was written:
+    the expert then goes on as the state says, and labels.npz is later damaged.
+    The rebuild from the journal must still hold every label taught."""
+    assert main(["query", "--state", str(taught), "--n", "5"]) == 0
+    query = _fill(taught / "query_0001.csv", truth)
+    real = {"labels.csv": labeling.write_labels_journal,
+            "labels.npz": labeling.write_npz}[crash_at]
+
+    def crash(*args, **kwargs):
+        raise OSError(errno.EIO, "simulated crash", crash_at)
+
+    target = ("write_labels_journal" if crash_at == "labels.csv"
+              else "write_npz")
+    monkeypatch.setattr(labeling, target, crash)
+    assert main(["teach", "--state", str(taught), str(query)]) == 2
+    monkeypatch.setattr(labeling, target, real)
+    if _status(taught)["pending"]:  # not taught: teach it again
+        assert main(["teach", "--state", str(taught), str(query)]) == 0
+    assert main(["query", "--state", str(taught), "--n", "5"]) == 0
+    _damage_labels(taught)
+    capsys.readouterr()
+    status = _status(taught)
+    assert status["n_labels"] == 15 and status["pending"] == "query_0002.csv"
+    assert "rebuilt it from labels.csv (15 labels, none lost)" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("query_csv", ["kept", "deleted"])
+def test_a_journal_that_lags_is_checked_against_state_json(taught, truth, capsys,
+                                                           query_csv):
+    """labels.csv older than labels.npz (as an older skmixal could leave it):
+    the labels it lacks come back from the filled-in query CSV, or are said to
+    be missing; never "none lost"."""
+    stale = (taught / "labels.csv").read_bytes()
+    assert main(["query", "--state", str(taught), "--n", "5"]) == 0
+    query = _fill(taught / "query_0001.csv", truth)
+    assert main(["teach", "--state", str(taught), str(query)]) == 0
+    assert main(["query", "--state", str(taught), "--n", "5"]) == 0
+    (taught / "labels.csv").write_bytes(stale)
+    if query_csv == "deleted":
+        query.unlink()
+    _damage_labels(taught)
+    capsys.readouterr()
+    status = _status(taught)
+    err = _no_traceback(capsys, "rebuilt it from labels.csv")
+    assert "none lost" not in err
+    assert status["pending"] == "query_0002.csv"
+    if query_csv == "kept":
+        assert status["n_labels"] == 15
+        assert "recovered 5 from query_0001.csv" in err
+    else:
+        assert status["n_labels"] == 10
+        assert "MISSING: the 5 labels of query_0001.csv" in err
+        assert "unlabeled again" in err
+
+
+def test_a_journal_without_the_initial_labels_says_so(tmp_path, truth, capsys):
+    rows = "".join(f"{i},{truth[i]}\n" for i in range(8))
+    (tmp_path / "init.csv").write_text("id,label\n" + rows)
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial-labels",
+                 str(tmp_path / "init.csv"), *FAST]) == 0
+    (state / "labels.csv").write_text("id,label,query\n")
+    _damage_labels(state)
+    capsys.readouterr()
+    assert _status(state)["n_labels"] == 0
+    err = _no_traceback(capsys, "MISSING: 8 of the 8 --initial-labels")
+    assert "none lost" not in err
+
+
 def test_corrupt_labels_without_journal_names_the_file(taught, capsys, truth):
     labels = taught / "labels.npz"
     (taught / "labels.csv").unlink()
@@ -385,6 +468,43 @@ def test_query_force_keeps_hand_entered_labels(taught, truth, capsys):
     assert not (taught / "query_0001-2.csv").exists()
 
 
+def test_query_force_whose_refit_fails_keeps_the_pending_query(taught, truth,
+                                                              capsys, monkeypatch):
+    from skmixal.classifier import MixupNetClassifier
+
+    assert main(["query", "--state", str(taught), "--n", "6"]) == 0
+    _fill(taught / "query_0001.csv", truth, only=3)
+    (taught / "model.pt").unlink()  # the query --force must refit first
+    before = _snapshot(taught)
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", interrupted)
+    assert main(["query", "--state", str(taught), "--n", "6", "--force"]) == 130
+    # the typed file is where state.json says the pending query is, and
+    # nothing was copied aside for a replacement that never came
+    assert _snapshot(taught) == before
+
+
+def test_unreadable_query_is_not_replaced(taught, truth, capsys, monkeypatch):
+    assert main(["query", "--state", str(taught), "--n", "6"]) == 0
+    pending = _fill(taught / "query_0001.csv", truth, only=2)
+    before = _snapshot(taught)
+    real_open = open
+
+    def refuse(path, *args, **kwargs):
+        if Path(path) == pending:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(labeling, "open", refuse, raising=False)
+    assert main(["query", "--state", str(taught), "--n", "6", "--force"]) == 2
+    _no_traceback(capsys, "Cannot check", "for typed labels",
+                  f"permission denied (reading {pending})", "Nothing was changed")
+    assert _snapshot(taught) == before
+
+
 # --- reading is not writing ----------------------------------------------------
 
 @pytest.mark.parametrize("name", ["state.json", "labels.npz"])
@@ -417,6 +537,35 @@ def test_an_unreadable_state_file_is_a_read_error(taught, capsys, monkeypatch,
                         f"permission denied (reading {target})")
     assert "writing" not in err
     assert _snapshot(taught) == before  # not taken for corrupt, not rebuilt
+
+
+# --- thumbnails that cannot be written -------------------------------------------
+
+def test_a_failing_thumbnail_write_leaves_a_recorded_query(taught, truth, capsys,
+                                                           monkeypatch):
+    import skmixal.plotting
+
+    assert main(["query", "--state", str(taught), "--n", "5"]) == 0
+    png = taught / "query_0001.png"
+    assert png.exists()
+
+    def disk_full(images, captions, path, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(skmixal.plotting, "image_grid", disk_full)
+    capsys.readouterr()
+    assert main(["query", "--state", str(taught), "--n", "4", "--force"]) == 2
+    _no_traceback(capsys, "query_0001.csv is written and recorded",
+                  "`skmixal teach` takes it", "query_0001.png could not be written",
+                  "the disk is full")
+    # the old thumbnails showed the replaced samples: gone, not misleading
+    assert not png.exists()
+    recorded = json.loads((taught / "state.json").read_text())["queries"][-1]
+    assert recorded == {"file": "query_0001.csv",
+                        "ids": _ids(taught / "query_0001.csv")}
+    assert len(recorded["ids"]) == 4
+    query = _fill(taught / "query_0001.csv", truth)
+    assert main(["teach", "--state", str(taught), str(query)]) == 0
 
 
 # --- 5. threads ---------------------------------------------------------------
