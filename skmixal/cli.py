@@ -412,18 +412,6 @@ def _cmd_run(args, out, err):
 
 
 @contextlib.contextmanager
-def _torch_threads(n):
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
 def _dask_client(scheduler, n_jobs):
     """A connected Dask client for --scheduler, closed (with its cluster) after."""
     from skmixal.experiment import _connect
@@ -448,6 +436,7 @@ def _cmd_labeling(args, out, err):
         print(message, file=err, flush=True)
 
     data = getattr(args, "data", None)
+    threads = args.torch_threads
     if args.command == "init":
         _check_out_dir(args.state, "--state")
         module = _module_settings(args)
@@ -457,22 +446,24 @@ def _cmd_labeling(args, out, err):
             test_labels=args.test_labels, strategy=args.strategy,
             mixup_alpha=args.mixup_alpha,
             estimator_params={**_estimator_params(args), **module}, seed=args.seed,
-            semi_supervised=args.semi_supervised, log=log)
+            semi_supervised=args.semi_supervised, torch_threads=threads, log=log)
         print(f"Initialized {args.state}.", file=out)
         if path is not None:
             print(f"Label the samples in {path}, then: "
                   f"{_teach_hint(args.state, path)}", file=out)
     elif args.command == "query":
         path = labeling.query_state(args.state, args.n, strategy=args.strategy,
-                                    force=args.force, data=data, log=log)
+                                    force=args.force, data=data,
+                                    torch_threads=threads, log=log)
         print(f"Fill in the label column of {path}, then: "
               f"{_teach_hint(args.state, path)}", file=out)
     elif args.command == "teach":
-        n = labeling.teach_state(args.state, args.csv, data=data, log=log)
+        n = labeling.teach_state(args.state, args.csv, data=data,
+                                 torch_threads=threads, log=log)
         print(f"Taught {args.csv}; {n} labels in total.", file=out)
     else:
         _print_status(labeling.state_status(args.state, cv=args.cv, data=data,
-                                            log=log), out)
+                                            torch_threads=threads, log=log), out)
 
 
 def _module_settings(args):
@@ -538,8 +529,7 @@ def main(argv=None):
         if args.command == "run":
             _cmd_run(args, sys.stdout, sys.stderr)
         else:
-            with _torch_threads(args.torch_threads):
-                _cmd_labeling(args, sys.stdout, sys.stderr)
+            _cmd_labeling(args, sys.stdout, sys.stderr)
     except UserError as exc:
         print(f"skmixal: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -29,6 +29,10 @@ is simply refitted by the next command. Nothing is ever unpickled.
 The data is referenced by a path relative to the state directory, so the two
 can move together; ``--data`` on a later command points the state at data that
 moved on its own (checked by fingerprint).
+
+Fits use torch's process-wide thread count: each function takes
+``torch_threads`` to set it for the call; with None it is left as the caller
+set it (``torch.set_num_threads``). The ``skmixal`` commands pass 1.
 """
 
 import contextlib
@@ -73,6 +77,24 @@ class RefitInterrupted(KeyboardInterrupt):
 
 def _quiet(message):
     pass
+
+
+@contextlib.contextmanager
+def _torch_threads(n):
+    """torch's CPU threads set to ``n`` inside the block (None: as they are)."""
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise UserError(f"--torch-threads must be an integer >= 1, got {n!r}.")
+    import torch  # here, not at the top: a command that fails early need not
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _split_spec(spec, base="."):
@@ -645,7 +667,7 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None
 def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                classes=None, test_labels=None, strategy="entropy",
                mixup_alpha="auto", estimator_params=None, seed=0,
-               semi_supervised=False, log=_quiet):
+               semi_supervised=False, torch_threads=None, log=_quiet):
     """Create a state directory: data reference, classes, settings, first labels.
 
     Every argument is checked before anything is written (the model settings
@@ -676,6 +698,11 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         Seeds the model and the queries.
     semi_supervised : bool, default=False
         Every refit also trains on the unlabeled pool (``X_unlabeled``).
+    torch_threads : int or None, default=None
+        torch CPU threads for this call, restored after it. None leaves
+        torch's process-wide setting (``torch.set_num_threads``) as the caller
+        set it; torch's own default is every core, which is many times slower
+        when other programs share them. The ``skmixal`` commands pass 1.
     log : callable, default=no-op
         Receives progress messages (one string each).
 
@@ -687,86 +714,89 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
     from skmixal import __version__
     from skmixal.experiment import resolve_strategy
 
-    state_dir = Path(state_dir)
-    if state_dir.exists() and not state_dir.is_dir():
-        raise UserError(f"--state {state_dir} is a file; name a directory to "
-                        "create (or an empty one).")
-    if (state_dir / "state.json").exists():
+    with _torch_threads(torch_threads):
+        state_dir = Path(state_dir)
+        if state_dir.exists() and not state_dir.is_dir():
+            raise UserError(f"--state {state_dir} is a file; name a directory to "
+                            "create (or an empty one).")
+        if (state_dir / "state.json").exists():
+            try:
+                old = read_json(state_dir / "state.json")
+            except UserError:
+                old = None
+            name = (old.get("data", {}).get("spec") if isinstance(old, dict)
+                    else None)
+            raise UserError(f"{state_dir} already holds a labeling state (dataset "
+                            f"{name!r}); use another --state directory.")
+        if isinstance(n_initial, bool) or not isinstance(n_initial, (int, np.integer)) \
+                or n_initial < 0:
+            raise UserError(f"--initial must be an integer >= 0, got {n_initial!r}.")
+        resolve_strategy(strategy)
+        loaded = load_data(data)
+        cls = np.unique(loaded.y) if classes is None else np.asarray(list(classes))
+        if len(np.unique(cls.astype(str))) != len(cls) or len(cls) < 2:
+            raise UserError(f"Need at least two distinct classes; got {cls.tolist()}.")
+        names = _label_names(loaded, cls)
+        params = {**model_params(estimator_params or {}, loaded.X, cls),
+                  "mixup_alpha": mixup_alpha, "random_state": int(seed), "classes": cls}
+        check_model_settings(params, loaded.X, cls, semi_supervised=semi_supervised)
+        n = len(loaded.X)
+        parsed = {}
+        for key, csv_path in (("labels", initial_labels), ("test", test_labels)):
+            if csv_path is not None:
+                parsed[key] = _read_labels_csv(csv_path, cls, n_samples=n, names=names)
+        if "labels" in parsed and "test" in parsed and np.intersect1d(
+                parsed["labels"][0], parsed["test"][0]).size:
+            raise UserError("The initial labels and the test labels share ids.")
+        meta = {
+            "format": STATE_FORMAT, "version": STATE_VERSION,
+            "skmixal_version": __version__,
+            "data": {"spec": _stored_spec(data, state_dir), "name": loaded.name,
+                     "shape": list(loaded.X.shape),
+                     "fingerprint": fingerprint(loaded.X)},
+            "classes": cls.tolist(), "label_names": names,
+            "config": {"strategy": strategy, "mixup_alpha": mixup_alpha,
+                       "estimator_params": estimator_params or {}, "seed": int(seed),
+                       "semi_supervised": bool(semi_supervised)},
+            "queries": [],
+            # how many labels came from --initial-labels: a rebuild of labels.npz
+            # from its journal checks it has them all
+            "initial_labels": len(parsed["labels"][0]) if "labels" in parsed else 0,
+        }
+        created = not state_dir.exists()
+        written = []
         try:
-            old = read_json(state_dir / "state.json")
-        except UserError:
-            old = None
-        name = old.get("data", {}).get("spec") if isinstance(old, dict) else None
-        raise UserError(f"{state_dir} already holds a labeling state (dataset "
-                        f"{name!r}); use another --state directory.")
-    if isinstance(n_initial, bool) or not isinstance(n_initial, (int, np.integer)) \
-            or n_initial < 0:
-        raise UserError(f"--initial must be an integer >= 0, got {n_initial!r}.")
-    resolve_strategy(strategy)
-    loaded = load_data(data)
-    cls = np.unique(loaded.y) if classes is None else np.asarray(list(classes))
-    if len(np.unique(cls.astype(str))) != len(cls) or len(cls) < 2:
-        raise UserError(f"Need at least two distinct classes; got {cls.tolist()}.")
-    names = _label_names(loaded, cls)
-    params = {**model_params(estimator_params or {}, loaded.X, cls),
-              "mixup_alpha": mixup_alpha, "random_state": int(seed), "classes": cls}
-    check_model_settings(params, loaded.X, cls, semi_supervised=semi_supervised)
-    n = len(loaded.X)
-    parsed = {}
-    for key, csv_path in (("labels", initial_labels), ("test", test_labels)):
-        if csv_path is not None:
-            parsed[key] = _read_labels_csv(csv_path, cls, n_samples=n, names=names)
-    if "labels" in parsed and "test" in parsed and np.intersect1d(
-            parsed["labels"][0], parsed["test"][0]).size:
-        raise UserError("The initial labels and the test labels share ids.")
-    meta = {
-        "format": STATE_FORMAT, "version": STATE_VERSION,
-        "skmixal_version": __version__,
-        "data": {"spec": _stored_spec(data, state_dir), "name": loaded.name,
-                 "shape": list(loaded.X.shape), "fingerprint": fingerprint(loaded.X)},
-        "classes": cls.tolist(), "label_names": names,
-        "config": {"strategy": strategy, "mixup_alpha": mixup_alpha,
-                   "estimator_params": estimator_params or {}, "seed": int(seed),
-                   "semi_supervised": bool(semi_supervised)},
-        "queries": [],
-        # how many labels came from --initial-labels: a rebuild of labels.npz
-        # from its journal checks it has them all
-        "initial_labels": len(parsed["labels"][0]) if "labels" in parsed else 0,
-    }
-    created = not state_dir.exists()
-    written = []
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        if "test" in parsed:
-            written.append(state_dir / "test.npz")
-            write_npz(written[-1], ids=parsed["test"][0], codes=parsed["test"][1])
-        if "labels" in parsed:
-            ids, codes = parsed["labels"]
-            written += [state_dir / "labels.csv", state_dir / "labels.npz"]
-            write_labels_journal(state_dir, ids, codes, ["initial"], cls,
-                                 ["initial"] * len(ids))
-            write_npz(written[-1], ids=ids, codes=codes,
-                      taught=np.asarray(["initial"]))
-        written.append(state_dir / "state.json")
-        write_json(written[-1], meta)  # last: marks the state complete
-    except OSError as exc:
-        # a read-only or full disk: leave nothing half made behind
-        tag_os_error(exc, "writing")  # the mkdir, too
-        if created:
-            shutil.rmtree(state_dir, ignore_errors=True)
-        else:
-            for path in written:
-                path.unlink(missing_ok=True)
-        raise
-    state = _State(state_dir, log=log)
-    state._data = loaded
-    if n_initial:
-        pool = state.pool()
-        rng = np.random.default_rng(seed)
-        picks = np.sort(rng.choice(pool, min(n_initial, len(pool)), replace=False))
-        return _write_query(state, picks, "query_0000.csv")
-    state.model()
-    return None
+            state_dir.mkdir(parents=True, exist_ok=True)
+            if "test" in parsed:
+                written.append(state_dir / "test.npz")
+                write_npz(written[-1], ids=parsed["test"][0], codes=parsed["test"][1])
+            if "labels" in parsed:
+                ids, codes = parsed["labels"]
+                written += [state_dir / "labels.csv", state_dir / "labels.npz"]
+                write_labels_journal(state_dir, ids, codes, ["initial"], cls,
+                                     ["initial"] * len(ids))
+                write_npz(written[-1], ids=ids, codes=codes,
+                          taught=np.asarray(["initial"]))
+            written.append(state_dir / "state.json")
+            write_json(written[-1], meta)  # last: marks the state complete
+        except OSError as exc:
+            # a read-only or full disk: leave nothing half made behind
+            tag_os_error(exc, "writing")  # the mkdir, too
+            if created:
+                shutil.rmtree(state_dir, ignore_errors=True)
+            else:
+                for path in written:
+                    path.unlink(missing_ok=True)
+            raise
+        state = _State(state_dir, log=log)
+        state._data = loaded
+        if n_initial:
+            pool = state.pool()
+            rng = np.random.default_rng(seed)
+            picks = np.sort(rng.choice(pool, min(n_initial, len(pool)), replace=False))
+            return _write_query(state, picks, "query_0000.csv")
+        state.model()
+        return None
 
 
 def _filled_labels(path):
@@ -790,7 +820,7 @@ def _filled_labels(path):
 
 
 def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
-                log=_quiet):
+                torch_threads=None, log=_quiet):
     """Choose samples to label next and write them to ``query_XXXX.csv``.
 
     Parameters
@@ -807,6 +837,11 @@ def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
         (``query_XXXX-1.csv``) and ``log`` says so.
     data : str or None, default=None
         Where the data set is now, if it moved (checked by fingerprint).
+    torch_threads : int or None, default=None
+        torch CPU threads for this call, restored after it. None leaves
+        torch's process-wide setting (``torch.set_num_threads``) as the caller
+        set it; torch's own default is every core, which is many times slower
+        when other programs share them. The ``skmixal`` commands pass 1.
     log : callable, default=no-op
         Receives progress messages.
 
@@ -817,42 +852,45 @@ def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
     """
     from skmixal.experiment import derive_seed, query_indices, resolve_strategy
 
-    state = _State(state_dir, data=data, log=log)
-    if n < 1:
-        raise UserError(f"--n must be at least 1, got {n}.")
-    func = resolve_strategy(strategy or state.meta["config"]["strategy"])
-    pending = state.pending
-    if pending is not None and not force:
-        raise UserError(f"{pending['file']} is still waiting for labels: fill it in "
-                        "and run `skmixal teach`, or pass --force to replace it.")
-    pool = state.pool()
-    if len(pool) == 0:
-        raise UserError("Every sample is labeled already.")
-    if pending is not None:
-        # only in memory: the files change once the new query is ready, so a
-        # refit or query that fails leaves the pending query as it was
-        state.meta["queries"].pop()
-    n = min(n, len(pool))
-    round_no = len(state.meta["queries"])
-    seed = derive_seed(state.meta["config"]["seed"], "query", round_no)
-    model = state.model()
-    if model is None:
-        picks = np.random.default_rng(seed).choice(pool, n, replace=False)
-    else:
-        X_lab = state.data.X[state.ids]
-        log(f"Scoring {len(pool)} unlabeled samples with {_strategy_name(func)} ...")
-        picks = pool[query_indices(func, model, state.data.X[pool], n,
-                                   random_state=seed, X_labeled=X_lab,
-                                   y_labeled=state.classes[state.codes])]
-    return _write_query(state, picks, f"query_{round_no:04d}.csv",
-                        replaces=pending)
+    with _torch_threads(torch_threads):
+        state = _State(state_dir, data=data, log=log)
+        if n < 1:
+            raise UserError(f"--n must be at least 1, got {n}.")
+        func = resolve_strategy(strategy or state.meta["config"]["strategy"])
+        pending = state.pending
+        if pending is not None and not force:
+            raise UserError(f"{pending['file']} is still waiting for labels: fill "
+                            "it in and run `skmixal teach`, or pass --force to "
+                            "replace it.")
+        pool = state.pool()
+        if len(pool) == 0:
+            raise UserError("Every sample is labeled already.")
+        if pending is not None:
+            # only in memory: the files change once the new query is ready, so a
+            # refit or query that fails leaves the pending query as it was
+            state.meta["queries"].pop()
+        n = min(n, len(pool))
+        round_no = len(state.meta["queries"])
+        seed = derive_seed(state.meta["config"]["seed"], "query", round_no)
+        model = state.model()
+        if model is None:
+            picks = np.random.default_rng(seed).choice(pool, n, replace=False)
+        else:
+            X_lab = state.data.X[state.ids]
+            log(f"Scoring {len(pool)} unlabeled samples with "
+                f"{_strategy_name(func)} ...")
+            picks = pool[query_indices(func, model, state.data.X[pool], n,
+                                       random_state=seed, X_labeled=X_lab,
+                                       y_labeled=state.classes[state.codes])]
+        return _write_query(state, picks, f"query_{round_no:04d}.csv",
+                            replaces=pending)
 
 
 def _strategy_name(func):
     return getattr(func, "__name__", "the strategy").removesuffix("_sampling")
 
 
-def teach_state(state_dir, csv_path, *, data=None, log=_quiet):
+def teach_state(state_dir, csv_path, *, data=None, torch_threads=None, log=_quiet):
     """Validate a filled-in query CSV, save its labels, then refit the model.
 
     Every row is checked first (ids of the last query, each exactly once,
@@ -867,6 +905,11 @@ def teach_state(state_dir, csv_path, *, data=None, log=_quiet):
         The query CSV with its ``label`` column filled in.
     data : str or None, default=None
         Where the data set is now, if it moved (checked by fingerprint).
+    torch_threads : int or None, default=None
+        torch CPU threads for this call, restored after it. None leaves
+        torch's process-wide setting (``torch.set_num_threads``) as the caller
+        set it; torch's own default is every core, which is many times slower
+        when other programs share them. The ``skmixal`` commands pass 1.
     log : callable, default=no-op
         Receives progress messages.
 
@@ -875,22 +918,24 @@ def teach_state(state_dir, csv_path, *, data=None, log=_quiet):
     n_labels : int
         Labels in the state after teaching.
     """
-    state = _State(state_dir, data=data, log=log)
-    pending = state.pending
-    if pending is None:
-        raise UserError("No query is waiting for labels; run `skmixal query` first.")
-    ids, codes = _read_labels_csv(csv_path, state.classes,
-                                  expected=set(pending["ids"]), names=state.names)
-    state.data  # noqa: B018 -- check the data before changing anything
-    state.save_labels(np.concatenate([state.ids, ids]),
-                      np.concatenate([state.codes, codes]),
-                      [*state.taught, pending["file"]])
-    log(f"Saved {len(ids)} new labels ({len(state.ids)} in total).")
-    state.model()
-    return len(state.ids)
+    with _torch_threads(torch_threads):
+        state = _State(state_dir, data=data, log=log)
+        pending = state.pending
+        if pending is None:
+            raise UserError("No query is waiting for labels; run `skmixal query` "
+                            "first.")
+        ids, codes = _read_labels_csv(csv_path, state.classes,
+                                      expected=set(pending["ids"]), names=state.names)
+        state.data  # noqa: B018 -- check the data before changing anything
+        state.save_labels(np.concatenate([state.ids, ids]),
+                          np.concatenate([state.codes, codes]),
+                          [*state.taught, pending["file"]])
+        log(f"Saved {len(ids)} new labels ({len(state.ids)} in total).")
+        state.model()
+        return len(state.ids)
 
 
-def state_status(state_dir, *, cv=5, data=None, log=_quiet):
+def state_status(state_dir, *, cv=5, data=None, torch_threads=None, log=_quiet):
     """Labels so far, class balance, pending query and the model's accuracy.
 
     Parameters
@@ -902,6 +947,11 @@ def state_status(state_dir, *, cv=5, data=None, log=_quiet):
         alone, even in a semi-supervised state.
     data : str or None, default=None
         Where the data set is now, if it moved (checked by fingerprint).
+    torch_threads : int or None, default=None
+        torch CPU threads for this call, restored after it. None leaves
+        torch's process-wide setting (``torch.set_num_threads``) as the caller
+        set it; torch's own default is every core, which is many times slower
+        when other programs share them. The ``skmixal`` commands pass 1.
     log : callable, default=no-op
         Receives progress messages.
 
@@ -915,31 +965,32 @@ def state_status(state_dir, *, cv=5, data=None, log=_quiet):
     """
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    state = _State(state_dir, data=data, log=log)
-    counts = np.bincount(state.codes, minlength=len(state.classes))
-    out = {"dataset": state.meta["data"]["name"], "n_labels": int(len(state.ids)),
-           "class_counts": dict(zip(state.classes.tolist(), counts.tolist())),
-           "class_names": state.names,
-           "pending": state.pending and state.pending["file"],
-           "n_queries": len(state.meta["queries"]),
-           "n_pool": int(state.meta["data"]["shape"][0] - len(state.ids)
-                         - len(state.test_ids)),
-           "accuracy": None, "accuracy_kind": None}
-    if len(state.test_ids) and len(state.ids):
-        model = state.model()
-        pred = model.predict(state.data.X[state.test_ids])
-        out["accuracy"] = float(np.mean(pred == state.classes[state.test_codes]))
-        out["accuracy_kind"] = "held-out"
-    elif cv and len(state.ids):
-        present = counts[counts > 0]
-        folds = min(cv, int(present.min())) if len(present) > 1 else 0
-        if folds >= 2:
-            log(f"Cross-validating: {folds} fits on {len(state.ids)} labels ...")
-            scores = cross_val_score(
-                state.estimator(), state.data.X[state.ids],
-                state.classes[state.codes],
-                cv=StratifiedKFold(folds, shuffle=True,
-                                   random_state=state.meta["config"]["seed"]))
-            out["accuracy"] = float(scores.mean())
-            out["accuracy_kind"] = f"{folds}-fold cross-validated"
-    return out
+    with _torch_threads(torch_threads):
+        state = _State(state_dir, data=data, log=log)
+        counts = np.bincount(state.codes, minlength=len(state.classes))
+        out = {"dataset": state.meta["data"]["name"], "n_labels": int(len(state.ids)),
+               "class_counts": dict(zip(state.classes.tolist(), counts.tolist())),
+               "class_names": state.names,
+               "pending": state.pending and state.pending["file"],
+               "n_queries": len(state.meta["queries"]),
+               "n_pool": int(state.meta["data"]["shape"][0] - len(state.ids)
+                             - len(state.test_ids)),
+               "accuracy": None, "accuracy_kind": None}
+        if len(state.test_ids) and len(state.ids):
+            model = state.model()
+            pred = model.predict(state.data.X[state.test_ids])
+            out["accuracy"] = float(np.mean(pred == state.classes[state.test_codes]))
+            out["accuracy_kind"] = "held-out"
+        elif cv and len(state.ids):
+            present = counts[counts > 0]
+            folds = min(cv, int(present.min())) if len(present) > 1 else 0
+            if folds >= 2:
+                log(f"Cross-validating: {folds} fits on {len(state.ids)} labels ...")
+                scores = cross_val_score(
+                    state.estimator(), state.data.X[state.ids],
+                    state.classes[state.codes],
+                    cv=StratifiedKFold(folds, shuffle=True,
+                                       random_state=state.meta["config"]["seed"]))
+                out["accuracy"] = float(scores.mean())
+                out["accuracy_kind"] = f"{folds}-fold cross-validated"
+        return out

@@ -185,6 +185,7 @@ def test_init_refuses_existing_state_and_bad_classes(tmp_path, capsys):
     assert main(["init", "--state", str(tmp_path / "s2"), "--classes", "a"]) == 2
     assert "two distinct classes" in capsys.readouterr().err
 
+
 # --- where a stored data spec points --------------------------------------------
 
 def _mnist_folder(folder, n=60):
@@ -251,3 +252,34 @@ def test_a_moved_data_set_says_how_to_point_at_it(tmp_path, capsys):
     assert "No MNIST test images file" in err and "'mnist:../mnist'" in err
     assert "pass --data" in err and "Traceback" not in err
 
+
+# --- torch threads in the Python API -----------------------------------------
+
+def test_python_api_torch_threads(tmp_path, truth, monkeypatch):
+    import torch
+
+    from skmixal import labeling
+    from skmixal._io import UserError
+    from skmixal.classifier import MixupNetClassifier
+
+    seen, real_fit = [], MixupNetClassifier.fit
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", spy)
+    params = {"max_epochs": 2, "min_steps": 10}
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        query = labeling.init_state(tmp_path / "s", n_initial=5,
+                                    estimator_params=params, torch_threads=1)
+        assert seen == [1] and torch.get_num_threads() == 2  # restored
+        _fill(query, truth)
+        labeling.teach_state(tmp_path / "s", query)  # None: the caller's setting
+        assert seen[1:] == [2]
+        with pytest.raises(UserError, match="--torch-threads must be an integer"):
+            labeling.state_status(tmp_path / "s", torch_threads=0)
+    finally:
+        torch.set_num_threads(before)
