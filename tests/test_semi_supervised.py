@@ -166,6 +166,7 @@ def test_bad_unlabeled_input_raises_before_training(images, case, error, match,
     (dict(unlabeled_rampup=1.5), ValueError, "unlabeled_rampup"),
     (dict(sharpen_temperature=0.0), ValueError, "sharpen_temperature"),
     (dict(n_augmentations=0), ValueError, "n_augmentations"),
+    (dict(min_steps="long"), TypeError, "min_steps"),
     (dict(n_augmentations=1.5), TypeError, "n_augmentations"),
     (dict(augment="rotate"), ValueError, "augment must be"),
     (dict(deterministic="yes"), TypeError, "deterministic must be"),
@@ -321,3 +322,23 @@ def test_labeled_alignment_needs_labels_a_dataset_hides(images):
     with pytest.raises(ValueError, match="'labeled' needs the labels"):
         MixupNetClassifier(classes=list(range(10)), distribution_alignment="labeled",
                            **FAST).fit(data, None, X_unlabeled=U)
+
+
+def test_auto_min_steps_is_longer_with_unlabeled_rows(images, monkeypatch):
+    from skorch import NeuralNetClassifier
+
+    X, y, U, _, _, _ = images
+    seen = []
+
+    def record(self, X, y=None, epochs=None, **kw):
+        seen.append(epochs)
+        return self
+
+    monkeypatch.setattr(NeuralNetClassifier, "fit_loop", record)
+    # 40 labeled rows in batches of 16: 3 steps an epoch
+    sup = MixupNetClassifier(batch_size=16, max_epochs=1).fit(X, y)
+    ssl = MixupNetClassifier(batch_size=16, max_epochs=1).fit(X, y, X_unlabeled=U)
+    own = MixupNetClassifier(batch_size=16, max_epochs=1, min_steps=30).fit(
+        X, y, X_unlabeled=U)
+    assert (sup.min_steps_, ssl.min_steps_, own.min_steps_) == (1000, 2000, 30)
+    assert seen == [334, 667, 10]
