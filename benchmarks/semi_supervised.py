@@ -183,7 +183,7 @@ def summarise(records):
         acc = np.array([r["accuracy"] for r in rs])
         sec = np.array([r["seconds"] for r in rs])
         lines.append((name, n_labels, arm, acc.mean(), acc.std(), len(acc),
-                      sec.mean(), [round(a, 4) for a in acc]))
+                      sec.mean(), [round(float(a), 4) for a in acc]))
     return lines
 
 

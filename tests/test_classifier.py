@@ -758,3 +758,32 @@ def test_default_cnn_runs_channels_last_on_cpu_with_the_same_outputs(digits_smal
         expected = torch.softmax(plain.head(textbook(x)), dim=1).numpy()
     np.testing.assert_allclose(net.predict_proba(Xt.reshape(-1, 8, 8)), expected,
                                atol=1e-5)
+
+
+def test_only_the_training_gpu_is_seeded_and_restored(monkeypatch):
+    # two GPUs, training on index 1: index 0's generator must not be touched
+    states = {0: torch.tensor([0], dtype=torch.uint8),
+              1: torch.tensor([1], dtype=torch.uint8)}
+    log = []
+    current = [0]
+
+    class Device:
+        def __init__(self, index):
+            self.index = index
+
+        def __enter__(self):
+            self.previous, current[0] = current[0], self.index
+
+        def __exit__(self, *exc):
+            current[0] = self.previous
+
+    monkeypatch.setattr(torch.cuda, "get_rng_state",
+                        lambda index: log.append(("get", index)) or states[index])
+    monkeypatch.setattr(torch.cuda, "set_rng_state",
+                        lambda state, index: log.append(("set", index)))
+    monkeypatch.setattr(torch.cuda, "manual_seed",
+                        lambda seed: log.append(("seed", current[0])))
+    monkeypatch.setattr(torch.cuda, "device", Device)
+    with classifier_module._global_rng_seeded(5, [1]):
+        pass
+    assert log == [("get", 1), ("seed", 1), ("set", 1)]

@@ -1,0 +1,152 @@
+"""Label efficiency of the default recipe: simulated campaigns on three data sets.
+
+Runs ``skmixal.experiment.run_experiment`` (what ``skmixal run`` runs) on
+
+* digits as 8x8 images, 70/30 split; 25 random labels, then rounds of 25 to 200;
+* the shared MNIST test set, 8,000 pool / 2,000 test, stratified; 50 random
+  labels, then rounds of 50 to 200;
+* the CIFAR-10 subset (1,600 pool / 400 test); 100 random labels, then one
+  round of 150 (no target: the pool is small);
+
+with the arms
+
+* ``random``: random sampling, plain training (no Mixup);
+* ``random+mixup``: random sampling with Mixup;
+* ``margin+mixup``, ``typiclust+mixup``: the best strategies with Mixup;
+* ``random+mixup+ssl``, ``margin+mixup+ssl``: semi-supervised training on the
+  rest of the pool every round (the recipe; MixMatch with the estimator's
+  defaults).
+
+Each data set's rounds are saved under ``--out/<data>/`` as they finish (a rerun
+resumes), with ``results.json``, ``results.csv`` and ``learning_curve.png``;
+``summary.json`` there holds the tables and the targets, and
+``benchmarks/make_results.py`` turns them into ``benchmarks/RESULTS.md``. The
+summary prints last.
+
+Targets (issue 11), for the recipe:
+
+* digits >= 0.97 with 50 labels; MNIST >= 0.97 with 100 labels;
+* the accuracy of ``random`` at the largest budget reached with at most a
+  quarter of its labels.
+
+    python benchmarks/label_efficiency.py --jobs 2          # all three, 3 seeds
+    python benchmarks/label_efficiency.py --only digits --seeds 0,1,2,3,4
+"""
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skmixal.datasets import load_dataset
+from skmixal.experiment import Arm, run_experiment
+from skmixal.results import package_versions
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[1] / "shared" / "data"
+CIFAR = DATA / "cifar10" / "cifar10-test-subset2000-jpeg75.npz"
+RECIPE = "margin+mixup+ssl"
+ARMS = [Arm("random", "random", False), Arm("random+mixup", "random", True),
+        Arm("margin+mixup", "margin", True),
+        Arm("typiclust+mixup", "typiclust", True),
+        Arm("random+mixup+ssl", "random", True, ssl=True),
+        Arm(RECIPE, "margin", True, ssl=True)]
+PLAN = {
+    "digits": dict(spec="digits", load=dict(as_images=True), test_size=0.3,
+                   n_initial=25, query_size=25, budget=200, target_labels=50),
+    "mnist": dict(spec=f"mnist:{DATA / 'mnist'}", load={}, test_size=0.2,
+                  n_initial=50, query_size=50, budget=200, target_labels=100),
+    "cifar10": dict(spec=f"npz:{CIFAR}", load={}, test_size=0.2, n_initial=100,
+                    query_size=150, budget=250, target_labels=None),
+}
+
+
+def _at(curve, n):
+    ns, mean, std = curve
+    hit = np.flatnonzero(np.asarray(ns) == n)
+    return (float(mean[hit[0]]), float(std[hit[0]])) if len(hit) else (None, None)
+
+
+def summarise(name, result, plan):
+    curves = result.curves("accuracy")
+    budgets = [int(n) for n in curves["random"][0]]
+    largest = budgets[-1]
+    table = {arm: {int(n): [float(m), float(s)] for n, m, s in zip(*curves[arm])}
+             for arm in result.arms}
+    baseline, _ = _at(curves["random"], largest)
+    # labels the recipe needs to match random sampling's accuracy at the largest
+    # budget, against the quarter of that budget the target allows
+    ns, mean, _ = curves[RECIPE]
+    reach = next((int(n) for n, m in zip(ns, mean) if m >= baseline), None)
+    out = {"data": name, "budgets": budgets, "table": table,
+           "random_at_largest": baseline, "recipe_labels_to_match": reach,
+           "quarter_of_largest": largest / 4}
+    if plan["target_labels"] is not None:
+        out["recipe_at_target_labels"] = _at(curves[RECIPE], plan["target_labels"])[0]
+        out["target_labels"] = plan["target_labels"]
+    return out
+
+
+def print_summary(summary):
+    name = summary["data"]
+    budgets = summary["budgets"]
+    print(f"\n{name}: test accuracy, mean ± std over seeds")
+    print(f"{'arm':>18}" + "".join(f"{n:>16}" for n in budgets))
+    for arm, row in summary["table"].items():
+        cells = "".join(f"{row[n][0]:>9.3f} ± {row[n][1]:.3f}" if n in row
+                        else f"{'':>16}" for n in budgets)
+        print(f"{arm:>18}{cells}")
+    if "target_labels" in summary:
+        acc = summary["recipe_at_target_labels"]
+        print(f"  {RECIPE} at {summary['target_labels']} labels: {acc:.3f} "
+              f"(target >= 0.97: {'met' if acc >= 0.97 else 'MISSED'})")
+    reach, quarter = summary["recipe_labels_to_match"], summary["quarter_of_largest"]
+    print(f"  random at {budgets[-1]} labels: {summary['random_at_largest']:.3f}; "
+          f"{RECIPE} matches it with {reach} labels (target <= {quarter:.0f}: "
+          f"{'met' if reach is not None and reach <= quarter else 'MISSED'})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=list(PLAN))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", default=str(HERE / "results" / "label_efficiency"))
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} "
+               f"cores, torch {torch.__version__}, {args.jobs} jobs x 1 torch thread")
+    print(machine, flush=True)
+    summaries = []
+    for name, plan in PLAN.items():
+        if args.only not in (None, name):
+            continue
+        data = load_dataset(plan["spec"], **plan["load"])
+        out = Path(args.out) / name
+        started = time.time()
+        result = run_experiment(
+            data.X, data.y, arms=ARMS, seeds=seeds, n_initial=plan["n_initial"],
+            query_size=plan["query_size"], budget=plan["budget"],
+            test_size=plan["test_size"], out_dir=out, n_jobs=args.jobs,
+            torch_threads=1, dataset_name=name)
+        wall = time.time() - started
+        result.save(out)
+        summary = summarise(name, result, plan)
+        summary.update(machine=machine, seeds=seeds, versions=package_versions(),
+                       wall_s=wall, shape=list(data.X.shape),
+                       schedule={k: plan[k] for k in
+                                 ("test_size", "n_initial", "query_size", "budget")})
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+        summaries.append(summary)
+        print(f"{name}: {wall / 60:.0f} min", flush=True)
+    for summary in summaries:
+        print_summary(summary)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Regenerate benchmarks/RESULTS.md from the benchmarks' saved outputs.
+
+Every benchmark writes what it printed (and, where it has them, its JSON and
+tables) under ``benchmarks/results/``; this script assembles them into one page.
+``--run`` runs the benchmarks first (hours on 2 CPU cores, minutes on a GPU):
+
+    python benchmarks/make_results.py                          # assemble only
+    python benchmarks/make_results.py --run label_efficiency semi_supervised
+    python benchmarks/make_results.py --run all --jobs 2
+
+A benchmark that has no saved output yet is listed as not run.
+"""
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "results"
+
+# name -> (arguments, what it measures)
+BENCHMARKS = {
+    "label_efficiency": (["--jobs", "{jobs}"],
+                         "simulated campaigns on digits, MNIST and CIFAR-10"),
+    "semi_supervised": (["--jobs", "{jobs}", "--threads", "1", "--seeds", "0,1,2",
+                         "--json", str(OUT / "semi_supervised.json"),
+                         "--markdown", str(OUT / "semi_supervised.md")],
+                        "MixMatch against supervised training, cost against pool "
+                        "size"),
+    "bench_epoch": ([], "seconds per epoch against a hand-written loop"),
+    "bench_query": ([], "query time and memory on a 1,000,000-row pool"),
+    "mixup_alpha": (["--seeds", "2"], "accuracy against mixup_alpha"),
+    "compare_strategies": ([], "strategies on digits"),
+    "gpu": ([], "the GPU benchmark (exits at once without CUDA)"),
+}
+RECIPE_LINE = (
+    "`ActiveLearner(estimator=MixupNetClassifier(classes=...), query_strategy="
+    "margin_sampling, X_training=X_seed, y_training=y_seed, X_unlabeled=pool)`, "
+    "then `teach(rows, labels, X_unlabeled=rest_of_pool)`; on the command line "
+    "`skmixal run --strategies margin --semi-supervised` or `skmixal init "
+    "--strategy margin --semi-supervised`")
+
+
+def run(names, jobs):
+    OUT.mkdir(exist_ok=True)
+    for name in names:
+        args = [a.format(jobs=jobs) for a in BENCHMARKS[name][0]]
+        print(f"running {name} {' '.join(args)}", flush=True)
+        start = time.time()
+        proc = subprocess.run([sys.executable, str(HERE / f"{name}.py"), *args],
+                              capture_output=True, text=True)
+        text = proc.stdout + (f"\n[stderr]\n{proc.stderr[-3000:]}" if proc.returncode
+                              else "")
+        (OUT / f"{name}.txt").write_text(
+            f"$ python benchmarks/{name}.py {' '.join(args)}\n"
+            f"# exit {proc.returncode}, {time.time() - start:.0f} s, "
+            f"{time.strftime('%Y-%m-%d %H:%M')}\n{text}")
+        print(f"  exit {proc.returncode} after {time.time() - start:.0f} s")
+
+
+def _label_efficiency_section():
+    lines = []
+    root = OUT / "label_efficiency"
+    for name in ("digits", "mnist", "cifar10"):
+        path = root / name / "summary.json"
+        if not path.exists():
+            lines.append(f"### {name}\n\nNot run yet.\n")
+            continue
+        s = json.loads(path.read_text())
+        sched = s["schedule"]
+        budgets = s["budgets"]
+        lines.append(f"### {name}\n")
+        lines.append(
+            f"{s['shape'][0]:,} images {tuple(s['shape'][1:])}, test share "
+            f"{sched['test_size']}, {sched['n_initial']} random labels then rounds of "
+            f"{sched['query_size']} to {sched['budget']}; seeds {s['seeds']}; "
+            f"{s['wall_s'] / 60:.0f} min on {s['machine']}. Versions: "
+            + ", ".join(f"{k} {v}" for k, v in s["versions"].items()) + ".\n")
+        lines.append("| arm | " + " | ".join(str(n) for n in budgets) + " |")
+        lines.append("| --- |" + " --- |" * len(budgets))
+        for arm, row in s["table"].items():
+            cells = [f"{row[str(n)][0]:.3f} ± {row[str(n)][1]:.3f}" if str(n) in row
+                     else "" for n in budgets]
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+        lines.append("")
+        if "target_labels" in s:
+            acc = s["recipe_at_target_labels"]
+            lines.append(f"- recipe at {s['target_labels']} labels: **{acc:.3f}** "
+                         f"(target ≥ 0.97: {'met' if acc >= 0.97 else 'missed'})")
+        reach, quarter = s["recipe_labels_to_match"], s["quarter_of_largest"]
+        ok = reach is not None and reach <= quarter
+        lines.append(f"- random sampling, plain training, at {budgets[-1]} labels: "
+                     f"{s['random_at_largest']:.3f}; the recipe matches it with "
+                     f"**{reach}** labels (target ≤ {quarter:.0f}: "
+                     f"{'met' if ok else 'missed'})")
+        lines.append(f"\n![{name} learning curves](results/label_efficiency/{name}/"
+                     "learning_curve.png)\n")
+    return "\n".join(lines)
+
+
+def _text(name):
+    path = OUT / f"{name}.txt"
+    if not path.exists():
+        return f"Not run yet: `python benchmarks/{name}.py`.\n"
+    return "```\n" + path.read_text().rstrip() + "\n```\n"
+
+
+def assemble():
+    parts = [
+        "# Results\n",
+        "Every figure below is regenerated by `python benchmarks/make_results.py "
+        "--run all` (the raw outputs are in `benchmarks/results/`); nothing here "
+        "is typed by hand. Fashion-MNIST and KMNIST, reserved for independent "
+        "evaluation, are not used.\n",
+        f"Assembled on {platform.node() or 'this machine'} at "
+        f"{time.strftime('%Y-%m-%d %H:%M')}.\n",
+        "## The default recipe\n",
+        f"When in doubt: {RECIPE_LINE}. Margin sampling with Mixup and "
+        "semi-supervised training (MixMatch with distribution alignment, K=4, "
+        "2,000 steps) on the rest of the pool, chosen on digits and MNIST below.\n",
+        "## Label efficiency (`label_efficiency.py`)\n",
+        _label_efficiency_section(),
+    ]
+    semi = OUT / "semi_supervised.md"
+    parts += ["## Semi-supervised training (`semi_supervised.py`)\n",
+              semi.read_text() if semi.exists() else "",
+              _text("semi_supervised")]
+    for name in ("bench_epoch", "bench_query", "mixup_alpha", "compare_strategies",
+                 "gpu"):
+        parts += [f"## `{name}.py`: {BENCHMARKS[name][1]}\n", _text(name)]
+    (HERE / "RESULTS.md").write_text("\n".join(parts))
+    print(f"wrote {HERE / 'RESULTS.md'}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", nargs="*", default=None,
+                        help=f"benchmarks to run first: 'all' or of {list(BENCHMARKS)}")
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args()
+    if args.run:
+        names = list(BENCHMARKS) if args.run == ["all"] else args.run
+        unknown = set(names) - set(BENCHMARKS)
+        if unknown:
+            parser.error(f"unknown benchmarks {sorted(unknown)}")
+        run(names, args.jobs)
+    assemble()
+
+
+if __name__ == "__main__":
+    main()
