@@ -13,9 +13,9 @@ with the arms
 * ``random``: random sampling, plain training (no Mixup);
 * ``random+mixup``: random sampling with Mixup;
 * ``margin+mixup``, ``typiclust+mixup``: the best strategies with Mixup;
-* ``random+mixup+ssl``, ``margin+mixup+ssl``: semi-supervised training on the
-  rest of the pool every round (the recipe; MixMatch with the estimator's
-  defaults).
+* ``margin+mixup+ssl``: the recipe, semi-supervised training on the rest of
+  the pool every round (MixMatch with the estimator's defaults);
+* ``random+mixup+ssl`` (digits): random labels with semi-supervised training.
 
 Each data set's rounds are saved under ``--out/<data>/`` as they finish (a rerun
 resumes), with ``results.json``, ``results.csv`` and ``learning_curve.png``;
@@ -54,15 +54,19 @@ RECIPE = "margin+mixup+ssl"
 ARMS = [Arm("random", "random", False), Arm("random+mixup", "random", True),
         Arm("margin+mixup", "margin", True),
         Arm("typiclust+mixup", "typiclust", True),
-        Arm("random+mixup+ssl", "random", True, ssl=True),
         Arm(RECIPE, "margin", True, ssl=True)]
+# random labels with semi-supervised training, where it is cheap (MNIST's are in
+# semi_supervised.py): what the strategy adds to SSL
+RANDOM_SSL = Arm("random+mixup+ssl", "random", True, ssl=True)
 PLAN = {
     "digits": dict(spec="digits", load=dict(as_images=True), test_size=0.3,
-                   n_initial=25, query_size=25, budget=200, target_labels=50),
+                   n_initial=25, query_size=25, budget=200, target_labels=50,
+                   arms=ARMS[:4] + [RANDOM_SSL, ARMS[4]]),
     "mnist": dict(spec=f"mnist:{DATA / 'mnist'}", load={}, test_size=0.2,
-                  n_initial=50, query_size=50, budget=200, target_labels=100),
+                  n_initial=50, query_size=50, budget=200, target_labels=100,
+                  arms=ARMS),
     "cifar10": dict(spec=f"npz:{CIFAR}", load={}, test_size=0.2, n_initial=100,
-                    query_size=150, budget=250, target_labels=None),
+                    query_size=150, budget=250, target_labels=None, arms=ARMS),
 }
 
 
@@ -117,6 +121,8 @@ def main():
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", default=str(HERE / "results" / "label_efficiency"))
+    parser.add_argument("--smoke", action="store_true",
+                        help="a few steps on digits only, to check the script")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} "
@@ -126,14 +132,20 @@ def main():
     for name, plan in PLAN.items():
         if args.only not in (None, name):
             continue
+        params = None
+        if args.smoke:
+            if name != "digits":
+                continue
+            plan = dict(plan, budget=plan["n_initial"] + plan["query_size"])
+            params = dict(min_steps=10, max_epochs=1)
         data = load_dataset(plan["spec"], **plan["load"])
         out = Path(args.out) / name
         started = time.time()
         result = run_experiment(
-            data.X, data.y, arms=ARMS, seeds=seeds, n_initial=plan["n_initial"],
+            data.X, data.y, arms=plan["arms"], seeds=seeds, n_initial=plan["n_initial"],
             query_size=plan["query_size"], budget=plan["budget"],
-            test_size=plan["test_size"], out_dir=out, n_jobs=args.jobs,
-            torch_threads=1, dataset_name=name)
+            test_size=plan["test_size"], estimator_params=params, out_dir=out,
+            n_jobs=args.jobs, torch_threads=1, dataset_name=name)
         wall = time.time() - started
         result.save(out)
         summary = summarise(name, result, plan)

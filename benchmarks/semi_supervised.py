@@ -201,7 +201,7 @@ def main():
     parser.add_argument("--only", choices=["digits", "mnist", "cifar10",
                                            "strategy", "scale", "timing"])
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--strategies", default="margin,typiclust",
+    parser.add_argument("--strategies", default="margin",
                         help="strategies of the MNIST strategy arms")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)

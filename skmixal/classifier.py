@@ -352,7 +352,10 @@ class MixupNetClassifier(NeuralNetClassifier):
         1 pixel) when the fit has unlabeled image rows, otherwise none. An
         explicit value also augments supervised fits. ``'noise'`` (Gaussian,
         for vectors) and flips are never chosen automatically; flips are wrong
-        for digits and characters.
+        for digits and characters. Vector rows are not augmented: MixMatch is
+        then Mixup with guessed labels, the K views differing only in their
+        mixing partners. Measured on digits as 64 features (MLP, 50 labels,
+        3 seeds): supervised 0.814, no augmentation 0.932, 'noise' 0.924.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, dropout, mixing, augmentation
         and unlabeled sampling for each fit, through the fit's own generators:

@@ -342,3 +342,92 @@ def test_auto_min_steps_is_longer_with_unlabeled_rows(images, monkeypatch):
         X, y, X_unlabeled=U)
     assert (sup.min_steps_, ssl.min_steps_, own.min_steps_) == (1000, 2000, 30)
     assert seen == [334, 667, 10]
+
+
+# -- composes with CutMix, user modules, accelerate, vectors, threads ------------------
+def _spy_batches(monkeypatch):
+    import skmixal.classifier as classifier_module
+
+    seen = []
+    original = classifier_module.mixmatch_batch
+
+    def spy(*args, **kwargs):
+        inputs, soft = original(*args, **kwargs)
+        seen.append((kwargs["mode"], kwargs["augment"], len(inputs)))
+        return inputs, soft
+
+    monkeypatch.setattr(classifier_module, "mixmatch_batch", spy)
+    return seen
+
+
+def test_mixmatch_with_cutmix_pastes_boxes(images, monkeypatch):
+    X, y, U, _, Xt, _ = images
+    seen = _spy_batches(monkeypatch)
+    cut = MixupNetClassifier(random_state=0, mixup_mode="cutmix", **FAST).fit(
+        X, y, X_unlabeled=U)
+    mix = MixupNetClassifier(random_state=0, **FAST).fit(X, y, X_unlabeled=U)
+    assert seen and {s[0] for s in seen} == {"cutmix", "input"}
+    assert np.abs(_proba(cut, Xt) - _proba(mix, Xt)).max() > 0.01
+
+
+def test_mixmatch_with_a_user_module(images):
+    X, y, U, _, Xt, yt = images
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32),
+                                            torch.nn.ReLU())
+            self.out = torch.nn.Linear(32, 10)
+
+        def forward(self, x):
+            return self.out(self.body(x))
+
+    clf = MixupNetClassifier(Tiny, random_state=0, **FAST).fit(X, y, X_unlabeled=U)
+    assert clf.n_unlabeled_ == len(U) and clf.augment_ == "shift"
+    assert clf.predict(Xt).shape == yt.shape
+
+
+def test_mixmatch_under_accelerate(images, monkeypatch):
+    accelerate = pytest.importorskip("accelerate")
+    from skorch.hf import AccelerateMixin
+
+    class AcceleratedMixupNet(AccelerateMixin, MixupNetClassifier):
+        pass
+
+    X, y, U, _, Xt, _ = images
+    seen = _spy_batches(monkeypatch)
+    net = AcceleratedMixupNet(accelerator=accelerate.Accelerator(cpu=True),
+                              device=None, random_state=0, **FAST)
+    net.fit(X, y, X_unlabeled=U)
+    # every step built a MixMatch batch: labeled rows plus K=4 views of 16
+    assert len(seen) == 21 and all(n == 16 * 4 + s for (_, _, n), s in zip(
+        seen, [16, 16, 8] * 7))
+
+
+def test_mixmatch_on_vectors_mixes_unaugmented_views(digits):
+    X, y = digits
+    X = X.astype(np.float32)
+    clf = MixupNetClassifier(random_state=0, **FAST).fit(X[:40], y[:40],
+                                                         X_unlabeled=X[40:300])
+    assert clf.augment_ is None and clf.mixup_alpha_ == 0.75
+    noisy = MixupNetClassifier(random_state=0, augment="noise", **FAST).fit(
+        X[:40], y[:40], X_unlabeled=X[40:300])
+    assert np.abs(_proba(clf, X[300:]) - _proba(noisy, X[300:])).max() > 0.01
+
+
+def test_mixmatch_fits_in_threads_equal_the_sequential_fit(images):
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y, U, _, Xt, _ = images
+
+    def fit(seed):
+        return _proba(MixupNetClassifier(random_state=seed, **FAST).fit(
+            X, y, X_unlabeled=U), Xt)
+
+    expected = fit(4)
+    other = fit(5)
+    with ThreadPoolExecutor(2) as pool:
+        for result in pool.map(fit, [4, 4]):
+            np.testing.assert_array_equal(result, expected)
+    assert np.abs(expected - other).max() > 0.01  # the seed matters
