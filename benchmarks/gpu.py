@@ -58,10 +58,12 @@ def cifar(n):
         rng = np.random.RandomState(0)
         return rng.rand(n, 3, 32, 32).astype(np.float32), rng.randint(0, 10, n)
     data = np.load(path)
-    X = data["x"].transpose(0, 3, 1, 2).astype(np.float32) / 255
+    # the file is sorted by class: shuffle once, so any prefix has every class
+    order = np.random.RandomState(0).permutation(len(data["y"]))
+    X = data["x"][order].transpose(0, 3, 1, 2).astype(np.float32) / 255
     reps = -(-n // len(X))  # the subset repeated up to n images
-    return np.tile(X, (reps, 1, 1, 1))[:n], np.tile(data["y"], reps)[:n].astype(
-        np.int64)
+    return np.tile(X, (reps, 1, 1, 1))[:n], np.tile(data["y"][order], reps)[
+        :n].astype(np.int64)
 
 
 def sync(device):
