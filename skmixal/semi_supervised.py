@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from skmixal.augment import augment_batch
-from skmixal.mixup import cutmix, mix_inputs
+from skmixal.mixup import cutmix, mix_inputs, one_hot
 
 __all__ = ["SEMI_SUPERVISED_METHODS", "DistributionAlignment", "SemiSupervisedTarget",
            "UnlabeledSampler", "class_prior", "linear_rampup", "mixmatch_batch",
@@ -216,7 +216,7 @@ def mixmatch_batch(x, y, u, *, n_classes, guess, n_views, temperature, sampler,
         guessed = sharpen(proba, temperature)
     inputs = torch.cat([x_view, u_views])
     targets = torch.cat([
-        torch.nn.functional.one_hot(y, n_classes).to(guessed.dtype),
+        one_hot(y, n_classes, guessed.dtype),
         guessed.repeat(n_views, 1),
     ])
     if sampler is None:

@@ -127,3 +127,13 @@ def test_soft_targets_give_the_pair_loss_with_label_smoothing():
     ce = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
     pair = 0.3 * ce(logits, target.y_a) + 0.7 * ce(logits, target.y_b)
     torch.testing.assert_close(ce(logits, soft_targets(target, 5)), pair)
+
+
+def test_one_hot_equals_torchs():
+    from skmixal.mixup import one_hot
+
+    y = torch.tensor([3, 0, 9, 3, 1])
+    for dtype in (torch.float32, torch.float64):
+        torch.testing.assert_close(
+            one_hot(y, 10, dtype), torch.nn.functional.one_hot(y, 10).to(dtype),
+            rtol=0, atol=0)
