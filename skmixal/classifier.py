@@ -52,9 +52,10 @@ __all__ = ["MixupNetClassifier"]
 
 DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
-# mixup_alpha='auto', from benchmarks/mixup_alpha.py (digits and MNIST, 20-1,000
-# labels): mixup helps the default CNN on images and hurts the MLP on vectors.
-AUTO_ALPHA_IMAGES = 0.2
+# mixup_alpha='auto', from benchmarks/mixup_alpha.py (digits and MNIST, 20-300
+# labels): on images 0.1 matched or beat 0.2 everywhere with the default CNN;
+# on vectors mixup hurts the MLP.
+AUTO_ALPHA_IMAGES = 0.1
 AUTO_ALPHA_VECTORS = 0.0
 # With unlabeled rows (MixMatch), 'auto' is the paper's 0.75 (benchmarks/
 # semi_supervised.py, digits and MNIST).
@@ -293,11 +294,13 @@ class MixupNetClassifier(NeuralNetClassifier):
     mixup_alpha : float or 'auto', default='auto'
         Concentration of the Beta distribution of the mixing weight; ``0``
         disables mixing and trains exactly like ``NeuralNetClassifier``.
-        ``'auto'`` uses 0.2 for image input and 0 for vector input, as measured
-        by ``benchmarks/mixup_alpha.py`` on digits and MNIST with 20 to 1,000
-        labels: on images the default CNN gains up to 8 points of accuracy
-        with mixup, while on flattened pixels the MLP loses up to 4 points.
-        The value used is ``mixup_alpha_``.
+        ``'auto'`` uses 0.1 for image input and 0 for vector input, as measured
+        by ``benchmarks/mixup_alpha.py`` on digits and MNIST with 20 to 300
+        labels: on 8x8 digits the default CNN gains 1 to 3 points with mixup
+        from 100 labels on; on MNIST it loses 1 to 3 points with 50 to 100
+        labels and breaks even at 200 (0.1 matched or beat 0.2 on both); on
+        flattened pixels the MLP loses up to 4 points. With unlabeled rows,
+        ``'auto'`` is MixMatch's 0.75. The value used is ``mixup_alpha_``.
     mixup_mode : {'input', 'cutmix'}, default='input'
         ``'input'`` interpolates whole inputs; ``'cutmix'`` pastes a box from
         another image (image input only).

@@ -548,7 +548,7 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
         Share of the data held out, stratified, for scoring.
     mixup_alpha : float or 'auto', default='auto'
         Mixup strength of the ``+mixup`` arms; the others train with 0.
-        ``'auto'`` is the estimator's: 0.2 for images, off for vectors.
+        ``'auto'`` is the estimator's: 0.1 for images, off for vectors.
     estimator : estimator or None, default=None
         Cloned for every fit; ``None`` builds ``MixupNetClassifier``.
     estimator_params : dict or None, default=None

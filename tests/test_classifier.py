@@ -70,7 +70,7 @@ def test_auto_alpha_mixes_images_only(digits_small, monkeypatch):
     assert vectors.mixup_alpha == "auto" and vectors.mixup_alpha_ == 0.0
     assert calls == []
     images = MixupNetClassifier(**fast).fit(X.reshape(-1, 8, 8), y)
-    assert images.mixup_alpha_ == 0.2 and calls and all(calls)
+    assert images.mixup_alpha_ == 0.1 and calls and all(calls)
 
 
 def test_mixup_prob_controls_share_of_mixed_batches(digits_small, monkeypatch):

@@ -61,7 +61,7 @@ def test_no_unlabeled_rows_is_exactly_the_supervised_fit(images):
         X, y, X_unlabeled=np.empty((0, 8, 8), np.float32))
     np.testing.assert_array_equal(_proba(sup, Xt), _proba(mm, Xt))
     np.testing.assert_array_equal(_proba(sup, Xt), _proba(empty, Xt))
-    assert mm.n_unlabeled_ == 0 and mm.augment_ is None and mm.mixup_alpha_ == 0.2
+    assert mm.n_unlabeled_ == 0 and mm.augment_ is None and mm.mixup_alpha_ == 0.1
 
 
 def test_unlabeled_loss_moves_the_model(images):
