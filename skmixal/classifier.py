@@ -52,9 +52,10 @@ __all__ = ["MixupNetClassifier"]
 
 DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
-# mixup_alpha='auto', from benchmarks/mixup_alpha.py (digits and MNIST, 20-300
-# labels): on images 0.1 matched or beat 0.2 everywhere with the default CNN;
-# on vectors mixup hurts the MLP.
+# mixup_alpha='auto', from benchmarks/mixup_alpha.py (digits and MNIST, 20-200
+# labels, 3 seeds): on images 0.1 and 0.2 are within a point of each other
+# (0.2 ahead on digits, 0.1 on MNIST, where mixup alone costs accuracy below 200
+# labels, less at 0.1); on vectors mixup hurts the MLP.
 AUTO_ALPHA_IMAGES = 0.1
 AUTO_ALPHA_VECTORS = 0.0
 # With unlabeled rows (MixMatch), 'auto' is the paper's 0.75 (benchmarks/
@@ -296,10 +297,11 @@ class MixupNetClassifier(NeuralNetClassifier):
         disables mixing and trains exactly like ``NeuralNetClassifier``.
         ``'auto'`` uses 0.1 for image input and 0 for vector input, as measured
         by ``benchmarks/mixup_alpha.py`` on digits and MNIST with 20 to 300
-        labels: on 8x8 digits the default CNN gains 1 to 3 points with mixup
-        from 100 labels on; on MNIST it loses 1 to 3 points with 50 to 100
-        labels and breaks even at 200 (0.1 matched or beat 0.2 on both); on
-        flattened pixels the MLP loses up to 4 points. With unlabeled rows,
+        labels: on 8x8 digits the default CNN gains 0.4 to 2 points with mixup
+        from 50 labels on; on MNIST it loses 1 to 3 points with 20 to 100
+        labels and breaks even at 200 (0.1 and 0.2 within a point of each
+        other on both, 0.1 losing less on MNIST); on flattened pixels the MLP
+        loses up to 4 points. With unlabeled rows,
         ``'auto'`` is MixMatch's 0.75. The value used is ``mixup_alpha_``.
     mixup_mode : {'input', 'cutmix'}, default='input'
         ``'input'`` interpolates whole inputs; ``'cutmix'`` pastes a box from
