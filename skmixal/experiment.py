@@ -30,6 +30,7 @@ remaining pool as ``X_unlabeled``.
 
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -268,6 +269,11 @@ def resolve_module(spec, kwargs=None, *, input_shape=None, n_classes=None):
         return {f"module__{k}": v for k, v in kwargs.items()}
     if spec in _MODULES:
         module = _MODULES[spec]
+        if importlib.util.find_spec("torchvision") is None:
+            # Say so now: without this the import fails at the first fit, which in
+            # the labeling loop is after the expert has labeled.
+            raise ValueError(f"module {spec!r} needs torchvision: pip install "
+                             "skmixal[vision].")
     else:
         path, sep, attr = spec.rpartition(":") if ":" in spec else spec.rpartition(".")
         if not path or not attr:

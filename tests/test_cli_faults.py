@@ -8,6 +8,7 @@ message saying so, and never lose a label.
 
 import csv
 import errno
+import importlib.util
 import json
 import os
 import socket
@@ -95,16 +96,34 @@ def test_init_refuses_bad_settings_and_writes_nothing(tmp_path, kwargs, message)
     assert labeling.init_state(state, "digits", n_initial=5) is not None
 
 
+_HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--lr", "-1"], "learning rate"),
     (["--module", "no.such.Net"], "--module"),
-    (["--module", "resnet18"], "Invalid model setting"),  # images only
+    # images only; without torchvision the missing package is the first fault
+    (["--module", "resnet18"],
+     "Invalid model setting" if _HAS_TORCHVISION else "needs torchvision"),
 ])
 def test_init_cli_bad_setting_exits_2_and_leaves_nothing(tmp_path, capsys, argv,
                                                           message):
     state = tmp_path / "state"
     assert main(["init", "--state", str(state), "--initial", "5", *argv]) == 2
     _no_traceback(capsys, message)
+    assert not state.exists()
+
+
+@pytest.mark.parametrize("command", ["init", "run"])
+def test_resnet18_without_torchvision_exits_2_naming_it(tmp_path, capsys,
+                                                        monkeypatch, command):
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # as if not installed
+    state = tmp_path / "state"
+    argv = (["init", "--state", str(state), "--initial", "5"] if command == "init"
+            else ["run", "--out", str(state), "--budget", "10"])
+    assert main([*argv, "--module", "resnet18"]) == 2
+    _no_traceback(capsys, "--module: module 'resnet18' needs torchvision: pip "
+                          "install skmixal[vision]")
     assert not state.exists()
 
 
