@@ -33,7 +33,9 @@ BENCHMARKS = {
                         "size"),
     "bench_epoch": ([], "seconds per epoch against a hand-written loop"),
     "bench_query": ([], "query time and memory on a 1,000,000-row pool"),
-    "mixup_alpha": (["--seeds", "2"], "accuracy against mixup_alpha"),
+    "mixup_alpha": (["--layouts", "image", "--labels", "20", "50", "100", "200",
+                     "--alphas", "0", "0.1", "0.2", "0.4", "--seeds", "3"],
+                    "accuracy against mixup_alpha"),
     "compare_strategies": ([], "strategies on digits"),
     "gpu": ([], "the GPU benchmark (exits at once without CUDA)"),
 }
