@@ -149,8 +149,11 @@ def main():
         wall = time.time() - started
         result.save(out)
         summary = summarise(name, result, plan)
+        # wall_s counts this invocation only (a rerun resumes saved rounds);
+        # compute_s is what every round cost, in whichever invocation it ran
+        compute = sum(r["fit_s"] + r["query_s"] for r in result.records)
         summary.update(machine=machine, seeds=seeds, versions=package_versions(),
-                       wall_s=wall, shape=list(data.X.shape),
+                       wall_s=wall, compute_s=compute, shape=list(data.X.shape),
                        schedule={k: plan[k] for k in
                                  ("test_size", "n_initial", "query_size", "budget")})
         (out / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -80,7 +80,8 @@ def _label_efficiency_section():
             f"{s['shape'][0]:,} images {tuple(s['shape'][1:])}, test share "
             f"{sched['test_size']}, {sched['n_initial']} random labels then rounds of "
             f"{sched['query_size']} to {sched['budget']}; seeds {s['seeds']}; "
-            f"{s['wall_s'] / 60:.0f} min on {s['machine']}. Versions: "
+            f"{s['compute_s'] / 60:.0f} min of fits and queries ({s['wall_s'] / 60:.0f} "
+            f"min wall in the last invocation, which resumes saved rounds) on {s['machine']}. Versions: "
             + ", ".join(f"{k} {v}" for k, v in s["versions"].items()) + ".\n")
         lines.append("| arm | " + " | ".join(str(n) for n in budgets) + " |")
         lines.append("| --- |" + " --- |" * len(budgets))
