@@ -31,6 +31,8 @@ BENCHMARKS = {
                          "--markdown", str(OUT / "semi_supervised.md")],
                         "MixMatch against supervised training, cost against pool "
                         "size"),
+    "ssl_speed": (["--seeds", "0,1,2", "--settings", "fast"],
+                  "MixMatch on MNIST: a faster setting against the defaults"),
     "bench_epoch": ([], "seconds per epoch against a hand-written loop"),
     "bench_query": ([], "query time and memory on a 1,000,000-row pool"),
     "mixup_alpha": (["--layouts", "image", "--labels", "20", "50", "100", "200",
@@ -80,8 +82,9 @@ def _label_efficiency_section():
             f"{s['shape'][0]:,} images {tuple(s['shape'][1:])}, test share "
             f"{sched['test_size']}, {sched['n_initial']} random labels then rounds of "
             f"{sched['query_size']} to {sched['budget']}; seeds {s['seeds']}; "
-            f"{s['compute_s'] / 60:.0f} min of fits and queries ({s['wall_s'] / 60:.0f} "
-            f"min wall in the last invocation, which resumes saved rounds) on {s['machine']}. Versions: "
+            f"{s['compute_s'] / 60:.0f} min of fits and queries "
+            f"({s['wall_s'] / 60:.0f} min wall in the last invocation, which "
+            f"resumes saved rounds) on {s['machine']}. Versions: "
             + ", ".join(f"{k} {v}" for k, v in s["versions"].items()) + ".\n")
         lines.append("| arm | " + " | ".join(str(n) for n in budgets) + " |")
         lines.append("| --- |" + " --- |" * len(budgets))
@@ -132,6 +135,8 @@ def assemble():
     parts += ["## Semi-supervised training (`semi_supervised.py`)\n",
               semi.read_text() if semi.exists() else "",
               _text("semi_supervised")]
+    parts += [f"### `ssl_speed.py`: {BENCHMARKS['ssl_speed'][1]}\n",
+              _text("ssl_speed")]
     for name in ("bench_epoch", "bench_query", "mixup_alpha", "compare_strategies",
                  "gpu"):
         parts += [f"## `{name}.py`: {BENCHMARKS[name][1]}\n", _text(name)]
