@@ -4,7 +4,7 @@
 
 Few labels is where mixup helps most: this trains the default CNN on 100
 labeled 8x8 digit images (10 per class) and scores on 697 held-out ones, for
-three seeds, with mixup off, with the default ``mixup_alpha='auto'`` (0.2 for
+three seeds, with mixup off, with the default ``mixup_alpha='auto'`` (0.1 for
 images), and with 1,000 more images given without their labels
 (``X_unlabeled=``: semi-supervised Mixup, MixMatch).
 """
