@@ -238,7 +238,8 @@ def resnet18(n_classes, in_channels=3):
     return net
 
 
-_MODULES = {"resnet18": resnet18}
+# name -> (builder, the package it imports)
+_MODULES = {"resnet18": (resnet18, "torchvision")}
 
 
 def resolve_module(spec, kwargs=None, *, input_shape=None, n_classes=None):
@@ -268,11 +269,11 @@ def resolve_module(spec, kwargs=None, *, input_shape=None, n_classes=None):
     if spec is None:
         return {f"module__{k}": v for k, v in kwargs.items()}
     if spec in _MODULES:
-        module = _MODULES[spec]
-        if importlib.util.find_spec("torchvision") is None:
+        module, needs = _MODULES[spec]
+        if importlib.util.find_spec(needs) is None:
             # Say so now: without this the import fails at the first fit, which in
             # the labeling loop is after the expert has labeled.
-            raise ValueError(f"module {spec!r} needs torchvision: pip install "
+            raise ValueError(f"module {spec!r} needs {needs}: pip install "
                              "skmixal[vision].")
     else:
         path, sep, attr = spec.rpartition(":") if ":" in spec else spec.rpartition(".")
