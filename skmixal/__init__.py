@@ -16,6 +16,7 @@ patch_modal_unless_disabled()
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ImageEmbedder",
     "MLP",
     "STRATEGIES",
     "MixupNetClassifier",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 _HOMES = {
+    "ImageEmbedder": "skmixal.embedding",
     "MLP": "skmixal.modules",
     "SmallCNN": "skmixal.modules",
     "MixupNetClassifier": "skmixal.classifier",

@@ -202,7 +202,7 @@ class Backbone:
                 f"weights must be a path to a state dict file or None, got "
                 f"{type(weights).__name__}.")
         self.weights = weights
-        self.input_size = check_in_range(input_size, "input_size", low=8,
+        self.input_size = check_in_range(input_size, "input_size", low=1,
                                          integer=True)
         self.mean, self.std = _check_stats(mean, "mean"), _check_stats(std, "std")
         self.embedding_dim = check_in_range(embedding_dim, "embedding_dim", low=1,

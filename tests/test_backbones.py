@@ -132,7 +132,7 @@ def test_missing_weights_file(tmp_path):
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"module": 3}, TypeError, "module must be a torch.nn.Module"),
     ({"weights": 3}, TypeError, "weights must be a path"),
-    ({"input_size": 4}, ValueError, "input_size"),
+    ({"input_size": 0}, ValueError, "input_size"),
     ({"input_size": 32.0}, TypeError, "input_size"),
     ({"mean": (0.5, 0.5)}, ValueError, "mean must be 3 numbers"),
     ({"mean": "rgb"}, TypeError, "mean must be a sequence"),

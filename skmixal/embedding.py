@@ -1,0 +1,353 @@
+"""Frozen features of a pretrained backbone, as a scikit-learn transformer.
+
+:class:`ImageEmbedder` turns images into the embeddings of a backbone from
+:mod:`skmixal.backbones`, so that ``make_pipeline(ImageEmbedder(),
+MixupNetClassifier())`` is an ordinary estimator: it fits, predicts, clones,
+pickles, goes into ``GridSearchCV`` and into modAL's ``ActiveLearner``, and the
+query strategies take it (they transform the pool once per query).
+"""
+
+import contextlib
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from tqdm import tqdm
+
+from skmixal._validation import check_in_range
+from skmixal.backbones import Backbone, get_backbone
+
+__all__ = ["ImageEmbedder"]
+
+# progress='auto' shows a bar from this many images on (and only on a terminal)
+LONG_POOL = 1000
+# images per forward pass by default: bounded memory (a 224 px float batch of
+# 32 is 19 MB, its largest EfficientNet activation about 150 MB)
+CPU_BATCH, CUDA_BATCH = 32, 256
+_FORMATS = ("auto", "channels_first", "channels_last")
+
+
+def _layout(X, data_format):
+    """Checked ``(n, channel axis or None)`` of an image array; nothing is read."""
+    if not (hasattr(X, "shape") and hasattr(X, "dtype")):
+        raise TypeError(
+            "X must be a NumPy array, np.memmap or torch.Tensor of images, got "
+            f"{type(X).__name__}.")
+    if isinstance(X, torch.Tensor):
+        kind = ("b" if X.dtype == torch.bool else "f" if X.dtype.is_floating_point
+                else "c" if X.dtype.is_complex else "i")
+    else:
+        kind = np.dtype(X.dtype).kind
+    if kind not in "uif":
+        raise TypeError(f"X must hold integer or float pixels, got dtype {X.dtype}.")
+    shape = tuple(X.shape)
+    if len(shape) not in (3, 4):
+        hint = (" (flattened images? reshape them, e.g. X.reshape(-1, 28, 28))"
+                if len(shape) == 2 else "")
+        raise ValueError(
+            "X must be images of shape (N, H, W), (N, C, H, W) or (N, H, W, C), "
+            f"got shape {shape}{hint}.")
+    if shape[0] == 0:
+        raise ValueError("X is empty: it must hold at least one image.")
+    if len(shape) == 3:
+        return shape[0], None
+    first, last = shape[1] in (1, 3), shape[3] in (1, 3)
+    if data_format == "auto" and first and last:
+        raise ValueError(
+            f"X of shape {shape} could be channels-first or channels-last: pass "
+            "data_format='channels_first' or 'channels_last'.")
+    if data_format == "channels_first" or (data_format == "auto" and first):
+        axis = 1
+    else:
+        axis = 3
+    if shape[axis] not in (1, 3):
+        raise ValueError(
+            f"X must have 1 (grayscale) or 3 (RGB) channels; shape {shape} has "
+            f"{shape[axis]} on axis {axis} (data_format={data_format!r}).")
+    return shape[0], axis
+
+
+def _is_integer(X):
+    if isinstance(X, torch.Tensor):
+        return not X.dtype.is_floating_point
+    return np.dtype(X.dtype).kind in "ui"
+
+
+class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Embeddings of images by a frozen pretrained backbone.
+
+    Images are scaled to [0, 1] (see ``value_range``), grayscale repeated to
+    three channels, resized to ``input_size`` × ``input_size`` (bilinear,
+    antialiased; the aspect ratio is not kept, nothing is cropped),
+    normalised with the backbone's mean and std, and passed through the
+    backbone batch by batch on ``device``, in evaluation mode under
+    ``torch.inference_mode``: the same input gives the same output. On CUDA
+    the forward pass runs under bfloat16 autocast; registered convolutional
+    backbones get channels-last tensors on every device. An ``np.memmap`` is
+    read one batch at a time: memory is one batch plus the (n, dim) output.
+
+    Parameters
+    ----------
+    backbone : str, Backbone or nn.Module, default="efficientnet_lite0"
+        A name for :func:`skmixal.backbones.get_backbone`
+        (``"efficientnet_lite0"``, ``"resnet18"``, ``"timm:<model>"``), a
+        :class:`~skmixal.backbones.Backbone`, or a module used with its own
+        weights and ImageNet's preprocessing.
+    input_size : int or None, default=None
+        Side images are resized to; None: the backbone's ``input_size``
+        (160 for ``"efficientnet_lite0"``: as accurate as 224 on the CIFAR-10
+        subset in half the time, see ``benchmarks/embedding_speed.py``).
+    batch_size : int or None, default=None
+        Images per forward pass; None: 32 on the CPU, 256 on CUDA.
+    device : str, torch.device or None, default=None
+        None: CUDA when available, else the CPU, decided when the backbone is
+        loaded (an unpickled embedder uses what the new machine has).
+    value_range : 'auto' or (low, high), default='auto'
+        Pixel values that map to 0 and 1. 'auto': integer images are 0..255
+        (uint8 as stored), float images 0..1. Values outside the range (by
+        more than 0.1 % of it for floats), NaN or infinity raise a
+        ``ValueError``: float images in 0..255 need ``value_range=(0, 255)``.
+    data_format : {'auto', 'channels_first', 'channels_last'}, default='auto'
+        Where the channel axis of 4-D input is: 'auto' takes the axis (1 or
+        last) of size 1 or 3, and asks when both are.
+    progress : 'auto' or bool, default='auto'
+        A tqdm bar on stderr; 'auto' shows it for 1,000 images or more when
+        stderr is a terminal.
+
+    Attributes
+    ----------
+    backbone_ : Backbone
+        The resolved backbone (its description; the network itself is loaded
+        on first use and never pickled: an unpickled embedder reloads it
+        from the registry or the weights file).
+    input_size_ : int
+        The side images are resized to.
+    embedding_dim_ : int
+        Features per image.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skmixal import ImageEmbedder, MixupNetClassifier
+    >>> model = make_pipeline(ImageEmbedder(), MixupNetClassifier())  # doctest: +SKIP
+    >>> model.fit(X_labeled, y_labeled).score(X_test, y_test)  # doctest: +SKIP
+    """
+
+    def __init__(self, backbone="efficientnet_lite0", *, input_size=None,
+                 batch_size=None, device=None, value_range="auto",
+                 data_format="auto", progress="auto"):
+        self.backbone = backbone
+        self.input_size = input_size
+        self.batch_size = batch_size
+        self.device = device
+        self.value_range = value_range
+        self.data_format = data_format
+        self.progress = progress
+
+    # --- parameters ----------------------------------------------------------
+
+    def _check_params(self):
+        """The resolved Backbone; every parameter checked before any work."""
+        check_in_range(self.input_size, "input_size", low=1, integer=True,
+                       allow_none=True)
+        check_in_range(self.batch_size, "batch_size", low=1, integer=True,
+                       allow_none=True)
+        if self.device is not None:
+            if not isinstance(self.device, (str, torch.device)):
+                raise TypeError(f"device must be None, a str or a torch.device, "
+                                f"got {type(self.device).__name__}.")
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise ValueError(f"device must name a torch device such as 'cpu' "
+                                 f"or 'cuda', got {self.device!r}.") from None
+        self._range_of(np.zeros(1, np.uint8))  # checks value_range
+        if not (isinstance(self.data_format, str) and self.data_format in _FORMATS):
+            raise ValueError(f"data_format must be one of {_FORMATS}, got "
+                             f"{self.data_format!r}.")
+        if not (isinstance(self.progress, bool)
+                or isinstance(self.progress, str) and self.progress == "auto"):
+            raise ValueError(f"progress must be 'auto', True or False, got "
+                             f"{self.progress!r}.")
+        if isinstance(self.backbone, Backbone):
+            return self.backbone
+        if isinstance(self.backbone, nn.Module):
+            return Backbone(self.backbone)
+        if isinstance(self.backbone, str):
+            return get_backbone(self.backbone)
+        raise TypeError(
+            "backbone must be a registered name (skmixal.backbones.BACKBONES), a "
+            f"Backbone or a torch.nn.Module, got {type(self.backbone).__name__}.")
+
+    def _range_of(self, X):
+        """(low, high) of X's pixel values under ``value_range``."""
+        vr = self.value_range
+        if isinstance(vr, str) and vr == "auto":
+            return (0.0, 255.0) if _is_integer(X) else (0.0, 1.0)
+        if isinstance(vr, (str, bytes)) or not hasattr(vr, "__len__") or len(vr) != 2:
+            raise ValueError(f"value_range must be 'auto' or (low, high), got {vr!r}.")
+        low, high = (check_in_range(v, "value_range") for v in vr)
+        if not low < high:
+            raise ValueError(f"value_range must have low < high, got {vr!r}.")
+        return float(low), float(high)
+
+    # --- the network ---------------------------------------------------------
+
+    def _network(self):
+        """The loaded backbone (cached; loaded again after unpickling)."""
+        if getattr(self, "_module", None) is None:
+            device = self.device
+            if device is None:
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            self._device = torch.device(device)
+            self._module = self.backbone_.load(input_size=self.input_size_,
+                                               device=self._device)
+        return self._module
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_module", None)  # weights come back from the backbone
+        state.pop("_device", None)
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    # --- fit / transform -----------------------------------------------------
+
+    def fit(self, X, y=None):
+        """Check the parameters and X's layout, load the backbone.
+
+        Nothing is learned from X: the backbone is frozen.
+
+        Parameters
+        ----------
+        X : ndarray, np.memmap or torch.Tensor
+            Images (N, H, W), (N, C, H, W) or (N, H, W, C); only the shape is
+            checked here.
+        y : ignored
+
+        Returns
+        -------
+        self : ImageEmbedder
+        """
+        backbone = self._check_params()
+        _layout(X, self.data_format)
+        self.backbone_ = backbone
+        self.input_size_ = self.input_size or backbone.input_size
+        self._module = None
+        module = self._network()
+        # one black image: its output size, and an early error for a module
+        # that cannot take images of this size
+        probe = torch.zeros(1, 3, self.input_size_, self.input_size_,
+                            device=self._device)
+        with torch.inference_mode():
+            dim = _pooled(module(self._memory_format(probe))).shape[1]
+        if backbone.embedding_dim not in (None, dim):
+            raise ValueError(
+                f"{backbone.name} gave {dim} features per image, but its "
+                f"embedding_dim says {backbone.embedding_dim}.")
+        self.embedding_dim_ = self._n_features_out = int(dim)
+        return self
+
+    def transform(self, X):
+        """Embeddings of the images in X.
+
+        Parameters
+        ----------
+        X : ndarray, np.memmap or torch.Tensor
+            Images (N, H, W), (N, C, H, W) or (N, H, W, C), any size, integer
+            or float pixels (see ``value_range``). Not modified.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (N, embedding_dim_), float32
+        """
+        check_is_fitted(self, "backbone_")
+        n, axis = _layout(X, self.data_format)
+        low, high = self._range_of(X)
+        streamed = isinstance(X, np.memmap)
+        if not streamed:  # in memory: check every value before any work
+            self._check_values(X, low, high, 0)
+        module = self._network()
+        rows = self.batch_size or (CUDA_BATCH if self._device.type == "cuda"
+                                   else CPU_BATCH)
+        show = self.progress if isinstance(self.progress, bool) else (
+            n >= LONG_POOL and sys.stderr.isatty())
+        out = np.empty((n, self.embedding_dim_), dtype=np.float32)
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                    if self._device.type == "cuda" else contextlib.nullcontext())
+        with torch.inference_mode(), autocast, tqdm(
+                total=n, unit="img", disable=not show, file=sys.stderr,
+                desc=f"embedding ({self.backbone_.name})") as bar:
+            for start in range(0, n, rows):
+                batch = X[start : start + rows]
+                if streamed:  # a memmap is read, and checked, batch by batch
+                    batch = np.array(batch)
+                    self._check_values(batch, low, high, start)
+                z = _pooled(module(self._prepare(batch, axis, low, high)))
+                out[start : start + len(z)] = z.float().cpu().numpy()
+                bar.update(len(z))
+        return out
+
+    def _check_values(self, X, low, high, start):
+        """Raise unless every pixel is finite and within ``(low, high)``."""
+        t = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
+        if _is_integer(X):
+            tol, t_min, t_max = 0.0, int(t.min()), int(t.max())
+        else:
+            if not bool(torch.isfinite(t).all()):
+                raise ValueError(f"X contains NaN or infinity (in images from "
+                                 f"{start}).")
+            tol, t_min, t_max = 1e-3 * (high - low), float(t.min()), float(t.max())
+        if t_min < low - tol or t_max > high + tol:
+            raise ValueError(
+                f"X holds pixel values in [{t_min:g}, {t_max:g}] (images from "
+                f"{start}), outside value_range ({low:g}, {high:g}); pass "
+                "value_range=(low, high) with the range of your images (e.g. "
+                "(0, 255) for float images in 0..255).")
+
+    def _memory_format(self, x):
+        if self.backbone_.channels_last:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _prepare(self, batch, axis, low, high):
+        """One batch as the backbone expects it: (b, 3, s, s), normalised."""
+        if isinstance(batch, torch.Tensor):
+            x = batch.to(self._device)
+        else:  # a read-only or memmap slice is copied: torch needs writeable
+            x = torch.from_numpy(np.array(batch, copy=not batch.flags.writeable))
+            x = x.to(self._device)
+        x = (x.float() - low) / (high - low)
+        if axis is None:
+            x = x.unsqueeze(1)
+        elif axis == 3:
+            x = x.permute(0, 3, 1, 2)
+        size = self.input_size_
+        if tuple(x.shape[2:]) != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear",
+                              align_corners=False, antialias=True)
+        mean = torch.tensor(self.backbone_.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.backbone_.std, device=x.device).view(1, 3, 1, 1)
+        x = (x.expand(-1, 3, -1, -1) - mean) / std  # grayscale: 3 equal channels
+        return self._memory_format(x)
+
+
+def _pooled(z):
+    """(n, dim) features: feature maps are averaged over space, others flattened."""
+    if z.ndim == 4:
+        return z.mean(dim=(2, 3))
+    return z.reshape(len(z), -1)
