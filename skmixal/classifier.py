@@ -1,70 +1,41 @@
-"""MixupNetClassifier: a skorch classifier that trains with Mixup."""
+"""MixupNetClassifier: a skorch classifier that trains with Mixup.
 
-import collections
+The estimator's face: parameters, input validation, fit and predict. How a
+training step is built lives in :mod:`skmixal.training` (one module per method),
+where a fit's randomness comes from in :mod:`skmixal._reproducibility`, how
+batches travel in :mod:`skmixal.iterators` and how a network is run without
+training in :mod:`skmixal.inference`.
+"""
+
 import copy
 import math
-import numbers
 import re
-import threading
-from contextlib import contextmanager
 
 import numpy as np
 import skorch
 import torch
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import is_dataset, to_numpy
 from torch.utils.data import DataLoader
 
-from skmixal._validation import (
-    as_numpy,
-    check_classes,
-    check_features,
-    check_in_range,
-    encode_labels,
-    seed_from,
-)
-from skmixal.augment import AUGMENTATIONS, augment_batch
-from skmixal.iterators import TensorLoader, inference_rows
-from skmixal.mixup import (
-    MIXUP_MODES,
-    MixedTarget,
-    _BetaSampler,
-    mix_batch,
-    soft_targets,
-)
-from skmixal.modules import SeededDropout, SmallCNN, default_module, last_linear
-from skmixal.semi_supervised import (
-    SEMI_SUPERVISED_METHODS,
-    DistributionAlignment,
-    SemiSupervisedTarget,
-    UnlabeledSampler,
-    class_prior,
-    linear_rampup,
-    mixmatch_batch,
-    mixmatch_loss,
-)
+from skmixal import inference
+from skmixal._fit_data import validate_fit_data
+from skmixal._labels import n_rows
+from skmixal._params import check_params
+from skmixal._reproducibility import FitRandomness
+from skmixal._validation import as_numpy, check_features
+from skmixal.augment import AUGMENTATIONS
+from skmixal.iterators import TensorLoader, UnlabeledSampler
+from skmixal.modules import SeededDropout, SmallCNN, default_module
+from skmixal.training import FitContext, loss_reader, method_class
 
 __all__ = ["MixupNetClassifier"]
 
 DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
-# mixup_alpha='auto', from benchmarks/mixup_alpha.py (digits and MNIST, 20-200
-# labels, 3 seeds): on images 0.1 and 0.2 are within a point of each other
-# (0.2 ahead on digits, 0.1 on MNIST, where mixup alone costs accuracy below 200
-# labels, less at 0.1); on vectors mixup hurts the MLP.
-AUTO_ALPHA_IMAGES = 0.1
-AUTO_ALPHA_VECTORS = 0.0
-# With unlabeled rows (MixMatch), 'auto' is the paper's 0.75 (benchmarks/
-# semi_supervised.py, digits and MNIST).
-AUTO_ALPHA_SEMI_SUPERVISED = 0.75
-# min_steps='auto': supervised fits, and fits with unlabeled rows, which need
-# longer to use the pool (benchmarks/semi_supervised.py: digits, MNIST)
-AUTO_MIN_STEPS = 1000
-AUTO_MIN_STEPS_SEMI_SUPERVISED = 2000
 
 # skorch 1.4 threads `_routing_method` from fit into partial_fit; 1.0-1.3
 # pass every fit parameter on to the module's forward, so it must not be sent.
@@ -74,16 +45,6 @@ def _major_minor(version):
 
 
 _SKORCH_ROUTES = _major_minor(skorch.__version__) >= (1, 4)
-
-# Module initialisation draws from torch's global generator (every layer's
-# reset_parameters); seeding it and building the module happen under one lock
-# so fits in threads cannot interleave their draws.
-_INIT_LOCK = threading.Lock()
-# process-wide torch state that fits change and restore (the global generators,
-# the deterministic switches): how many running fits use each, and what the
-# first of them saved
-_GLOBAL_USERS = collections.Counter()
-_GLOBAL_SAVED = {}
 
 _FIT_STATE_DEFAULTS = {
     "history_": lambda: None,
@@ -104,160 +65,6 @@ def _takes_soft_targets(criterion):
             and criterion.reduction == "mean")
 
 
-def _is_minus_one(value):
-    return (isinstance(value, numbers.Number)
-            and not isinstance(value, (bool, np.bool_)) and value == -1)
-
-
-def _label_array(y):
-    """y as a 1-D NumPy array, keeping a list's mixed types (strings and -1)."""
-    if isinstance(y, torch.Tensor):
-        return as_numpy(y)
-    arr = np.asarray(y)
-    if (arr.dtype.kind in "US" and not isinstance(y, np.ndarray)
-            and any(not isinstance(v, str) for v in y)):
-        arr = np.empty(len(y), dtype=object)
-        arr[:] = list(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    return arr
-
-
-def _unlabeled_mask(y, classes):
-    """Boolean mask of the rows of y marked unlabeled (-1), or None.
-
-    scikit-learn's rule (``SelfTrainingClassifier``, ``LabelSpreading``): the
-    integer -1 marks an unlabeled row; with string labels, y must have dtype
-    object and hold the integer -1. A string array containing ``'-1'`` is
-    ambiguous and rejected. When the declared ``classes`` include -1, it is a
-    class and marks nothing.
-    """
-    if y is None or (classes is not None and any(_is_minus_one(c) for c in classes)):
-        return None
-    arr = _label_array(y)
-    if arr.ndim != 1:
-        return None
-    kind = arr.dtype.kind
-    if kind in "iuf":
-        return arr == -1
-    if kind == "O":
-        return np.fromiter((_is_minus_one(v) for v in arr), bool, len(arr))
-    if kind in "US" and (arr == "-1").any():
-        raise ValueError(
-            "y is an array of strings containing '-1'. To mark unlabeled rows "
-            "among string labels, use dtype=object and the integer -1 (as "
-            "scikit-learn's semi-supervised estimators do); to use '-1' as a "
-            "class, declare it in classes=[...].")
-    return None
-
-
-def _n_rows(X):
-    if X is None:
-        return 0
-    return int(X.shape[0]) if hasattr(X, "shape") else len(X)
-
-
-def _concat(a, b):
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        device = (a if isinstance(a, torch.Tensor) else b).device
-        return torch.cat([torch.as_tensor(a).to(device), torch.as_tensor(b).to(device)])
-    return np.concatenate([a, b])
-
-
-@contextmanager
-def _global_rng_seeded(seed, devices):
-    """torch's global generators (CPU and ``devices``) seeded, restored after.
-
-    Like ``torch.random.fork_rng``, but the seeding and the restoring happen
-    under ``_INIT_LOCK``: another fit in a thread can then never reseed the
-    global generator in the middle of a module's initialisation. Only the
-    listed GPUs are seeded, and exactly those are restored. Fits that overlap
-    in threads share one saved state: the first to start saves it and the last
-    to finish restores it, so the caller's generators end as they began
-    whatever the order in which the fits finish.
-    """
-    if seed is None:
-        yield
-        return
-    keys = ["cpu", *devices]
-    with _INIT_LOCK:
-        for key in keys:
-            if _GLOBAL_USERS[("rng", key)] == 0:
-                _GLOBAL_SAVED[("rng", key)] = (
-                    torch.get_rng_state() if key == "cpu"
-                    else torch.cuda.get_rng_state(key))
-            _GLOBAL_USERS[("rng", key)] += 1
-        torch.default_generator.manual_seed(seed)
-        for index in devices:
-            with torch.cuda.device(index):
-                torch.cuda.manual_seed(seed)
-    try:
-        yield
-    finally:
-        with _INIT_LOCK:
-            for key in keys:
-                _GLOBAL_USERS[("rng", key)] -= 1
-                if _GLOBAL_USERS[("rng", key)] == 0:
-                    state = _GLOBAL_SAVED.pop(("rng", key))
-                    if key == "cpu":
-                        torch.set_rng_state(state)
-                    else:
-                        torch.cuda.set_rng_state(state, key)
-
-
-@contextmanager
-def _deterministic_flags(enabled):
-    """torch's deterministic-algorithm switches for one fit, restored after.
-
-    The switches are process-wide: while any fit with ``deterministic=True``
-    runs, they are on for every fit. The first such fit saves them and the
-    last one restores them, so overlapping fits in threads cannot leave them on.
-    """
-    if not enabled:
-        yield
-        return
-    with _INIT_LOCK:
-        if _GLOBAL_USERS["flags"] == 0:
-            _GLOBAL_SAVED["flags"] = (
-                torch.are_deterministic_algorithms_enabled(),
-                torch.is_deterministic_algorithms_warn_only_enabled(),
-                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-        _GLOBAL_USERS["flags"] += 1
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-    try:
-        yield
-    finally:
-        with _INIT_LOCK:
-            _GLOBAL_USERS["flags"] -= 1
-            if _GLOBAL_USERS["flags"] == 0:
-                saved = _GLOBAL_SAVED.pop("flags")
-                torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-                torch.backends.cudnn.deterministic = saved[2]
-                torch.backends.cudnn.benchmark = saved[3]
-
-
-def _check_alignment(setting):
-    """``distribution_alignment``: 'uniform', 'labeled', None or class proportions."""
-    if setting is None or (isinstance(setting, str) and setting in ("uniform",
-                                                                     "labeled")):
-        return
-    if isinstance(setting, str):
-        raise ValueError(
-            "distribution_alignment must be 'uniform', 'labeled', None or an "
-            f"array of class proportions, got {setting!r}.")
-    try:
-        prior = np.asarray(setting, dtype=np.float64)
-    except (TypeError, ValueError):
-        prior = None
-    if (prior is None or prior.ndim != 1 or len(prior) < 2
-            or not np.all(np.isfinite(prior)) or np.any(prior <= 0)):
-        raise ValueError(
-            "distribution_alignment as an array needs one positive, finite "
-            f"proportion per class, got {setting!r}.")
-
-
 def _fresh_copy(module):
     """Deep copy of a user's module instance with every layer re-initialised.
 
@@ -269,6 +76,11 @@ def _fresh_copy(module):
         if hasattr(sub, "reset_parameters"):
             sub.reset_parameters()
     return module
+
+
+def _parameter_device(module, fallback):
+    param = next(module.parameters(), None)
+    return param.device if param is not None else torch.device(fallback or "cpu")
 
 
 class MixupNetClassifier(NeuralNetClassifier):
@@ -517,7 +329,7 @@ class MixupNetClassifier(NeuralNetClassifier):
 
     def _get_param_names(self):
         # skorch lists every public key of __dict__; private state such as
-        # _params_to_validate or the lambda sampler must not become a parameter
+        # _params_to_validate or the training method must not become a parameter
         return [name for name in super()._get_param_names()
                 if not name.startswith("_")]
 
@@ -548,39 +360,6 @@ class MixupNetClassifier(NeuralNetClassifier):
         tags.input_tags.three_d_array = True
         return tags
 
-    # -- validation ----------------------------------------------------------------
-    def _check_params(self):
-        if not (isinstance(self.mixup_alpha, str) and self.mixup_alpha == "auto"):
-            check_in_range(self.mixup_alpha, "mixup_alpha", low=0)
-        if self.mixup_mode not in MIXUP_MODES:
-            raise ValueError(
-                f"mixup_mode must be one of {MIXUP_MODES}, got {self.mixup_mode!r}.")
-        check_in_range(self.mixup_prob, "mixup_prob", low=0, high=1)
-        if not (isinstance(self.min_steps, str) and self.min_steps == "auto"):
-            check_in_range(self.min_steps, "min_steps", low=0, integer=True)
-        check_in_range(self.max_epochs, "max_epochs", low=0, integer=True)
-        if self.batch_size != -1:
-            check_in_range(self.batch_size, "batch_size", low=1, integer=True)
-        if (self.semi_supervised is not None
-                and self.semi_supervised not in SEMI_SUPERVISED_METHODS):
-            raise ValueError(
-                f"semi_supervised must be one of {SEMI_SUPERVISED_METHODS} or None,"
-                f" got {self.semi_supervised!r}.")
-        check_in_range(self.unlabeled_weight, "unlabeled_weight", low=0)
-        check_in_range(self.unlabeled_rampup, "unlabeled_rampup", low=0, high=1)
-        check_in_range(self.sharpen_temperature, "sharpen_temperature", low=0,
-                       high=1, low_inclusive=False)
-        check_in_range(self.n_augmentations, "n_augmentations", low=1, integer=True)
-        _check_alignment(self.distribution_alignment)
-        if self.augment is not None and self.augment not in ("auto", *AUGMENTATIONS):
-            raise ValueError(
-                f"augment must be 'auto', one of {AUGMENTATIONS} or None, got "
-                f"{self.augment!r}.")
-        if not isinstance(self.deterministic, (bool, np.bool_)):
-            raise TypeError(
-                f"deterministic must be True or False, got {self.deterministic!r}.")
-        check_random_state(self.random_state)
-
     def __sklearn_is_fitted__(self):
         # scikit-learn's check_is_fitted asks this first; skorch < 1.4 lacks it
         return self._is_fitted()
@@ -588,115 +367,33 @@ class MixupNetClassifier(NeuralNetClassifier):
     def _is_fitted(self):
         return bool(self.initialized_) and "classes_" in self.__dict__
 
+    # -- validation ----------------------------------------------------------------
+    def _check_params(self):
+        check_params(self)
+
     def _validate_fit_data(self, X, y, *, reset, classes=None, X_unlabeled=None):
-        """Validated (X, codes, unlabeled rows or None); sets the fitted attributes.
-
-        Rows of y equal to -1 (scikit-learn's semi-supervised convention) are
-        moved, in order, in front of ``X_unlabeled``: both routes give the same
-        unlabeled set and so the same model.
-        """
-        if is_dataset(X):
-            X, y = self._validate_fit_dataset(X, y, reset=reset)
-            unlabeled = self._validate_unlabeled(X_unlabeled)
-            self._resolve_training(images=self.input_shape_ is not None
-                                   and len(self.input_shape_) == 3,
-                                   n_unlabeled=_n_rows(unlabeled))
-            return X, y, unlabeled
-        if reset:
-            declared = classes if classes is not None else self.classes
-            known = None if declared is None else check_classes(declared)
-        else:
-            known = self.classes_
-        # semi_supervised=None is a plain classifier: -1 is a label like any other
-        mask = None if self.semi_supervised is None else _unlabeled_mask(y, known)
-        if mask is not None and mask.any():
-            if mask.all():
-                raise ValueError(
-                    "Every row of y is -1 (unlabeled): at least one labeled row "
-                    "per class is needed to start from.")
-        X = check_features(self, X, reset=reset)
-        if self.mixup_mode == "cutmix" and X.ndim != 4:
-            raise ValueError(
-                "mixup_mode='cutmix' needs image input (n_samples, channels, height,"
-                f" width) or (n_samples, height, width); got X of shape "
-                f"{tuple(X.shape)}. Use mixup_mode='input' for tabular data.")
-        unlabeled = self._validate_unlabeled(X_unlabeled)
-        if mask is not None and mask.any():
-            rows = np.flatnonzero(~mask)
-            from_y = X[np.flatnonzero(mask)]
-            unlabeled = from_y if unlabeled is None else _concat(from_y, unlabeled)
-            X, y = X[rows], _label_array(y)[rows]
-        codes, found = encode_labels(y, len(X), classes=known)
-        if reset:
-            self.classes_ = found
-        self._resolve_training(images=X.ndim == 4, n_unlabeled=_n_rows(unlabeled))
-        return X, codes, unlabeled
-
-    def _validate_unlabeled(self, X_unlabeled):
-        if X_unlabeled is None:
-            return None
-        if self.semi_supervised is None:
-            raise ValueError(
-                "X_unlabeled was given but semi_supervised=None; set "
-                "semi_supervised='mixmatch' to train on unlabeled rows.")
-        if is_dataset(X_unlabeled):
-            raise TypeError(
-                "X_unlabeled must be an array-like, np.memmap or torch tensor of "
-                "samples shaped like X, not a torch Dataset.")
-        if _n_rows(X_unlabeled) == 0:
-            return None  # an exhausted pool: a supervised fit
-        try:
-            return check_features(self, X_unlabeled, reset=False)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"X_unlabeled: {exc}") from exc
+        """Validated (X, codes, unlabeled rows or None); sets the fitted attributes
+        (:func:`skmixal._fit_data.validate_fit_data`) and resolves the fit's
+        ``'auto'`` parameters."""
+        X, y, unlabeled = validate_fit_data(self, X, y, reset=reset, classes=classes,
+                                            X_unlabeled=X_unlabeled)
+        images = self.input_shape_ is not None and len(self.input_shape_) == 3
+        self._resolve_training(images=images, n_unlabeled=n_rows(unlabeled))
+        return X, y, unlabeled
 
     def _resolve_training(self, *, images, n_unlabeled):
+        """The ``'auto'`` parameters, resolved by the fit's training method."""
         if self.augment in AUGMENTATIONS and self.augment != "noise" and not images:
             raise ValueError(
                 f"augment={self.augment!r} needs image input; use augment='noise'"
                 " or None for vector input.")
-        semi = n_unlabeled > 0
-        if self.mixup_alpha != "auto":
-            self.mixup_alpha_ = float(self.mixup_alpha)
-        elif semi:
-            self.mixup_alpha_ = AUTO_ALPHA_SEMI_SUPERVISED
-        else:
-            self.mixup_alpha_ = AUTO_ALPHA_IMAGES if images else AUTO_ALPHA_VECTORS
-        if self.augment == "auto":
-            self.augment_ = "shift" if semi and images else None
-        else:
-            self.augment_ = self.augment
-        if isinstance(self.min_steps, str):
-            self.min_steps_ = AUTO_MIN_STEPS_SEMI_SUPERVISED if semi else AUTO_MIN_STEPS
-        else:
-            self.min_steps_ = int(self.min_steps)
+        auto = method_class(self.semi_supervised, n_unlabeled).auto_settings(images)
+        self.mixup_alpha_ = (auto["mixup_alpha"] if self.mixup_alpha == "auto"
+                             else float(self.mixup_alpha))
+        self.augment_ = auto["augment"] if self.augment == "auto" else self.augment
+        self.min_steps_ = (auto["min_steps"] if isinstance(self.min_steps, str)
+                           else int(self.min_steps))
         self.n_unlabeled_ = n_unlabeled
-
-    def _validate_fit_dataset(self, X, y, *, reset):
-        # a torch Dataset cannot be inspected without reading it; labels inside
-        # it must already be codes 0..n_classes-1 of the declared classes
-        if reset:
-            if self.classes is None:
-                raise ValueError(
-                    "Fitting on a torch Dataset needs `classes` (the list of class "
-                    "labels); the dataset's targets must be their positions "
-                    "0..n_classes-1.")
-            self.classes_ = check_classes(self.classes)
-            sample = X[0][0] if isinstance(X[0], (tuple, list)) else X[0]
-            if isinstance(sample, (torch.Tensor, np.ndarray, numbers.Number)):
-                shape = tuple(torch.as_tensor(sample).shape)
-                # (H, W) samples are single-channel images, as for arrays
-                self.input_shape_ = shape if len(shape) != 2 else (1, *shape)
-                self.n_features_in_ = self.input_shape_[0]
-            else:
-                # dict or multi-input samples: only a user module knows them
-                if self.module is None:
-                    raise ValueError(
-                        "module=None builds a network from array samples; this "
-                        f"Dataset yields {type(sample).__name__} samples. Pass "
-                        "your own `module`.")
-                self.input_shape_ = None
-        return X, y
 
     def _validate_predict_data(self, X):
         if not self._is_fitted():
@@ -708,133 +405,62 @@ class MixupNetClassifier(NeuralNetClassifier):
         return check_features(self, X, reset=False)
 
     # -- fitting ---------------------------------------------------------------------
-    @contextmanager
-    def _training_context(self, unlabeled):
-        """The fit's own random generators, and torch's global one forked.
-
-        With an int ``random_state`` every draw of the fit comes from
-        generators made here: a NumPy ``Generator`` for scalars (lambda, the
-        CutMix box, unlabeled rows), a CPU torch ``Generator`` for the batch
-        order and one torch ``Generator`` per device for tensor draws (mixing
-        partners, augmentation, dropout of the default networks). Fits in
-        threads therefore never share a stream. torch's global generator is
-        also seeded, and restored afterwards, for modules that draw from it (a
-        user module's ``nn.Dropout``); only the CPU and the training GPU are
-        seeded, and exactly those are restored.
-        """
-        seeds = None
-        if self.random_state is not None:
-            entropy = seed_from(self.random_state)
-            seeds = np.random.SeedSequence(entropy).generate_state(4)
-        self._seeds = seeds
-        self._generators = {}
-        self._rng = None if seeds is None else np.random.default_rng(int(seeds[0]))
-        self._lambda_sampler = None
-        self._unlabeled_sampler = None
-        self._aligner = None
-        devices = []
-        device = torch.device(self.device or "cpu")
-        if device.type == "cuda" and torch.cuda.is_available():
-            devices = [device.index if device.index is not None
-                       else torch.cuda.current_device()]
-        flags = _deterministic_flags(self.deterministic)
-        try:
-            with _global_rng_seeded(None if seeds is None else int(seeds[1]), devices):
-                with flags:
-                    yield
-        finally:
-            self._release_training_state()
-
-    def _release_training_state(self):
-        for sub in self.__dict__.get("module_", torch.nn.Module()).modules():
-            if isinstance(sub, SeededDropout):
-                sub.generator = None  # generators do not pickle, and MC dropout
-                # after fit must follow the caller's seeding
-        for name in ("_rng", "_generators", "_seeds", "_lambda_sampler",
-                     "_unlabeled_sampler", "_aligner"):
-            self.__dict__.pop(name, None)
-
-    def _random(self):
-        """The fit's NumPy generator (from torch's global one without a seed)."""
-        if self._rng is None:
-            # random_state=None: torch.manual_seed still makes the fit repeatable
-            self._rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))
-        return self._rng
-
-    def _generator(self, device):
-        """The fit's torch generator on ``device`` (None: torch's global one)."""
-        if self._seeds is None:
-            return None
-        device = torch.device(device)
-        key = str(device)
-        if key not in self._generators:
-            if device.type == "cuda" and device.index is None:
-                device = torch.device("cuda", torch.cuda.current_device())
-            self._generators[key] = torch.Generator(device=device).manual_seed(
-                int(self._seeds[2]))
-        return self._generators[key]
-
-    def _initialize_for_fit(self):
-        """``initialize()``, with its weight draws seeded and serialised."""
-        if self._seeds is None:
-            self.initialize()
-            return
-        with _INIT_LOCK:
-            state = torch.get_rng_state()
-            torch.default_generator.manual_seed(int(self._seeds[3]))
-            try:
-                self.initialize()
-            finally:
-                torch.set_rng_state(state)
-
-    def _prepare_training(self, unlabeled, codes):
-        """Samplers and dropout generators for the steps to come."""
-        if self.mixup_alpha_ > 0:
-            self._lambda_sampler = _BetaSampler(self.mixup_alpha_, self._random())
-        if unlabeled is not None:
-            if not _takes_soft_targets(self.criterion_):
-                raise ValueError(
-                    "Training on unlabeled rows (MixMatch) needs the default "
-                    "criterion, torch.nn.CrossEntropyLoss without class weights, "
-                    f"and a module returning logits; got {self.criterion_!r}.")
-            batch_size = self.batch_size if self.batch_size != -1 else 64
-            self._unlabeled_sampler = UnlabeledSampler(
-                unlabeled, batch_size, self._random(), self.device or "cpu")
-            self._ssl_step = 0
-            self._aligner = self._make_aligner(codes)
-        if self._seeds is not None:
-            for sub in self.module_.modules():
-                if isinstance(sub, SeededDropout):
-                    param = next(self.module_.parameters(), None)
-                    where = param.device if param is not None else "cpu"
-                    sub.generator = self._generator(where)
-
-    def _make_aligner(self, codes):
-        setting = self.distribution_alignment
-        if setting is None:
-            return None
-        if isinstance(setting, str) and setting == "labeled" and codes is None:
-            raise ValueError(
-                "distribution_alignment='labeled' needs the labels, which a torch "
-                "Dataset does not show before training; pass 'uniform' or the "
-                "class proportions.")
-        prior = class_prior(setting, codes, len(self.classes_))
-        param = next(self.module_.parameters(), None)
-        device = param.device if param is not None else torch.device(
-            self.device or "cpu")
-        return DistributionAlignment(
-            torch.as_tensor(prior, dtype=torch.float32, device=device))
-
     def _train(self, X, y, unlabeled, fit_params, *, initialize, routing):
-        with self._training_context(unlabeled):
-            if initialize:
-                self._initialize_for_fit()
-            self._prepare_training(
-                unlabeled, None if is_dataset(X) else as_numpy(y))
-            if routing and _SKORCH_ROUTES:
-                fit_params = dict(fit_params, _routing_method="fit")
-            # NeuralNet.partial_fit, not ours: the data is validated already
-            NeuralNetClassifier.partial_fit(self, X, y, **fit_params)
+        """Train under the fit's own generators (:mod:`skmixal._reproducibility`)."""
+        randomness = self._randomness = FitRandomness(self.random_state)
+        try:
+            with randomness.forked(self.device, self.deterministic):
+                if initialize:
+                    randomness.initialize(self.initialize)
+                codes = None if is_dataset(X) else as_numpy(y)
+                self._method = self._training_method(randomness, unlabeled, codes)
+                self._seed_dropout(randomness)
+                if routing and _SKORCH_ROUTES:
+                    fit_params = dict(fit_params, _routing_method="fit")
+                # NeuralNet.partial_fit, not ours: the data is validated already
+                NeuralNetClassifier.partial_fit(self, X, y, **fit_params)
+        finally:
+            self._seed_dropout(None)
+            for name in ("_randomness", "_method"):
+                self.__dict__.pop(name, None)
+
+    def _training_method(self, randomness, unlabeled, codes):
+        """The fit's :class:`~skmixal.training.TrainingMethod`."""
+        context = FitContext(n_classes=len(self.classes_), randomness=randomness,
+                             predict=self._predict_eval,
+                             device=_parameter_device(self.module_, self.device))
+        cls = method_class(self.semi_supervised, n_rows(unlabeled))
+        if not cls.uses_unlabeled:
+            return cls.from_estimator(self, context, codes)
+        if not _takes_soft_targets(self.criterion_):
+            raise ValueError(
+                "Training on unlabeled rows needs the default criterion, "
+                "torch.nn.CrossEntropyLoss without class weights, and a module "
+                f"returning logits; got {self.criterion_!r}.")
+        method = cls.from_estimator(self, context, codes)
+        batch_size = self.batch_size if self.batch_size != -1 else 64
+        context.unlabeled = UnlabeledSampler(unlabeled, batch_size, context.rng(),
+                                             self.device or "cpu")
+        return method
+
+    def _seed_dropout(self, randomness):
+        # SeededDropout layers draw from the fit's generator during the fit and
+        # from torch's global one afterwards (generators do not pickle, and MC
+        # dropout after fit must follow the caller's seeding)
+        modules = self.__dict__.get("module_", torch.nn.Module()).modules()
+        for sub in modules:
+            if isinstance(sub, SeededDropout):
+                sub.generator = (None if randomness is None or not randomness.seeded
+                                 else randomness.torch(_parameter_device(
+                                     self.module_, "cpu")))
+
+    def _predict_eval(self, inputs):
+        # Guesses in evaluation mode: dropout noise in the targets made MixMatch
+        # collapse on MNIST (0.29 accuracy with the default CNN's dropout,
+        # benchmarks/semi_supervised.py); batch norm uses its running stats.
+        with inference.evaluating(self.module_):
+            logits = inference.logits_of(self, inputs)
+        return torch.softmax(logits, dim=1)
 
     def fit(self, X, y, X_unlabeled=None, **fit_params):
         """Initialise (unless ``warm_start``) and train the network.
@@ -938,7 +564,9 @@ class MixupNetClassifier(NeuralNetClassifier):
             epochs = self.max_epochs
             if epochs and min_steps and steps_per_epoch:
                 epochs = max(epochs, math.ceil(min_steps / steps_per_epoch))
-        self._total_steps = epochs * steps_per_epoch
+        method = self.__dict__.get("_method")
+        if method is not None:
+            method.context.total_steps = epochs * steps_per_epoch
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         finally:
@@ -960,60 +588,38 @@ class MixupNetClassifier(NeuralNetClassifier):
         """
         prefix = "iterator_train" if training else "iterator_valid"
         iterator = getattr(self, prefix)
-        generator = (self._generator("cpu")
-                     if training and "_seeds" in self.__dict__ else None)
-        if not (isinstance(iterator, type) and issubclass(iterator, TensorLoader)):
-            if generator is not None and iterator is DataLoader:
-                kwargs = self.get_params_for(prefix)
-                kwargs.setdefault("batch_size", self.batch_size)
-                if kwargs["batch_size"] == -1:
-                    kwargs["batch_size"] = len(dataset)
-                kwargs.setdefault("generator", generator)
-                return DataLoader(dataset, **kwargs)
-            return super().get_iterator(dataset, training=training)
+        randomness = self.__dict__.get("_randomness")
+        generator = (randomness.torch("cpu")
+                     if training and randomness is not None else None)
         kwargs = self.get_params_for(prefix)
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)
+        if generator is not None:
+            kwargs.setdefault("generator", generator)
+        if not (isinstance(iterator, type) and issubclass(iterator, TensorLoader)):
+            if generator is not None and iterator is DataLoader:
+                return DataLoader(dataset, **kwargs)
+            return super().get_iterator(dataset, training=training)
         kwargs.setdefault("shuffle", training)
         if getattr(self, "accelerator", None) is not None:
             # accelerate shards DataLoaders across processes; a tensor iterator
             # would hand every process the whole data set
             kwargs.pop("device", None)
-            if generator is not None:
-                kwargs.setdefault("generator", generator)
             return DataLoader(dataset, **kwargs)
         kwargs.setdefault("device", self.device)
-        if generator is not None:
-            kwargs.setdefault("generator", generator)
         return iterator(dataset, **kwargs)
 
-    def _guess(self, inputs):
-        # Guess in evaluation mode: dropout noise in the targets made MixMatch
-        # collapse on MNIST (0.29 accuracy with the default CNN's dropout,
-        # benchmarks/semi_supervised.py); batch norm uses its running stats.
-        module = self.module_
-        module.eval()
-        try:
-            logits = self.infer(inputs)
-        finally:
-            module.train()
-        logits = logits[0] if isinstance(logits, tuple) else logits
-        return torch.softmax(logits, dim=1)
-
     def train_step(self, batch, **fit_params):
-        """Augment and mix the batch on the device, then run skorch's step.
+        """The training method's batch (augmented, mixed, with unlabeled rows),
+        then skorch's step.
 
-        Supervised: Mixup (or CutMix) of the batch. With unlabeled rows: a
-        MixMatch batch, labeled rows first (:mod:`skmixal.semi_supervised`).
-        Mixing here, before ``train_step_single``, is what lets mixins such as
-        skorch's ``AccelerateMixin`` (which replaces ``train_step_single``)
-        train on mixed batches too.
+        Building it here, before ``train_step_single``, is what lets mixins
+        such as skorch's ``AccelerateMixin`` (which replaces
+        ``train_step_single``) train on mixed batches too.
         """
-        sampler = getattr(self, "_lambda_sampler", None)
-        unlabeled = getattr(self, "_unlabeled_sampler", None)
-        augment = getattr(self, "augment_", None)
-        if sampler is None and unlabeled is None and augment is None:
+        method = self.__dict__.get("_method")
+        if method is None or not method.active:
             return super().train_step(batch, **fit_params)
         Xi, yi = unpack_data(batch)
         if not (isinstance(Xi, torch.Tensor) and isinstance(yi, torch.Tensor)):
@@ -1023,44 +629,23 @@ class MixupNetClassifier(NeuralNetClassifier):
                 "mixup_alpha=0 and augment=None for dict or multi-input data.")
         if self.device is not None:
             Xi, yi = Xi.to(self.device), yi.to(self.device)
-        generator = self._generator(Xi.device)
-        if unlabeled is not None:
-            if self.mixup_prob < 1.0 and self._random().random() >= self.mixup_prob:
-                sampler = None
-            u = unlabeled().to(Xi.device)
-            rampup = self.unlabeled_rampup * self._total_steps
-            weight = self.unlabeled_weight * linear_rampup(self._ssl_step, rampup)
-            self._ssl_step += 1
-            inputs, soft = mixmatch_batch(
-                Xi, yi, u, n_classes=len(self.classes_), guess=self._guess,
-                n_views=self.n_augmentations, temperature=self.sharpen_temperature,
-                sampler=sampler, augment=augment, align=self._aligner,
-                mode=self.mixup_mode, rng=self._random(), generator=generator)
-            batch = (inputs, SemiSupervisedTarget(soft, len(Xi), weight))
-        else:
-            if augment is not None:
-                Xi = augment_batch(Xi, augment, generator)
-            batch = (Xi, yi)
-            if sampler is not None:
-                batch = mix_batch(Xi, yi, sampler=sampler, mode=self.mixup_mode,
-                                  prob=self.mixup_prob, rng=self._random(),
-                                  generator=generator)
+        batch = method.batch(Xi, yi)
+        method.context.step += 1
         return super().train_step(batch, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Criterion loss; for a mixed batch, the lambda-weighted pair of losses;
-        for a MixMatch batch, ``L_x + w * L_u``."""
-        if isinstance(y_true, SemiSupervisedTarget):
-            return mixmatch_loss(y_pred, y_true)
-        if isinstance(y_true, MixedTarget):
-            if _takes_soft_targets(self.criterion_):
-                # one call on soft targets: the same value, half the autograd work
-                target = soft_targets(y_true, y_pred.shape[-1], y_pred.dtype)
-                return super().get_loss(y_pred, target, X=X, training=training)
-            loss_a = super().get_loss(y_pred, y_true.y_a, X=X, training=training)
-            loss_b = super().get_loss(y_pred, y_true.y_b, X=X, training=training)
-            return y_true.lam * loss_a + (1.0 - y_true.lam) * loss_b
-        return super().get_loss(y_pred, y_true, X=X, training=training)
+        """Criterion loss; for a training method's targets (a mixed batch, a
+        semi-supervised batch), that method's loss."""
+        reader = loss_reader(y_true)
+        if reader is None:
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+
+        def criterion(logits, target):
+            return super(MixupNetClassifier, self).get_loss(
+                logits, target, X=X, training=training)
+
+        return reader.loss(y_pred, y_true, criterion,
+                           soft_targets=_takes_soft_targets(self.criterion_))
 
     # -- prediction ----------------------------------------------------------------
     def predict_proba(self, X):
@@ -1136,37 +721,6 @@ class MixupNetClassifier(NeuralNetClassifier):
         embeddings : torch.Tensor of shape (batch, dim), only if requested
         """
         self.check_is_fitted()
-        dataset = self.get_dataset(X)
-        size = batch_size or inference_rows(X)
-        loader = TensorLoader(dataset, batch_size=size, shuffle=False,
-                              device=self.device)
-        module = self.module_
-        nonlin = self._get_predict_nonlinearity()
-        captured = []
-        handle = None
-        if embeddings:
-            handle = last_linear(module).register_forward_pre_hook(
-                lambda _, args: captured.append(args[0]))
-        was_training = module.training
-        module.eval()
-        if mc_dropout:
-            for sub in module.modules():
-                if isinstance(sub, torch.nn.modules.dropout._DropoutNd):
-                    sub.train()
-        try:
-            with torch.no_grad():
-                for batch in loader:
-                    Xi, _ = unpack_data(batch)
-                    logits = self.infer(Xi)
-                    logits = logits[0] if isinstance(logits, tuple) else logits
-                    proba = nonlin(logits)
-                    if embeddings:
-                        emb = captured[-1]
-                        captured.clear()
-                        yield proba, emb
-                    else:
-                        yield proba
-        finally:
-            if handle is not None:
-                handle.remove()
-            module.train(was_training)
+        return inference.iter_outputs(self, self.get_dataset(X), embeddings=embeddings,
+                                      mc_dropout=mc_dropout, batch_size=batch_size,
+                                      rows_hint=X)

@@ -1,4 +1,4 @@
-"""Tensor-resident batch iterator for in-memory data.
+"""Batches of in-memory and streamed data, for training, the pool and inference.
 
 skorch's default ``DataLoader`` path calls ``Dataset.__getitem__`` once per sample
 and collates the rows back into a batch; on small in-memory data that dominates
@@ -8,6 +8,10 @@ the device once and makes each batch by slicing a seeded permutation.
 Anything it cannot slice (a custom ``Dataset``, dict input, extra ``DataLoader``
 arguments such as ``collate_fn``) goes through a plain ``DataLoader``, so it is a
 drop-in ``iterator_train`` / ``iterator_valid`` for skorch.
+
+:class:`UnlabeledSampler` draws the unlabeled batches of semi-supervised
+training from the same resident-or-streamed storage (``_Source``), and
+inference (:mod:`skmixal.inference`) batches through :class:`TensorLoader`.
 """
 
 import math
@@ -20,7 +24,7 @@ from torch.utils.data import DataLoader, Subset
 
 from skmixal._validation import as_numpy
 
-__all__ = ["INFERENCE_ROWS", "TensorLoader", "inference_rows"]
+__all__ = ["INFERENCE_ROWS", "TensorLoader", "UnlabeledSampler", "inference_rows"]
 
 # Largest array copied whole onto an accelerator; bigger ones stream per batch.
 _MAX_RESIDENT_BYTES = 2 * 1024**3
@@ -232,3 +236,36 @@ class TensorLoader:
             xb = self._X.take(index)
             yb = None if self._y is None else self._y.take(index)
             yield xb, yb
+
+
+class UnlabeledSampler:
+    """Draws unlabeled batches of fixed size, with replacement.
+
+    The cost of a step does not depend on the pool's size: each call draws
+    ``batch_size`` row indices from ``rng`` and reads only those rows, from the
+    same storage as the training batches: resident on the device when it fits,
+    read row by row from where it lies for an ``np.memmap`` or a read-only
+    array (sorted indices: sequential reads).
+
+    Parameters
+    ----------
+    X : ndarray, np.memmap or torch.Tensor of shape (n, ...)
+        Validated unlabeled samples, float32.
+    batch_size : int
+    rng : numpy.random.Generator
+        The same draws whatever the storage, so a memmap and an array holding
+        the same rows give the same model.
+    device : str or torch.device
+    """
+
+    def __init__(self, X, batch_size, rng, device):
+        self.batch_size = int(batch_size)
+        self.rng = rng
+        self.n = len(X)
+        self._source = _Source(X, device)
+
+    def __call__(self):
+        index = torch.from_numpy(np.sort(self.rng.integers(0, self.n, self.batch_size)))
+        if self._source.resident is not None:
+            index = index.to(self._source.resident.device)
+        return self._source.take(index)

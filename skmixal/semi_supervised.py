@@ -1,44 +1,18 @@
-"""Semi-supervised Mixup: MixMatch (Berthelot et al., 2019) as tensor functions.
+"""Pieces the semi-supervised training methods share (:mod:`skmixal.training`).
 
-One training step with an unlabeled batch ``u`` (all on the device):
-
-1. augment the labeled batch once and ``u`` ``K`` times;
-2. guess labels for ``u``: the mean of the network's softmax over the ``K``
-   views, aligned to the class prior (ReMixMatch's distribution alignment) and
-   sharpened with temperature ``T`` (no gradient);
-3. shuffle the concatenation of both batches and Mixup every row with a
-   partner from it, ``lam' = max(lam, 1 - lam)`` so each mixed row stays closest
-   to its own sample (and keeps its role, labeled or unlabeled);
-4. loss = cross-entropy on the labeled rows + ``w(t)`` x squared error between
-   probabilities and guessed targets on the unlabeled rows, with ``w`` ramped up
-   linearly from 0 so the early, meaningless guesses carry little weight.
-
-The estimator does steps 1-3 in ``train_step`` (before skorch's
-``train_step_single``, like supervised Mixup) and step 4 in ``get_loss``.
+- :func:`sharpen`: lower the entropy of guessed label distributions;
+- :class:`DistributionAlignment` (ReMixMatch): keep the guesses' running mean
+  at a class prior, so a class learned from one or two labels is not starved;
+- :func:`class_prior`, :func:`make_aligner`, :func:`check_alignment`: the
+  ``distribution_alignment`` parameter, resolved and validated;
+- :func:`linear_rampup`: the weight schedule of an unlabeled loss.
 """
-
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from skmixal.augment import augment_batch
-from skmixal.mixup import cutmix, mix_inputs, one_hot
-
-__all__ = ["SEMI_SUPERVISED_METHODS", "DistributionAlignment", "SemiSupervisedTarget",
-           "UnlabeledSampler", "class_prior", "linear_rampup", "mixmatch_batch",
-           "mixmatch_loss", "sharpen"]
-
-SEMI_SUPERVISED_METHODS = ("mixmatch",)
-
-
-class SemiSupervisedTarget(NamedTuple):
-    """Targets of a MixMatch batch: soft targets for every row, the number of
-    labeled rows (they come first) and the weight of the unlabeled loss."""
-
-    soft: torch.Tensor
-    n_labeled: int
-    weight: float
+__all__ = ["DistributionAlignment", "check_alignment", "class_prior",
+           "linear_rampup", "make_aligner", "sharpen"]
 
 
 def sharpen(proba, temperature):
@@ -117,133 +91,40 @@ def linear_rampup(step, total):
     return float(min(1.0, step / total))
 
 
-class UnlabeledSampler:
-    """Draws unlabeled batches of fixed size, with replacement.
+def check_alignment(setting):
+    """Validate ``distribution_alignment``: 'uniform', 'labeled', None or
+    class proportions."""
+    if setting is None or (isinstance(setting, str) and setting in ("uniform",
+                                                                     "labeled")):
+        return
+    if isinstance(setting, str):
+        raise ValueError(
+            "distribution_alignment must be 'uniform', 'labeled', None or an "
+            f"array of class proportions, got {setting!r}.")
+    try:
+        prior = np.asarray(setting, dtype=np.float64)
+    except (TypeError, ValueError):
+        prior = None
+    if (prior is None or prior.ndim != 1 or len(prior) < 2
+            or not np.all(np.isfinite(prior)) or np.any(prior <= 0)):
+        raise ValueError(
+            "distribution_alignment as an array needs one positive, finite "
+            f"proportion per class, got {setting!r}.")
 
-    The cost of a step does not depend on the pool's size: each call draws
-    ``batch_size`` row indices from ``rng`` and reads only those rows. In-memory
-    arrays are served from one tensor (on the device when it fits under the
-    same cap as the training data); an ``np.memmap`` or a read-only array is
-    read row by row from where it lies (sorted indices: sequential reads).
 
-    Parameters
-    ----------
-    X : ndarray, np.memmap or torch.Tensor of shape (n, ...)
-        Validated unlabeled samples, float32.
-    batch_size : int
-    rng : numpy.random.Generator
-        The same draws whatever the storage, so a memmap and an array holding
-        the same rows give the same model.
-    device : str or torch.device
+def make_aligner(setting, codes, n_classes, device):
+    """The :class:`DistributionAlignment` of a fit (None: no alignment).
+
+    ``codes`` are the labeled rows' class codes, or None when a torch Dataset
+    hides them.
     """
-
-    max_resident_bytes = 2 * 1024**3
-
-    def __init__(self, X, batch_size, rng, device):
-        self.batch_size = int(batch_size)
-        self.rng = rng
-        self.device = device
-        self.n = len(X)
-        self._resident = None
-        self._host = None
-        if isinstance(X, torch.Tensor):
-            self._resident = X.to(device)
-        elif (isinstance(X, np.memmap) or not X.flags.writeable
-              or X.nbytes > self.max_resident_bytes):
-            self._host = X
-        else:
-            # a view on the CPU; one copy on an accelerator
-            self._resident = torch.from_numpy(np.ascontiguousarray(X)).to(device)
-
-    def __call__(self):
-        index = np.sort(self.rng.integers(0, self.n, self.batch_size))
-        if self._resident is not None:
-            return torch.index_select(
-            self._resident, 0, torch.from_numpy(index).to(self._resident.device))
-        return torch.from_numpy(np.asarray(self._host[index])).to(self.device)
-
-
-def mixmatch_batch(x, y, u, *, n_classes, guess, n_views, temperature, sampler,
-                   augment=None, align=None, mode="input", rng=None,
-                   generator=None):
-    """Assemble one MixMatch batch.
-
-    Parameters
-    ----------
-    x : torch.Tensor of shape (B, ...)
-        Labeled inputs on the device.
-    y : torch.Tensor of shape (B,)
-        Their integer class codes.
-    u : torch.Tensor of shape (B_u, ...)
-        Unlabeled inputs on the device.
-    n_classes : int
-    guess : callable
-        ``guess(inputs) -> probabilities``, run without gradient.
-    n_views : int
-        Augmentations ``K`` of each unlabeled sample.
-    temperature : float
-        Sharpening temperature ``T``.
-    sampler : callable or None
-        Returns one Beta(alpha, alpha) draw per call; ``None`` disables mixing
-        (MixMatch then trains on augmented samples and sharpened guesses).
-    augment : str or None, default=None
-        An augmentation of :mod:`skmixal.augment`, or None.
-    align : callable or None, default=None
-        Applied to the averaged guesses before sharpening, e.g. a
-        :class:`DistributionAlignment`.
-    mode : {'input', 'cutmix'}, default='input'
-    rng : numpy.random.Generator or None
-        Scalar draws (the CutMix box).
-    generator : torch.Generator or None
-        Tensor draws on the device (augmentations, the shuffle).
-
-    Returns
-    -------
-    inputs : torch.Tensor of shape (B + K * B_u, ...)
-        Mixed labeled rows first, then the mixed unlabeled rows.
-    soft : torch.Tensor of shape (B + K * B_u, n_classes)
-        Their mixed soft targets.
-    """
-    def view(batch):
-        return batch if augment is None else augment_batch(batch, augment, generator)
-
-    x_view = view(x)
-    u_views = torch.cat([view(u) for _ in range(n_views)])
-    with torch.no_grad():
-        proba = guess(u_views).reshape(n_views, len(u), n_classes).mean(dim=0)
-        if align is not None:
-            proba = align(proba)
-        guessed = sharpen(proba, temperature)
-    inputs = torch.cat([x_view, u_views])
-    targets = torch.cat([
-        one_hot(y, n_classes, guessed.dtype),
-        guessed.repeat(n_views, 1),
-    ])
-    if sampler is None:
-        return inputs, targets
-    lam = sampler()
-    lam = max(lam, 1.0 - lam)
-    perm = torch.randperm(len(inputs), device=inputs.device, generator=generator)
-    partner = torch.index_select(inputs, 0, perm)
-    if mode == "cutmix":
-        mixed, lam = cutmix(inputs, partner, lam, rng=rng)
-    else:
-        mixed = mix_inputs(inputs, partner, lam)
-    return mixed, torch.lerp(torch.index_select(targets, 0, perm), targets, lam)
-
-
-def mixmatch_loss(logits, target):
-    """``L_x + w * L_u`` for a :class:`SemiSupervisedTarget`.
-
-    ``L_x``: cross-entropy with the soft targets of the labeled rows. ``L_u``:
-    mean squared error between the softmax and the targets of the unlabeled
-    rows, averaged over rows and classes as in the paper (bounded, so wrong
-    guesses cannot dominate the way a cross-entropy would).
-    """
-    n = target.n_labeled
-    loss_x = torch.nn.functional.cross_entropy(logits[:n], target.soft[:n])
-    if len(logits) == n or target.weight == 0:
-        return loss_x
-    proba_u = torch.softmax(logits[n:], dim=1)
-    loss_u = torch.mean((proba_u - target.soft[n:]) ** 2)
-    return loss_x + target.weight * loss_u
+    if setting is None:
+        return None
+    if isinstance(setting, str) and setting == "labeled" and codes is None:
+        raise ValueError(
+            "distribution_alignment='labeled' needs the labels, which a torch "
+            "Dataset does not show before training; pass 'uniform' or the "
+            "class proportions.")
+    prior = class_prior(setting, codes, n_classes)
+    return DistributionAlignment(
+        torch.as_tensor(prior, dtype=torch.float32, device=device))

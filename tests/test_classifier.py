@@ -11,7 +11,9 @@ from skorch.helper import predefined_split
 from torch import nn
 from torch.utils.data import DataLoader
 
+import skmixal._reproducibility as reproducibility
 import skmixal.classifier as classifier_module
+import skmixal.training.supervised as supervised_module
 from skmixal import MLP, MixupNetClassifier, SmallCNN, TensorLoader
 from skmixal.mixup import MixedTarget
 
@@ -21,14 +23,14 @@ FAST = dict(max_epochs=3, min_steps=0, batch_size=32, mixup_alpha=0.4)
 
 def _spy_mixing(monkeypatch):
     calls = []
-    original = classifier_module.mix_batch
+    original = supervised_module.mix_batch
 
     def spy(*args, **kwargs):
         out = original(*args, **kwargs)
         calls.append(isinstance(out[1], MixedTarget))
         return out
 
-    monkeypatch.setattr(classifier_module, "mix_batch", spy)
+    monkeypatch.setattr(supervised_module, "mix_batch", spy)
     return calls
 
 
@@ -578,8 +580,8 @@ def test_dataset_of_dicts_trains_a_user_module(digits_small):
 
 def test_overlapping_deterministic_fits_restore_the_flags():
     before = torch.are_deterministic_algorithms_enabled()
-    first = classifier_module._deterministic_flags(True)
-    second = classifier_module._deterministic_flags(True)
+    first = reproducibility.deterministic_flags(True)
+    second = reproducibility.deterministic_flags(True)
     first.__enter__()
     second.__enter__()
     first.__exit__(None, None, None)
@@ -592,8 +594,8 @@ def test_overlapping_deterministic_fits_restore_the_flags():
 def test_overlapping_fits_restore_the_global_generator():
     torch.manual_seed(123)
     state = torch.get_rng_state()
-    first = classifier_module._global_rng_seeded(1, [])
-    second = classifier_module._global_rng_seeded(2, [])
+    first = reproducibility.global_rng_seeded(1, [])
+    second = reproducibility.global_rng_seeded(2, [])
     first.__enter__()
     second.__enter__()
     first.__exit__(None, None, None)
@@ -784,6 +786,6 @@ def test_only_the_training_gpu_is_seeded_and_restored(monkeypatch):
     monkeypatch.setattr(torch.cuda, "manual_seed",
                         lambda seed: log.append(("seed", current[0])))
     monkeypatch.setattr(torch.cuda, "device", Device)
-    with classifier_module._global_rng_seeded(5, [1]):
+    with reproducibility.global_rng_seeded(5, [1]):
         pass
     assert log == [("get", 1), ("seed", 1), ("set", 1)]

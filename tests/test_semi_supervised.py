@@ -8,15 +8,17 @@ import torch.nn.functional as F
 from modAL.models import ActiveLearner
 
 from skmixal import MixupNetClassifier
+from skmixal.iterators import UnlabeledSampler
 from skmixal.semi_supervised import (
     DistributionAlignment,
-    SemiSupervisedTarget,
-    UnlabeledSampler,
     class_prior,
     linear_rampup,
+    sharpen,
+)
+from skmixal.training.mixmatch import (
+    SemiSupervisedTarget,
     mixmatch_batch,
     mixmatch_loss,
-    sharpen,
 )
 
 FAST = dict(max_epochs=2, min_steps=20, batch_size=16)
@@ -346,17 +348,17 @@ def test_auto_min_steps_is_longer_with_unlabeled_rows(images, monkeypatch):
 
 # -- composes with CutMix, user modules, accelerate, vectors, threads ------------------
 def _spy_batches(monkeypatch):
-    import skmixal.classifier as classifier_module
+    import skmixal.training.mixmatch as mixmatch_module
 
     seen = []
-    original = classifier_module.mixmatch_batch
+    original = mixmatch_module.mixmatch_batch
 
     def spy(*args, **kwargs):
         inputs, soft = original(*args, **kwargs)
         seen.append((kwargs["mode"], kwargs["augment"], len(inputs)))
         return inputs, soft
 
-    monkeypatch.setattr(classifier_module, "mixmatch_batch", spy)
+    monkeypatch.setattr(mixmatch_module, "mixmatch_batch", spy)
     return seen
 
 

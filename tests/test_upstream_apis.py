@@ -17,6 +17,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 import skmixal.classifier as classifier_module
+import skmixal.inference as inference
 from skmixal import MLP, MixupNetClassifier
 from skmixal.modules import SeededDropout
 from skmixal.strategies import bayesian
@@ -150,7 +151,7 @@ def test_skorch__default_callbacks_is_a_property_of_name_callback_pairs():
 
 # -- skorch: _get_predict_nonlinearity -------------------------------------------------
 def test_skorch__get_predict_nonlinearity_gives_softmax_for_cross_entropy():
-    where = ("MixupNetClassifier.iter_outputs (skmixal/classifier.py), the "
+    where = ("skmixal.inference.iter_outputs (skmixal/inference.py), the "
              "probabilities every query strategy scores")
     assert callable(getattr(NeuralNet, "_get_predict_nonlinearity", None)), _changed(
         "NeuralNet._get_predict_nonlinearity", where, "the method is gone")
@@ -209,8 +210,8 @@ def test_skorch__routing_method_matches_the_version_check():
 
 # -- torch: nn.modules.dropout._DropoutNd ----------------------------------------------
 def test_torch__DropoutNd_is_the_base_of_every_dropout_layer():
-    where = ("MixupNetClassifier.iter_outputs(mc_dropout=True) "
-             "(skmixal/classifier.py) and _ConsistentDropout "
+    where = ("skmixal.inference.evaluating(mc_dropout=True) "
+             "(skmixal/inference.py) and _ConsistentDropout "
              "(skmixal/strategies/bayesian.py), which find dropout layers by it")
     base = getattr(getattr(nn.modules, "dropout", None), "_DropoutNd", None)
     assert isinstance(base, type) and issubclass(base, nn.Module), _changed(
@@ -238,9 +239,9 @@ def test_torch__DropoutNd_is_the_base_of_every_dropout_layer():
     ("_params_to_validate", classifier_module),
     ("_get_param_names", classifier_module),
     ("_default_callbacks", classifier_module),
-    ("_get_predict_nonlinearity", classifier_module),
+    ("_get_predict_nonlinearity", inference),
     ("_routing_method", classifier_module),
-    ("_DropoutNd", classifier_module),
+    ("_DropoutNd", inference),
     ("_DropoutNd", bayesian),
 ])
 def test_each_canary_names_code_that_still_uses_it(name, module):

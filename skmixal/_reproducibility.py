@@ -1,0 +1,181 @@
+"""Where a fit's randomness comes from, and how it leaves torch as it found it.
+
+With an int ``random_state`` every draw of a fit comes from generators made for
+that fit (:class:`FitRandomness`): a NumPy ``Generator`` for scalars (lambda,
+the CutMix box, unlabeled rows), a CPU torch ``Generator`` for the batch order
+and one torch ``Generator`` per device for tensor draws (mixing partners,
+augmentation, the dropout of the default networks). Fits in threads therefore
+never share a stream.
+
+torch's global generators and its deterministic-algorithm switches are
+process-wide. A fit seeds the global generators (for modules that draw from
+them, such as a user's ``nn.Dropout``) and may switch determinism on; both are
+restored afterwards. Overlapping fits in threads share one saved state: the
+first to start saves it and the last to finish restores it, so the caller's
+state ends as it began whatever the order in which the fits finish.
+"""
+
+import collections
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from skmixal._validation import seed_from
+
+__all__ = ["FitRandomness", "INIT_LOCK", "deterministic_flags", "global_rng_seeded"]
+
+# Module initialisation draws from torch's global generator (every layer's
+# reset_parameters); seeding it and building the module happen under one lock
+# so fits in threads cannot interleave their draws.
+INIT_LOCK = threading.Lock()
+# process-wide torch state that fits change and restore (the global generators,
+# the deterministic switches): how many running fits use each, and what the
+# first of them saved
+_USERS = collections.Counter()
+_SAVED = {}
+
+
+@contextmanager
+def global_rng_seeded(seed, devices):
+    """torch's global generators (CPU and ``devices``) seeded, restored after.
+
+    Like ``torch.random.fork_rng``, but the seeding and the restoring happen
+    under :data:`INIT_LOCK`: another fit in a thread can then never reseed the
+    global generator in the middle of a module's initialisation. Only the
+    listed GPUs are seeded, and exactly those are restored.
+    """
+    if seed is None:
+        yield
+        return
+    keys = ["cpu", *devices]
+    with INIT_LOCK:
+        for key in keys:
+            if _USERS[("rng", key)] == 0:
+                _SAVED[("rng", key)] = (
+                    torch.get_rng_state() if key == "cpu"
+                    else torch.cuda.get_rng_state(key))
+            _USERS[("rng", key)] += 1
+        torch.default_generator.manual_seed(seed)
+        for index in devices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+    try:
+        yield
+    finally:
+        with INIT_LOCK:
+            for key in keys:
+                _USERS[("rng", key)] -= 1
+                if _USERS[("rng", key)] == 0:
+                    state = _SAVED.pop(("rng", key))
+                    if key == "cpu":
+                        torch.set_rng_state(state)
+                    else:
+                        torch.cuda.set_rng_state(state, key)
+
+
+@contextmanager
+def deterministic_flags(enabled):
+    """torch's deterministic-algorithm switches for one fit, restored after.
+
+    While any fit with ``deterministic=True`` runs, they are on for every fit.
+    """
+    if not enabled:
+        yield
+        return
+    with INIT_LOCK:
+        if _USERS["flags"] == 0:
+            _SAVED["flags"] = (
+                torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+        _USERS["flags"] += 1
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        with INIT_LOCK:
+            _USERS["flags"] -= 1
+            if _USERS["flags"] == 0:
+                saved = _SAVED.pop("flags")
+                torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+                torch.backends.cudnn.deterministic = saved[2]
+                torch.backends.cudnn.benchmark = saved[3]
+
+
+def _training_devices(device):
+    """The GPU a fit on ``device`` draws from, as a list (empty on the CPU)."""
+    device = torch.device(device or "cpu")
+    if device.type == "cuda" and torch.cuda.is_available():
+        return [device.index if device.index is not None
+                else torch.cuda.current_device()]
+    return []
+
+
+class FitRandomness:
+    """The random generators of one fit, all derived from ``random_state``.
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None
+        ``None``: no generator of the fit's own; draws come from torch's global
+        generators (``torch.manual_seed`` still makes the fit repeatable).
+    """
+
+    def __init__(self, random_state):
+        self.seeds = None
+        if random_state is not None:
+            entropy = seed_from(random_state)
+            self.seeds = np.random.SeedSequence(entropy).generate_state(4)
+        self._rng = (None if self.seeds is None
+                     else np.random.default_rng(int(self.seeds[0])))
+        self._generators = {}
+
+    @property
+    def seeded(self):
+        return self.seeds is not None
+
+    @contextmanager
+    def forked(self, device, deterministic):
+        """torch's global state seeded for the fit (and restored), as documented
+        in the module docstring."""
+        seed = None if self.seeds is None else int(self.seeds[1])
+        with global_rng_seeded(seed, _training_devices(device)):
+            with deterministic_flags(deterministic):
+                yield
+
+    def numpy(self):
+        """The fit's NumPy generator (from torch's global one without a seed)."""
+        if self._rng is None:
+            # random_state=None: torch.manual_seed still makes the fit repeatable
+            self._rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))
+        return self._rng
+
+    def torch(self, device):
+        """The fit's torch generator on ``device`` (None: torch's global one)."""
+        if self.seeds is None:
+            return None
+        device = torch.device(device)
+        key = str(device)
+        if key not in self._generators:
+            if device.type == "cuda" and device.index is None:
+                device = torch.device("cuda", torch.cuda.current_device())
+            self._generators[key] = torch.Generator(device=device).manual_seed(
+                int(self.seeds[2]))
+        return self._generators[key]
+
+    def initialize(self, initialize):
+        """Call ``initialize()`` with its weight draws seeded and serialised."""
+        if self.seeds is None:
+            initialize()
+            return
+        with INIT_LOCK:
+            state = torch.get_rng_state()
+            torch.default_generator.manual_seed(int(self.seeds[3]))
+            try:
+                initialize()
+            finally:
+                torch.set_rng_state(state)
