@@ -54,7 +54,9 @@ def check_in_range(value, name, *, low=None, high=None, integer=False,
     if isinstance(value, bool) or not isinstance(value, kind):
         expected = "an integer" if integer else "a real number"
         raise TypeError(f"{name} must be {expected}, got {value!r}.")
-    if not np.isfinite(value):
+    # integers are finite; np.isfinite would reject ints beyond int64 (10**20)
+    # with a TypeError about ufuncs instead of the range check below
+    if not isinstance(value, Integral) and not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}.")
     # check_scalar rejects an inclusive side without a bound
     closed = {(True, True): "both", (True, False): "left",

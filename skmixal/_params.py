@@ -1,0 +1,69 @@
+"""The estimator's parameters: their bounds, checked before any data is read.
+
+Upper bounds are there to turn a typo into a clear error instead of a fit that
+never ends (``min_steps=2**63``) or a raw error deep in NumPy (``10**20``).
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from skmixal._validation import check_in_range
+from skmixal.augment import AUGMENTATIONS
+from skmixal.mixup import MIXUP_MODES
+from skmixal.semi_supervised import check_alignment
+
+__all__ = ["MAX_STEPS", "check_params"]
+
+#: the most optimizer steps (and epochs) a fit may ask for: about a day of
+#: MixMatch steps on a GPU, years on a CPU
+MAX_STEPS = 10_000_000
+
+# name: (integer, low, high, low inclusive); "auto" allowed where noted below
+_NUMBERS = {
+    "mixup_alpha": (False, 0, 1000, True),
+    "mixup_prob": (False, 0, 1, True),
+    "min_steps": (True, 0, MAX_STEPS, True),
+    "max_epochs": (True, 0, MAX_STEPS, True),
+    "unlabeled_weight": (False, 0, 1e6, True),
+    "unlabeled_rampup": (False, 0, 1, True),
+    "sharpen_temperature": (False, 0, 1, False),
+    "n_augmentations": (True, 1, 64, True),
+}
+_AUTO = {"mixup_alpha", "min_steps"}
+
+
+def check_params(net):
+    """Validate every parameter skmixal adds to skorch's, naming the bad one."""
+    for name, (integer, low, high, low_inclusive) in _NUMBERS.items():
+        value = getattr(net, name)
+        if name in _AUTO and isinstance(value, str) and value == "auto":
+            continue
+        check_in_range(value, name, low=low, high=high, integer=integer,
+                       low_inclusive=low_inclusive)
+    if net.batch_size != -1:
+        check_in_range(net.batch_size, "batch_size", low=1, high=2**31 - 1,
+                       integer=True)
+    if net.mixup_mode not in MIXUP_MODES:
+        raise ValueError(
+            f"mixup_mode must be one of {MIXUP_MODES}, got {net.mixup_mode!r}.")
+    _check_choice(net.semi_supervised, "semi_supervised", _method_names(), none=True)
+    check_alignment(net.distribution_alignment)
+    _check_choice(net.augment, "augment", ("auto", *AUGMENTATIONS), none=True)
+    if not isinstance(net.deterministic, (bool, np.bool_)):
+        raise TypeError(
+            f"deterministic must be True or False, got {net.deterministic!r}.")
+    check_random_state(net.random_state)
+
+
+def _method_names():
+    from skmixal.training import METHODS
+
+    return tuple(METHODS)
+
+
+def _check_choice(value, name, choices, *, none):
+    if (value is None and none) or (isinstance(value, str) and value in choices):
+        return
+    raise ValueError(
+        f"{name} must be one of {choices}{' or None' if none else ''}, got "
+        f"{value!r}.")
