@@ -296,6 +296,12 @@ def test_torch_tensor_and_dataset_input(digits_small):
     (dict(mixup_mode="manifold"), ValueError, "mixup_mode"),
     (dict(mixup_prob=1.5), ValueError, "mixup_prob"),
     (dict(min_steps=-1), ValueError, "min_steps"),
+    # beyond int64 (numpy's isfinite raised a TypeError about ufuncs), and a
+    # fit that would never end
+    (dict(min_steps=10**20), ValueError, r"min_steps == 10+, must be <= 10000000"),
+    (dict(min_steps=2**63), ValueError, "min_steps"),
+    (dict(max_epochs=10**8), ValueError, "max_epochs"),
+    (dict(n_augmentations=1000), ValueError, "n_augmentations"),
     (dict(batch_size=0), ValueError, "batch_size"),
 ])
 def test_bad_parameters_raise_before_training(digits_small, params, error, match):
