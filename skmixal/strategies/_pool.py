@@ -8,6 +8,12 @@ Pools may be NumPy arrays (``np.memmap`` included: it is read slice by slice),
 torch tensors or torch ``Dataset`` objects. skmixal networks stream through
 :meth:`~skmixal.MixupNetClassifier.iter_outputs` on their device; any other
 classifier is asked for ``predict_proba`` one chunk at a time.
+
+A scikit-learn ``Pipeline`` (``make_pipeline(ImageEmbedder(),
+MixupNetClassifier())``) is queried through its last step: the pool goes once
+through the steps before it (``pipeline[:-1].transform``), and the strategy
+works on what the last step sees, as if it had been given that step and the
+transformed pool.
 """
 
 import functools
@@ -17,6 +23,7 @@ import warnings
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from skorch.utils import is_dataset
 from torch.utils.data import DataLoader
@@ -36,6 +43,8 @@ __all__ = [
     "pool_embeddings",
     "pool_scores",
     "prepare",
+    "split_pipeline",
+    "to_final_step",
 ]
 
 # Rows per chunk for estimators without iter_outputs (and for raw batches):
@@ -54,6 +63,71 @@ def _is_learner(obj):
     return hasattr(obj, "estimator") and hasattr(obj, "X_training")
 
 
+def split_pipeline(estimator):
+    """``(steps before the last or None, last step)`` of a ``Pipeline``.
+
+    Anything else is its own last step, with nothing before it.
+    """
+    if not isinstance(estimator, Pipeline):
+        return None, estimator
+    return (estimator[:-1] if len(estimator.steps) > 1 else None), estimator[-1]
+
+
+def to_final_step(learner_or_estimator, X):
+    """X as the last step of a Pipeline sees it (X itself for other estimators)."""
+    estimator = learner_or_estimator
+    if _is_learner(learner_or_estimator):
+        estimator = learner_or_estimator.estimator
+    before, _ = split_pipeline(estimator)
+    return X if before is None else before.transform(X)
+
+
+def _check_fitted(estimator):
+    if is_skmixal(estimator):
+        # the attributes fit sets; skorch's own check looks at module_ only
+        check_is_fitted(estimator, ["module_", "classes_"])
+        return
+    try:
+        check_is_fitted(estimator)
+    except TypeError as exc:  # not an estimator at all
+        raise TypeError(
+            f"Expected a fitted classifier or a modAL learner, got "
+            f"{type(estimator).__name__}."
+        ) from exc
+
+
+def _check_size(X_pool):
+    if X_pool is None:
+        raise ValueError("X_pool is None; pass the unlabeled pool to query.")
+    if len(X_pool) == 0:
+        raise ValueError("X_pool is empty: it must hold at least one sample.")
+
+
+def _through_pipeline(pipeline, X_pool, X_labeled, *, need_fitted, transform,
+                      transform_labeled):
+    """``(last step, pool, labeled set, whether the last step sees the pool)``.
+
+    The pool (and, with ``transform_labeled``, the labeled set) goes through
+    the steps before the last exactly once: an embedder's forward pass over
+    the pool is the cost of a query, never paid twice.
+    """
+    before, head = split_pipeline(pipeline)
+    if is_dataset(X_pool):
+        raise TypeError(
+            "A Pipeline's pool must be an array, np.memmap or tensor that its "
+            "first step can transform, not a torch Dataset.")
+    _check_size(X_pool)
+    if not need_fitted:
+        return head, X_pool, X_labeled, before is None
+    _check_fitted(head)  # a Pipeline is fitted when its last step is
+    if before is None or not transform:
+        return head, X_pool, X_labeled, before is None
+    X_pool = before.transform(X_pool)
+    if transform_labeled and X_labeled is not None and len(X_labeled):
+        X_labeled = before.transform(X_labeled)
+    return head, X_pool, X_labeled, True
+
+
 def _check_pool(estimator, X_pool, *, defer_finite_check=False):
     """Validated pool: float32 data for skmixal nets, checked arrays otherwise.
 
@@ -65,29 +139,19 @@ def _check_pool(estimator, X_pool, *, defer_finite_check=False):
     """
     if X_pool is None:
         raise ValueError("X_pool is None; pass the unlabeled pool to query.")
+    _check_fitted(estimator)
     if is_skmixal(estimator):
-        # the attributes fit sets; skorch's own check looks at module_ only
-        check_is_fitted(estimator, ["module_", "classes_"])
         if is_dataset(X_pool):
-            if len(X_pool) == 0:
-                raise ValueError("X_pool is empty: it must hold at least one sample.")
+            _check_size(X_pool)
             return X_pool
         if defer_finite_check:
             return check_features(estimator, X_pool, reset=False,
                                   ensure_all_finite=False,
                                   dtype=(np.float32, np.float64))
         return check_features(estimator, X_pool, reset=False)
-    try:
-        check_is_fitted(estimator)
-    except TypeError as exc:  # not an estimator at all
-        raise TypeError(
-            f"Expected a fitted classifier or a modAL learner, got "
-            f"{type(estimator).__name__}."
-        ) from exc
     if not is_dataset(X_pool) and not isinstance(X_pool, (np.ndarray, torch.Tensor)):
         X_pool = np.asarray(X_pool)
-    if len(X_pool) == 0:
-        raise ValueError("X_pool is empty: it must hold at least one sample.")
+    _check_size(X_pool)
     n_expected = getattr(estimator, "n_features_in_", None)
     if not is_dataset(X_pool) and n_expected is not None:
         n_features = int(np.prod(X_pool.shape[1:])) if X_pool.ndim > 1 else 1
@@ -100,14 +164,16 @@ def _check_pool(estimator, X_pool, *, defer_finite_check=False):
 
 
 def prepare(learner_or_estimator, X_pool, n_instances, *, X_labeled=None,
-            y_labeled=None, need_fitted=True, defer_finite_check=False):
+            y_labeled=None, need_fitted=True, defer_finite_check=False,
+            transform=True, transform_labeled=False):
     """Unwrap, validate and size a query.
 
     Parameters
     ----------
-    learner_or_estimator : modAL learner or fitted classifier
+    learner_or_estimator : modAL learner, fitted classifier or Pipeline
         A learner gives its ``estimator`` and its ``X_training`` /
         ``y_training`` (explicit ``X_labeled`` / ``y_labeled`` take precedence).
+        A ``Pipeline`` gives its last step, and the pool as that step sees it.
     X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
     n_instances : int
     X_labeled, y_labeled : array-like or None
@@ -118,11 +184,21 @@ def prepare(learner_or_estimator, X_pool, n_instances, *, X_labeled=None,
         For skmixal nets, leave the finiteness check (and the float32
         conversion) to the stream: the caller must pass ``check_finite=True``
         to :func:`pool_scores` / :func:`iter_proba`.
+    transform : bool, default=True
+        With a Pipeline, pass the pool through the steps before the last
+        (once). False (random sampling; TypiClust on its own ``features``)
+        leaves it as given: the strategy never feeds it to the last step.
+    transform_labeled : bool, default=False
+        With a Pipeline, transform ``X_labeled`` too (once), for strategies
+        that use the labeled set's embeddings; a learner's training data is
+        otherwise left as it is (strategies that need a few of its rows pass
+        them through :func:`to_final_step`).
 
     Returns
     -------
     estimator, X_pool, n_select, X_labeled, y_labeled
         ``n_select = min(n_instances, len(X_pool))``; ``X_pool`` validated.
+        For a Pipeline: its last step and what that step sees.
     """
     check_n_instances(n_instances)
     estimator = learner_or_estimator
@@ -132,12 +208,16 @@ def prepare(learner_or_estimator, X_pool, n_instances, *, X_labeled=None,
             X_labeled = learner_or_estimator.X_training
             if y_labeled is None:
                 y_labeled = learner_or_estimator.y_training
-    if need_fitted:
+    sees_pool = True
+    if isinstance(estimator, Pipeline):
+        estimator, X_pool, X_labeled, sees_pool = _through_pipeline(
+            estimator, X_pool, X_labeled, need_fitted=need_fitted,
+            transform=transform, transform_labeled=transform_labeled)
+    if need_fitted and sees_pool:
         X_pool = _check_pool(estimator, X_pool,
                              defer_finite_check=defer_finite_check)
     else:
-        if X_pool is None or len(X_pool) == 0:
-            raise ValueError("X_pool is empty: it must hold at least one sample.")
+        _check_size(X_pool)
     if X_labeled is not None and y_labeled is not None:
         if len(X_labeled) != len(y_labeled):
             raise ValueError(

@@ -82,7 +82,8 @@ def coreset_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     core-set approach", ICLR 2018.
     """
     estimator, X_pool, n_select, X_labeled, _ = prepare(
-        learner_or_estimator, X_pool, n_instances, X_labeled=X_labeled)
+        learner_or_estimator, X_pool, n_instances, X_labeled=X_labeled,
+        transform_labeled=True)
     emb = pool_embeddings(estimator, X_pool, batch_size=batch_size)
     centers = labeled_embeddings(estimator, X_labeled, batch_size=batch_size)
     picks = kcenter_greedy(emb, n_select, labeled=centers, random_state=random_state)
@@ -296,9 +297,12 @@ def typiclust_sampling(learner_or_estimator, X_pool, n_instances=1, *,
         raise ValueError(
             "features must be None, 'raw', a callable or an array of shape "
             f"(n_pool, dim); got {features!r}.")
+    # given features are computed from the pool as given: a Pipeline's first
+    # steps run only when its last step's embeddings are the representation
     try:
         estimator, X_pool, n_select, X_labeled, _ = prepare(
-            learner_or_estimator, X_pool, n_instances, X_labeled=X_labeled)
+            learner_or_estimator, X_pool, n_instances, X_labeled=X_labeled,
+            transform=features is None, transform_labeled=True)
     except NotFittedError:
         if features is None:
             raise

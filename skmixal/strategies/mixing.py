@@ -24,6 +24,7 @@ from skmixal.strategies._pool import (
     labeled_embeddings,
     modal_strategy,
     prepare,
+    to_final_step,
 )
 from skmixal.strategies.diversity import fit_kmeans
 
@@ -104,7 +105,7 @@ def alfamix_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     check_in_range(max_candidates, "max_candidates", low=1, integer=True)
     estimator, X_pool, n_select, X_labeled, y_labeled = prepare(
         learner_or_estimator, X_pool, n_instances, X_labeled=X_labeled,
-        y_labeled=y_labeled)
+        y_labeled=y_labeled, transform_labeled=True)
     if not is_skmixal(estimator):
         raise TypeError(
             "alfamix_sampling applies the network's last linear layer to mixed "
@@ -231,6 +232,8 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     lam = np.asarray(lambdas, dtype=np.float64).ravel()
     if lam.size == 0 or not np.all((lam > 0) & (lam < 1)):
         raise ValueError(f"lambdas must be values in (0, 1), got {lambdas!r}.")
+    # the labeled set stays as given: only the anchors drawn from it are
+    # passed through a Pipeline's first steps (to_final_step below)
     estimator, X_pool, n_select, X_labeled, y_labeled = prepare(
         learner_or_estimator, X_pool, n_instances, X_labeled=X_labeled,
         y_labeled=y_labeled)
@@ -252,6 +255,7 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
         anchors = X_labeled[torch.as_tensor(sel, device=X_labeled.device)]
     else:
         anchors = X_labeled[sel]
+    anchors = to_final_step(learner_or_estimator, anchors)
     if is_skmixal(estimator):
         anchors = torch.as_tensor(check_features(estimator, anchors, reset=False))
     else:

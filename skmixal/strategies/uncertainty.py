@@ -132,7 +132,9 @@ def random_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     scores : ndarray of the same shape
         All zeros: random sampling ranks nothing; see ``return_scores``.
     """
-    _, X_pool, n_select, _, _ = prepare(learner_or_estimator, X_pool, n_instances)
+    # transform=False: a Pipeline's first steps (an embedder) are not run
+    _, X_pool, n_select, _, _ = prepare(learner_or_estimator, X_pool, n_instances,
+                                        transform=False)
     rng = check_random_state(random_state)
     indices = rng.choice(len(X_pool), size=n_select, replace=False).astype(np.int64)
     return indices, np.zeros(n_select, dtype=np.float64)
