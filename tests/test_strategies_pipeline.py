@@ -16,9 +16,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from test_strategies import FAST, PROBA_ONLY, USES_LABELS, _net
 from torch.utils.data import TensorDataset
 
-from skmixal import ImageEmbedder, MixupNetClassifier
+from skmixal import ImageEmbedder
 from skmixal._modal_compat import patch_modal
 from skmixal.backbones import Backbone
 from skmixal.strategies import STRATEGIES
@@ -26,13 +27,6 @@ from skmixal.strategies import STRATEGIES
 patch_modal()
 torch.set_num_threads(1)
 
-FAST = {
-    "bald": {"n_mc": 6},
-    "batch_bald": {"n_mc": 6, "n_candidates": 40},
-    "mixup_consistency": {"n_anchors": 3, "lambdas": (0.5,)},
-}
-USES_LABELS = {"coreset", "typiclust", "alfamix", "mixup_consistency"}
-PROBA_ONLY = {"random", "least_confidence", "margin", "entropy", "mixup_consistency"}
 NAMES = sorted(STRATEGIES)
 
 
@@ -49,12 +43,6 @@ class CountingEmbedder(TransformerMixin, BaseEstimator):
         self.seen_.append(X)
         X = np.asarray(X, dtype=np.float32)
         return X.reshape(len(X), 4, 2, 4, 2).mean(axis=(2, 4)).reshape(len(X), 16)
-
-
-def _net(**kwargs):
-    params = {"random_state": 0, "max_epochs": 3, "min_steps": 30,
-              "classes": list(range(10)), "module__hidden_units": (32,)}
-    return MixupNetClassifier(**{**params, **kwargs})
 
 
 @pytest.fixture(scope="module")

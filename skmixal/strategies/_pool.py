@@ -34,6 +34,7 @@ from skmixal.iterators import INFERENCE_ROWS, inference_rows
 __all__ = [
     "CHUNK_ROWS",
     "default_rows",
+    "fill_doc",
     "is_skmixal",
     "iter_batches",
     "iter_proba",
@@ -474,6 +475,32 @@ def label_codes(estimator, y_labeled):
 # Set on wrapped strategies so that wrapping twice changes nothing.
 _MODAL_MARKER = "_skmixal_modal_strategy"
 
+# What every strategy's docstring says alike, written once: modal_strategy puts
+# it where a docstring says %(pool)s (after the estimator) and %(result)s
+# (after the last parameter, ahead of what is particular to its scores).
+_DOC_PARTS = {
+    "%(pool)s": """X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
+        Unlabeled pool, streamed in batches. With a Pipeline: an array or
+        tensor that goes once through the steps before the last; the strategy
+        works on what the last step sees.
+    n_instances : int, default=1
+        Number of points to select (at most the pool size).""",
+    "%(result)s": """return_scores : bool or None, default=None
+        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
+        bare estimator, what modAL's own strategies return for a learner.
+
+    Returns
+    -------
+    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64""",
+}
+
+
+def fill_doc(doc):
+    """``doc`` with the shared parts of a strategy's docstring filled in."""
+    for key, text in _DOC_PARTS.items():
+        doc = doc.replace(key, text)
+    return doc
+
 
 def _query_unpacks_pairs(learner):
     """True when ``learner.query`` unpacks ``(indices, metrics)`` from a strategy.
@@ -527,6 +554,8 @@ def modal_strategy(strategy):
                                  and not _query_unpacks_pairs(learner_or_estimator))
         return (indices, scores) if return_scores else indices
 
+    if wrapped.__doc__:
+        wrapped.__doc__ = fill_doc(wrapped.__doc__)
     signature = inspect.signature(strategy)
     params = list(signature.parameters.values())
     extra = inspect.Parameter("return_scores", inspect.Parameter.KEYWORD_ONLY,

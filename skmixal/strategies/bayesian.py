@@ -119,23 +119,16 @@ def bald_sampling(learner_or_estimator, X_pool, n_instances=1, *, random_state=N
 
     Parameters
     ----------
-    learner_or_estimator : modAL learner or fitted MixupNetClassifier
+    learner_or_estimator : modAL learner, fitted MixupNetClassifier or Pipeline
         The network needs at least one dropout layer.
-    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
-    n_instances : int, default=1
+    %(pool)s
     random_state : int, RandomState instance or None, default=None
         Seeds the dropout masks and breaks ties.
     n_mc : int, default=20
         Number of MC dropout samples (>= 2).
     batch_size : int or None, default=None
         Rows per forward pass, MC copies included (None: 4,096, fewer for wide samples).
-    return_scores : bool or None, default=None
-        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
-        bare estimator, what modAL's own strategies return for a learner.
-
-    Returns
-    -------
-    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
+    %(result)s
     scores : ndarray of the same shape
         BALD scores in nats.
 
@@ -269,10 +262,9 @@ def batch_bald_sampling(learner_or_estimator, X_pool, n_instances=1, *,
 
     Parameters
     ----------
-    learner_or_estimator : modAL learner or fitted MixupNetClassifier
-        The network needs at least one dropout layer.
-    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
-    n_instances : int, default=1
+    learner_or_estimator : modAL learner, fitted MixupNetClassifier or Pipeline
+        The network needs a dropout layer, as for :func:`bald_sampling`.
+    %(pool)s
     random_state : int, RandomState instance or None, default=None
         Seeds the dropout masks and the configuration sampling.
     n_mc : int, default=20
@@ -283,13 +275,7 @@ def batch_bald_sampling(learner_or_estimator, X_pool, n_instances=1, *,
         Cap on exact configurations and number of sampled configurations.
     batch_size : int or None, default=None
         Rows per forward pass, MC copies included (None: 4,096, fewer for wide samples).
-    return_scores : bool or None, default=None
-        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
-        bare estimator, what modAL's own strategies return for a learner.
-
-    Returns
-    -------
-    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
+    %(result)s
         In the order picked.
     scores : ndarray of the same shape
         Marginal gain in BatchBALD (nats) when each point was added; the first

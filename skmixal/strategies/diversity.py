@@ -54,23 +54,16 @@ def coreset_sampling(learner_or_estimator, X_pool, n_instances=1, *,
 
     Parameters
     ----------
-    learner_or_estimator : modAL learner or fitted network with embeddings
+    learner_or_estimator : modAL learner, fitted network with embeddings or Pipeline
         A learner supplies its ``X_training`` as the labeled set.
-    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
-    n_instances : int, default=1
+    %(pool)s
     random_state : int, RandomState instance or None, default=None
         Draws the first point when there is no labeled data.
     X_labeled, y_labeled : array-like or None, default=None
         Labeled data, for a bare estimator (``y_labeled`` is unused).
     batch_size : int or None, default=None
         Rows per forward pass.
-    return_scores : bool or None, default=None
-        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
-        bare estimator, what modAL's own strategies return for a learner.
-
-    Returns
-    -------
-    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
+    %(result)s
         In the order picked.
     scores : ndarray of the same shape
         Euclidean distance of each pick to its nearest center when picked
@@ -133,20 +126,13 @@ def badge_sampling(learner_or_estimator, X_pool, n_instances=1, *, random_state=
 
     Parameters
     ----------
-    learner_or_estimator : modAL learner or fitted network with embeddings
-    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
-    n_instances : int, default=1
+    learner_or_estimator : modAL learner, fitted network with embeddings or Pipeline
+    %(pool)s
     random_state : int, RandomState instance or None, default=None
         Seeds the D^2 sampling.
     batch_size : int or None, default=None
         Rows per forward pass.
-    return_scores : bool or None, default=None
-        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
-        bare estimator, what modAL's own strategies return for a learner.
-
-    Returns
-    -------
-    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
+    %(result)s
         In the order drawn.
     scores : ndarray of the same shape
         Gradient-embedding norms ``|p - e| |h|``.
@@ -252,10 +238,9 @@ def typiclust_sampling(learner_or_estimator, X_pool, n_instances=1, *,
 
     Parameters
     ----------
-    learner_or_estimator : modAL learner or estimator
+    learner_or_estimator : modAL learner, estimator or Pipeline
         Must be fitted (with embeddings) when ``features`` is None.
-    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
-    n_instances : int, default=1
+    %(pool)s
     random_state : int, RandomState instance or None, default=None
     features : None, 'raw', callable or ndarray of shape (n_pool, dim)
         Representation: the network's embeddings (None), the flattened input
@@ -273,13 +258,7 @@ def typiclust_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     min_cluster_size : int, default=5
     max_cluster_points : int, default=5000
     batch_size : int or None, default=None
-    return_scores : bool or None, default=None
-        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
-        bare estimator, what modAL's own strategies return for a learner.
-
-    Returns
-    -------
-    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
+    %(result)s
     scores : ndarray of the same shape
         Typicality of each pick.
 

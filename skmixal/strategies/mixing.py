@@ -70,10 +70,9 @@ def alfamix_sampling(learner_or_estimator, X_pool, n_instances=1, *,
 
     Parameters
     ----------
-    learner_or_estimator : modAL learner or fitted MixupNetClassifier
+    learner_or_estimator : modAL learner, fitted MixupNetClassifier or Pipeline
         Labeled data comes from the learner's ``X_training`` / ``y_training``.
-    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
-    n_instances : int, default=1
+    %(pool)s
     random_state : int, RandomState instance or None, default=None
     X_labeled, y_labeled : array-like or None, default=None
         Labeled data, for a bare estimator.
@@ -84,13 +83,7 @@ def alfamix_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     max_candidates : int, default=20_000
         Candidates kept (highest flip rate first) for the clustering step.
     batch_size : int or None, default=None
-    return_scores : bool or None, default=None
-        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
-        bare estimator, what modAL's own strategies return for a learner.
-
-    Returns
-    -------
-    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
+    %(result)s
     scores : ndarray of the same shape
         Fraction of (anchor, alpha) pairs that flip the prediction.
 
@@ -193,9 +186,8 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
 
     Parameters
     ----------
-    learner_or_estimator : modAL learner or fitted classifier
-    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
-    n_instances : int, default=1
+    learner_or_estimator : modAL learner, fitted classifier or Pipeline ending in one
+    %(pool)s
     random_state : int, RandomState instance or None, default=None
         Draws the anchors and breaks ties.
     X_labeled, y_labeled : array-like or None, default=None
@@ -209,13 +201,7 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
         diversity step clusters; 1 selects the top scores only.
     batch_size : int or None, default=None
         Rows per forward pass, mixes included (None: 4,096, fewer for wide samples).
-    return_scores : bool or None, default=None
-        As for :func:`~skmixal.strategies.entropy_sampling`: the pair for a
-        bare estimator, what modAL's own strategies return for a learner.
-
-    Returns
-    -------
-    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
+    %(result)s
     scores : ndarray of the same shape
         Mean total-variation departure from linearity.
 

@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 
 from skmixal.scoring import entropy_scores, least_confidence_scores, margin_scores
 from skmixal.selection import top_k
-from skmixal.strategies._pool import modal_strategy, pool_scores, prepare
+from skmixal.strategies._pool import fill_doc, modal_strategy, pool_scores, prepare
 
 __all__ = [
     "entropy_sampling",
@@ -33,15 +33,13 @@ def _uncertainty(score_fn, learner, X_pool, n_instances, random_state, batch_siz
     return indices, scores[indices]
 
 
-_PARAMS = """
+_PARAMS = fill_doc("""
     Parameters
     ----------
-    learner_or_estimator : modAL learner or fitted classifier
-        Anything with ``predict_proba`` once unwrapped (``learner.estimator``).
-    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
-        Unlabeled pool, streamed in batches.
-    n_instances : int, default=1
-        Number of points to select (at most the pool size).
+    learner_or_estimator : modAL learner, fitted classifier or Pipeline ending in one
+        Anything with ``predict_proba`` once unwrapped (``learner.estimator``,
+        a Pipeline's last step).
+    %(pool)s
     random_state : int, RandomState instance or None, default=None
         Breaks ties between equal scores.
     batch_size : int or None, default=None
@@ -59,7 +57,7 @@ _PARAMS = """
         Pool positions, most informative first.
     scores : ndarray of the same shape, float
         Their scores (higher = more informative); see ``return_scores``.
-"""
+""")
 
 
 @modal_strategy
@@ -113,22 +111,17 @@ def random_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     """Pick points uniformly at random, without replacement: the baseline.
 
     The pool is validated (fitted estimator, feature count) like every other
-    strategy, but never passed through the network.
+    strategy, but never passed through the network (nor through the steps of
+    a Pipeline).
 
     Parameters
     ----------
-    learner_or_estimator : modAL learner or fitted classifier
-    X_pool : array-like, np.memmap, torch.Tensor or torch Dataset
-    n_instances : int, default=1
+    learner_or_estimator : modAL learner, fitted classifier or Pipeline ending in one
+    %(pool)s
     random_state : int, RandomState instance or None, default=None
     batch_size : int or None, default=None
         Unused; accepted so every strategy takes the same arguments.
-    return_scores : bool or None, default=None
-        As for :func:`entropy_sampling`.
-
-    Returns
-    -------
-    indices : ndarray of shape (min(n_instances, n_pool),), dtype int64
+    %(result)s
     scores : ndarray of the same shape
         All zeros: random sampling ranks nothing; see ``return_scores``.
     """
