@@ -35,11 +35,16 @@ CPU_BATCH, CUDA_BATCH = 32, 256
 _FORMATS = ("auto", "channels_first", "channels_last")
 
 
+def _as_images(X):
+    """Lists and tuples as arrays; arrays, memmaps and tensors as they are."""
+    return np.asarray(X) if isinstance(X, (list, tuple)) else X
+
+
 def _layout(X, data_format):
     """Checked ``(n, channel axis or None)`` of an image array; nothing is read."""
     if not (hasattr(X, "shape") and hasattr(X, "dtype")):
         raise TypeError(
-            "X must be a NumPy array, np.memmap or torch.Tensor of images, got "
+            "X must be a NumPy array, np.memmap, torch.Tensor or list of images, got "
             f"{type(X).__name__}.")
     if isinstance(X, torch.Tensor):
         kind = ("b" if X.dtype == torch.bool else "f" if X.dtype.is_floating_point
@@ -165,10 +170,13 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 raise TypeError(f"device must be None, a str or a torch.device, "
                                 f"got {type(self.device).__name__}.")
             try:
-                torch.device(self.device)
+                device = torch.device(self.device)
             except RuntimeError:
                 raise ValueError(f"device must name a torch device such as 'cpu' "
                                  f"or 'cuda', got {self.device!r}.") from None
+            if device.type == "cuda" and not torch.cuda.is_available():
+                raise ValueError(f"device={self.device!r}, but CUDA is not "
+                                 "available here (device=None picks the CPU).")
         self._range_of(np.zeros(1, np.uint8))  # checks value_range
         if not (isinstance(self.data_format, str) and self.data_format in _FORMATS):
             raise ValueError(f"data_format must be one of {_FORMATS}, got "
@@ -244,7 +252,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self : ImageEmbedder
         """
         backbone = self._check_params()
-        _layout(X, self.data_format)
+        _layout(_as_images(X), self.data_format)
         self.backbone_ = backbone
         self.input_size_ = self.input_size or backbone.input_size
         self._module = None
@@ -276,6 +284,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         embeddings : ndarray of shape (N, embedding_dim_), float32
         """
         check_is_fitted(self, "backbone_")
+        X = _as_images(X)
         n, axis = _layout(X, self.data_format)
         low, high = self._range_of(X)
         streamed = isinstance(X, np.memmap)
@@ -304,14 +313,15 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def _check_values(self, X, low, high, start):
         """Raise unless every pixel is finite and within ``(low, high)``."""
-        t = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
+        lib = torch if isinstance(X, torch.Tensor) else np
         if _is_integer(X):
-            tol, t_min, t_max = 0.0, int(t.min()), int(t.max())
+            tol = 0.0
         else:
-            if not bool(torch.isfinite(t).all()):
+            tol = 1e-3 * (high - low)
+            if not bool(lib.isfinite(X).all()):
                 raise ValueError(f"X contains NaN or infinity (in images from "
                                  f"{start}).")
-            tol, t_min, t_max = 1e-3 * (high - low), float(t.min()), float(t.max())
+        t_min, t_max = float(X.min()), float(X.max())
         if t_min < low - tol or t_max > high + tol:
             raise ValueError(
                 f"X holds pixel values in [{t_min:g}, {t_max:g}] (images from "
@@ -328,8 +338,9 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """One batch as the backbone expects it: (b, 3, s, s), normalised."""
         if isinstance(batch, torch.Tensor):
             x = batch.to(self._device)
-        else:  # a read-only or memmap slice is copied: torch needs writeable
-            x = torch.from_numpy(np.array(batch, copy=not batch.flags.writeable))
+        else:  # read-only or reversed slices are copied: torch needs neither
+            arr = np.ascontiguousarray(batch)
+            x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
             x = x.to(self._device)
         x = (x.float() - low) / (high - low)
         if axis is None:

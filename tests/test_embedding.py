@@ -106,11 +106,17 @@ def test_layouts_and_types_agree():
     embedder = ImageEmbedder(_pixels(8)).fit(X)
     reference = embedder.transform(X)
     chw = np.ascontiguousarray(X.transpose(0, 3, 1, 2))
+    read_only = X.copy()
+    read_only.flags.writeable = False
     variants = [chw, X / 255.0, (chw / 255.0).astype(np.float32), torch.from_numpy(chw),
-                torch.from_numpy(X).float() / 255, X.astype(np.int64)]
+                torch.from_numpy(X).float() / 255, X.astype(np.int64), read_only,
+                list(X)]
     for variant in variants:
         np.testing.assert_allclose(embedder.transform(variant), reference,
                                    rtol=1e-6, atol=1e-5)
+    # a view with negative strides, which torch.from_numpy cannot take
+    np.testing.assert_allclose(embedder.transform(X[::-1]), reference[::-1],
+                               rtol=1e-6, atol=1e-5)
 
 
 def test_grayscale_becomes_three_equal_channels():
@@ -223,6 +229,9 @@ def test_progress_bar(tiny, capsys):
     ({"batch_size": 0}, ValueError, "batch_size"),
     ({"device": "gpu7"}, ValueError, "device must name a torch device"),
     ({"device": 0}, TypeError, "device must be None"),
+    pytest.param({"device": "cuda"}, ValueError, "CUDA is not available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(),
+                                          reason="CUDA is available")),
     ({"value_range": (1, 0)}, ValueError, "value_range must have low < high"),
     ({"value_range": "0..255"}, ValueError, "value_range must be 'auto'"),
     ({"data_format": "NHWC"}, ValueError, "data_format must be one of"),
@@ -243,7 +252,7 @@ def test_bad_parameters(params, error, match):
     (np.zeros((3, 3, 5, 3)), ValueError, "pass data_format"),
     (np.zeros((0, 5, 5)), ValueError, "X is empty"),
     (np.zeros((3, 5, 5), dtype=bool), TypeError, "integer or float pixels"),
-    ([[[0.0]]], TypeError, "must be a NumPy array"),
+    ("images.npz", TypeError, "must be a NumPy array"),
 ])
 def test_bad_images(X, error, match):
     embedder = ImageEmbedder(_pixels(6))
