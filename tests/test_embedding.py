@@ -9,11 +9,11 @@ CIFAR-10 images.
 
 import importlib.util
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA
 from modAL.models import ActiveLearner
 from PIL import Image
 from sklearn.base import clone
@@ -29,7 +29,8 @@ from skmixal.strategies import margin_sampling
 
 torch.set_num_threads(1)
 
-CIFAR = SHARED_DATA / "cifar10" / "cifar10-test-subset2000-jpeg75.npz"
+CIFAR = (Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
+         / "cifar10-test-subset2000-jpeg75.npz")
 HAS_LITE = importlib.util.find_spec("efficientnet_lite_pytorch") is not None
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
 
