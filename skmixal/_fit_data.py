@@ -20,9 +20,11 @@ __all__ = ["validate_fit_data"]
 def validate_fit_data(net, X, y, *, reset, classes=None, X_unlabeled=None):
     """Validated ``(X, codes, unlabeled rows or None)`` for a fit of ``net``.
 
-    Rows of y equal to -1 (scikit-learn's semi-supervised convention) are
-    moved, in order, in front of ``X_unlabeled``: both routes give the same
-    unlabeled set and so the same model.
+    Rows of y equal to ``net.unlabeled_label`` (e.g. -1, scikit-learn's
+    semi-supervised convention) are moved, in order, in front of
+    ``X_unlabeled``: both routes give the same unlabeled set and so the same
+    model. With ``unlabeled_label=None`` (the default) every value of y is a
+    class.
     """
     if is_dataset(X):
         X, y = _validate_dataset(net, X, y, reset=reset)
@@ -32,12 +34,11 @@ def validate_fit_data(net, X, y, *, reset, classes=None, X_unlabeled=None):
         known = None if declared is None else check_classes(declared)
     else:
         known = net.classes_
-    # semi_supervised=None is a plain classifier: -1 is a label like any other
-    mask = None if net.semi_supervised is None else unlabeled_mask(y, known)
+    mask = unlabeled_mask(y, net.unlabeled_label, known)
     if mask is not None and mask.all():
         raise ValueError(
-            "Every row of y is -1 (unlabeled): at least one labeled row "
-            "per class is needed to start from.")
+            f"Every row of y is {net.unlabeled_label!r} (unlabeled_label): at least "
+            "one labeled row per class is needed to start from.")
     X = check_features(net, X, reset=reset)
     if net.mixup_mode == "cutmix" and X.ndim != 4:
         raise ValueError(

@@ -10,9 +10,15 @@ from skmixal._validation import as_numpy
 __all__ = ["concat_rows", "label_array", "n_rows", "unlabeled_mask"]
 
 
-def _is_minus_one(value):
-    return (isinstance(value, numbers.Number)
-            and not isinstance(value, (bool, np.bool_)) and value == -1)
+def _is_number(value):
+    return isinstance(value, numbers.Number) and not isinstance(value, (bool, np.bool_))
+
+
+def _matches(value, marker):
+    # -1 and -1.0 mark the same rows; a string never equals a number
+    if _is_number(marker):
+        return _is_number(value) and value == marker
+    return isinstance(value, str) and value == marker
 
 
 def label_array(y):
@@ -29,32 +35,49 @@ def label_array(y):
     return arr
 
 
-def unlabeled_mask(y, classes):
-    """Boolean mask of the rows of y marked unlabeled (-1), or None.
+def unlabeled_mask(y, marker, classes=None):
+    """Boolean mask of the rows of y whose label is ``marker``, or None.
 
-    scikit-learn's rule (``SelfTrainingClassifier``, ``LabelSpreading``): the
-    integer -1 marks an unlabeled row; with string labels, y must have dtype
-    object and hold the integer -1. A string array containing ``'-1'`` is
-    ambiguous and rejected. When the declared ``classes`` include -1, it is a
-    class and marks nothing.
+    scikit-learn's semi-supervised estimators mark unlabeled rows with the
+    integer -1; skmixal does so only when asked (``unlabeled_label=-1``), so
+    that -1 is an ordinary class otherwise. With string labels and a numeric
+    marker, y must have dtype object and hold the number itself: a string
+    array containing ``'-1'`` is ambiguous and rejected.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+    marker : int, float, str or None
+        None marks nothing.
+    classes : array-like or None
+        Declared classes; the marker must not be one of them.
     """
-    if y is None or (classes is not None and any(_is_minus_one(c) for c in classes)):
+    if y is None or marker is None:
         return None
+    if classes is not None and any(_matches(c, marker) for c in classes):
+        raise ValueError(
+            f"unlabeled_label={marker!r} is also one of the declared classes "
+            f"{list(classes)!r}: a value cannot mark unlabeled rows and be a "
+            "class. Pass unlabeled rows as X_unlabeled, or set "
+            "unlabeled_label=None.")
     arr = label_array(y)
     if arr.ndim != 1:
         return None
     kind = arr.dtype.kind
-    if kind in "iuf":
-        return arr == -1
+    if kind in "iuf" and _is_number(marker):
+        return arr == marker
     if kind == "O":
-        return np.fromiter((_is_minus_one(v) for v in arr), bool, len(arr))
-    if kind in "US" and (arr == "-1").any():
+        return np.fromiter((_matches(v, marker) for v in arr), bool, len(arr))
+    if kind in "US" and isinstance(marker, str):
+        return arr == marker
+    if kind in "US" and (arr == str(marker)).any():
         raise ValueError(
-            "y is an array of strings containing '-1'. To mark unlabeled rows "
-            "among string labels, use dtype=object and the integer -1 (as "
-            "scikit-learn's semi-supervised estimators do); to use '-1' as a "
-            "class, declare it in classes=[...].")
-    return None
+            f"y is an array of strings containing {str(marker)!r}. To mark "
+            f"unlabeled rows among string labels with unlabeled_label="
+            f"{marker!r}, use dtype=object and the number itself (as "
+            "scikit-learn's semi-supervised estimators do), or a string "
+            "unlabeled_label.")
+    return np.zeros(len(arr), dtype=bool)
 
 
 def n_rows(X):

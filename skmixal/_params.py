@@ -26,10 +26,13 @@ _NUMBERS = {
     "max_epochs": (True, 0, MAX_STEPS, True),
     "unlabeled_weight": (False, 0, 1e6, True),
     "unlabeled_rampup": (False, 0, 1, True),
+    "unlabeled_ratio": (True, 1, 64, True),
+    "confidence_threshold": (False, 0, 1, False),
     "sharpen_temperature": (False, 0, 1, False),
     "n_augmentations": (True, 1, 64, True),
 }
-_AUTO = {"mixup_alpha", "min_steps"}
+_AUTO = {"mixup_alpha", "min_steps", "unlabeled_weight", "unlabeled_rampup",
+         "unlabeled_ratio"}
 
 
 def check_params(net):
@@ -48,6 +51,7 @@ def check_params(net):
             f"mixup_mode must be one of {MIXUP_MODES}, got {net.mixup_mode!r}.")
     _check_choice(net.semi_supervised, "semi_supervised", _method_names(), none=True)
     check_alignment(net.distribution_alignment)
+    _check_unlabeled_label(net)
     _check_choice(net.augment, "augment", ("auto", *AUGMENTATIONS), none=True)
     if not isinstance(net.deterministic, (bool, np.bool_)):
         raise TypeError(
@@ -67,3 +71,19 @@ def _check_choice(value, name, choices, *, none):
     raise ValueError(
         f"{name} must be one of {choices}{' or None' if none else ''}, got "
         f"{value!r}.")
+
+
+def _check_unlabeled_label(net):
+    marker = net.unlabeled_label
+    if marker is None:
+        return
+    if isinstance(marker, (bool, np.bool_)) or not isinstance(
+            marker, (int, float, np.integer, np.floating, str)):
+        raise TypeError(
+            "unlabeled_label must be None, a number (e.g. -1) or a string, got "
+            f"{marker!r}.")
+    if net.semi_supervised is None:
+        raise ValueError(
+            f"unlabeled_label={marker!r} marks rows of y as unlabeled, but "
+            "semi_supervised=None trains on labeled rows only; set "
+            "semi_supervised='fixmatch' or 'mixmatch', or unlabeled_label=None.")

@@ -78,6 +78,12 @@ def _fresh_copy(module):
     return module
 
 
+# the parameters that 'auto' resolves per fit, and how an explicit value is read
+_RESOLVED = {"mixup_alpha": float, "augment": lambda value: value, "min_steps": int,
+             "unlabeled_weight": float, "unlabeled_rampup": float,
+             "unlabeled_ratio": int}
+
+
 def _parameter_device(module, fallback):
     param = next(module.parameters(), None)
     return param.device if param is not None else torch.device(fallback or "cpu")
@@ -261,11 +267,14 @@ class MixupNetClassifier(NeuralNetClassifier):
         mixup_prob=1.0,
         min_steps="auto",
         semi_supervised="mixmatch",
-        unlabeled_weight=75.0,
-        unlabeled_rampup=1.0,
+        unlabeled_weight="auto",
+        unlabeled_rampup="auto",
+        unlabeled_ratio="auto",
+        confidence_threshold=0.95,
         sharpen_temperature=0.5,
         n_augmentations=4,
         distribution_alignment="uniform",
+        unlabeled_label=None,
         augment="auto",
         random_state=None,
         deterministic=False,
@@ -304,9 +313,12 @@ class MixupNetClassifier(NeuralNetClassifier):
         self.semi_supervised = semi_supervised
         self.unlabeled_weight = unlabeled_weight
         self.unlabeled_rampup = unlabeled_rampup
+        self.unlabeled_ratio = unlabeled_ratio
+        self.confidence_threshold = confidence_threshold
         self.sharpen_temperature = sharpen_temperature
         self.n_augmentations = n_augmentations
         self.distribution_alignment = distribution_alignment
+        self.unlabeled_label = unlabeled_label
         self.augment = augment
         self.random_state = random_state
         self.deterministic = deterministic
@@ -377,22 +389,23 @@ class MixupNetClassifier(NeuralNetClassifier):
         ``'auto'`` parameters."""
         X, y, unlabeled = validate_fit_data(self, X, y, reset=reset, classes=classes,
                                             X_unlabeled=X_unlabeled)
-        images = self.input_shape_ is not None and len(self.input_shape_) == 3
-        self._resolve_training(images=images, n_unlabeled=n_rows(unlabeled))
+        self._resolve_training(n_unlabeled=n_rows(unlabeled))
         return X, y, unlabeled
 
-    def _resolve_training(self, *, images, n_unlabeled):
-        """The ``'auto'`` parameters, resolved by the fit's training method."""
-        if self.augment in AUGMENTATIONS and self.augment != "noise" and not images:
+    def _resolve_training(self, *, n_unlabeled):
+        """The ``'auto'`` parameters, resolved by the fit's training method
+        (``mixup_alpha_``, ``augment_``, ``min_steps_``, ``unlabeled_*_``)."""
+        shape = self.input_shape_ or ()
+        if self.augment in AUGMENTATIONS and self.augment != "noise" and len(
+                shape) != 3:
             raise ValueError(
                 f"augment={self.augment!r} needs image input; use augment='noise'"
                 " or None for vector input.")
-        auto = method_class(self.semi_supervised, n_unlabeled).auto_settings(images)
-        self.mixup_alpha_ = (auto["mixup_alpha"] if self.mixup_alpha == "auto"
-                             else float(self.mixup_alpha))
-        self.augment_ = auto["augment"] if self.augment == "auto" else self.augment
-        self.min_steps_ = (auto["min_steps"] if isinstance(self.min_steps, str)
-                           else int(self.min_steps))
+        auto = method_class(self.semi_supervised, n_unlabeled).auto_settings(shape)
+        for name, kind in _RESOLVED.items():
+            value = getattr(self, name)
+            setattr(self, f"{name}_", auto[name] if isinstance(value, str)
+                    and value == "auto" else kind(value))
         self.n_unlabeled_ = n_unlabeled
 
     def _validate_predict_data(self, X):
@@ -439,8 +452,9 @@ class MixupNetClassifier(NeuralNetClassifier):
                 f"returning logits; got {self.criterion_!r}.")
         method = cls.from_estimator(self, context, codes)
         batch_size = self.batch_size if self.batch_size != -1 else 64
-        context.unlabeled = UnlabeledSampler(unlabeled, batch_size, context.rng(),
-                                             self.device or "cpu")
+        context.unlabeled = UnlabeledSampler(
+            unlabeled, batch_size * self.unlabeled_ratio_, context.rng(),
+            self.device or "cpu")
         return method
 
     def _seed_dropout(self, randomness):
@@ -471,15 +485,15 @@ class MixupNetClassifier(NeuralNetClassifier):
             NumPy array, ``np.memmap``, torch tensor, sparse matrix or torch
             ``Dataset``. float64 is accepted and cast to float32 (a copy).
         y : array-like of shape (n_samples,)
-            Class labels (ints, strings, ...); -1 marks an unlabeled row
-            (with string labels: dtype object and the integer -1), used as
-            set by ``semi_supervised``. Ignored for a ``Dataset`` X, whose own
-            targets are used.
+            Class labels (ints, strings, ...; -1 is a class like any other).
+            With ``unlabeled_label`` set (e.g. -1), rows with that label are
+            unlabeled. Ignored for a ``Dataset`` X, whose own targets are used.
         X_unlabeled : array-like, np.memmap or tensor, or None, default=None
-            Unlabeled samples shaped like X (e.g. an active-learning pool).
-            Each step reads one batch of them, so the cost does not grow with
-            their number; a memmap is read batch by batch. Equivalent to
-            appending them to X with label -1.
+            Unlabeled samples shaped like X (e.g. an active-learning pool),
+            used as set by ``semi_supervised``. Each step reads one batch of
+            them, so the cost does not grow with their number; a memmap is
+            read batch by batch. Equivalent to appending them to X with the
+            label ``unlabeled_label``.
         **fit_params
             Passed to the module's ``forward``.
 

@@ -4,17 +4,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmixal import MixupNetClassifier
 
-# A check that cannot pass is listed by name with the reason, as imbalanced-learn
-# does. The plain classifier (semi_supervised=None) passes every check.
-SEMI_SUPERVISED_FAILURES = {
-    "check_classifiers_classes": (
-        "y == -1 marks an unlabeled row (scikit-learn's semi-supervised "
-        "convention), and this check fits labels {-1, 1}; scikit-learn exempts "
-        "its own semi-supervised classifiers by name (LabelPropagation, "
-        "LabelSpreading, SelfTrainingClassifier). Declaring classes=[-1, 1] or "
-        "semi_supervised=None makes -1 a class."),
-}
-
 
 def _estimators():
     # small fast network: the checks fit dozens of times on tiny data
@@ -23,10 +12,8 @@ def _estimators():
             MixupNetClassifier(semi_supervised=None, **fast)]
 
 
-def _expected_failures(estimator):
-    return {} if estimator.semi_supervised is None else SEMI_SUPERVISED_FAILURES
-
-
-@parametrize_with_checks(_estimators(), expected_failed_checks=_expected_failures)
+# No expected failures: -1 is an ordinary class unless unlabeled_label=-1 is
+# asked for, so the check that fits labels {-1, 1} passes.
+@parametrize_with_checks(_estimators())
 def test_sklearn_compatible(estimator, check):
     check(estimator)

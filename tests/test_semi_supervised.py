@@ -36,11 +36,12 @@ def _proba(clf, X):
 
 
 # -- the two routes --------------------------------------------------------------------
-def test_minus_one_rows_are_unlabeled(images):
+def test_minus_one_rows_are_unlabeled_when_asked(images):
     X, y, U, _, Xt, _ = images
     Xall = np.concatenate([X, U])
     yall = np.concatenate([y, -np.ones(len(U), dtype=int)])
-    clf = MixupNetClassifier(random_state=0, **FAST).fit(Xall, yall)
+    clf = MixupNetClassifier(random_state=0, unlabeled_label=-1, **FAST).fit(Xall,
+                                                                             yall)
     assert clf.n_unlabeled_ == len(U)
     np.testing.assert_array_equal(clf.classes_, np.arange(10))
     assert clf.augment_ == "shift" and clf.mixup_alpha_ == 0.75
@@ -50,7 +51,8 @@ def test_minus_one_rows_are_unlabeled(images):
 def test_minus_one_and_x_unlabeled_give_the_same_model(images):
     X, y, U, _, Xt, _ = images
     yall = np.concatenate([y, -np.ones(len(U), dtype=int)])
-    a = MixupNetClassifier(random_state=3, **FAST).fit(np.concatenate([X, U]), yall)
+    a = MixupNetClassifier(random_state=3, unlabeled_label=-1, **FAST).fit(
+        np.concatenate([X, U]), yall)
     b = MixupNetClassifier(random_state=3, **FAST).fit(X, y, X_unlabeled=U)
     np.testing.assert_array_equal(_proba(a, Xt), _proba(b, Xt))
 
@@ -92,34 +94,47 @@ def test_string_labels_follow_scikit_learns_rule(images):
     names = np.array(["zero", "one", "two", "three", "four", "five", "six",
                       "seven", "eight", "nine"], dtype=object)
     yall = np.concatenate([names[y], np.full(len(U), -1, dtype=object)])
-    clf = MixupNetClassifier(random_state=0, **FAST).fit(np.concatenate([X, U]), yall)
+    clf = MixupNetClassifier(random_state=0, unlabeled_label=-1, **FAST).fit(
+        np.concatenate([X, U]), yall)
     assert clf.n_unlabeled_ == len(U) and set(clf.classes_) == set(names)
     as_list = list(names[y]) + [-1] * len(U)
-    clf2 = MixupNetClassifier(random_state=0, **FAST).fit(np.concatenate([X, U]),
-                                                          as_list)
+    clf2 = MixupNetClassifier(random_state=0, unlabeled_label=-1, **FAST).fit(
+        np.concatenate([X, U]), as_list)
     np.testing.assert_array_equal(_proba(clf, Xt), _proba(clf2, Xt))
+    # a string marker works on string labels
+    marked = np.concatenate([names[y], np.full(len(U), "?", dtype=object)])
+    clf3 = MixupNetClassifier(random_state=0, unlabeled_label="?", **FAST).fit(
+        np.concatenate([X, U]), marked.astype(str))
+    np.testing.assert_array_equal(_proba(clf, Xt), _proba(clf3, Xt))
 
 
-def test_minus_one_is_a_label_without_semi_supervised_learning(images):
+@pytest.mark.parametrize("labels", [[-1, 1], [-1, 0, 1]], ids=["binary", "three"])
+def test_minus_one_is_an_ordinary_class_by_default(images, labels):
+    # many binary data sets label their classes -1 and 1: nothing is dropped
+    X, y, _, _, _, _ = images
+    yy = np.asarray(labels)[y % len(labels)]
+    clf = MixupNetClassifier(random_state=0, **FAST).fit(X, yy)
+    assert clf.n_unlabeled_ == 0
+    np.testing.assert_array_equal(clf.classes_, labels)
+    assert clf.predict_proba(X).shape == (len(X), len(labels))
+
+
+def test_the_unlabeled_label_cannot_also_be_a_class(images):
     X, y, _, _, _, _ = images
     yy = np.where(y < 5, -1, 1)
-    clf = MixupNetClassifier(random_state=0, semi_supervised=None, **FAST).fit(X, yy)
-    assert clf.n_unlabeled_ == 0
-    np.testing.assert_array_equal(clf.classes_, [-1, 1])
-
-
-def test_minus_one_declared_as_a_class_is_a_label(images):
-    X, y, _, _, _, _ = images
-    yy = np.where(y < 5, -1, 1)
-    clf = MixupNetClassifier(random_state=0, classes=[-1, 1], **FAST).fit(X, yy)
-    assert clf.n_unlabeled_ == 0
-    np.testing.assert_array_equal(clf.classes_, [-1, 1])
+    with pytest.raises(ValueError, match=r"unlabeled_label=-1 is also one of the "
+                                         r"declared classes"):
+        MixupNetClassifier(unlabeled_label=-1, classes=[-1, 1], **FAST).fit(X, yy)
+    with pytest.raises(ValueError, match="semi_supervised=None trains on labeled"):
+        MixupNetClassifier(unlabeled_label=-1, semi_supervised=None, **FAST).fit(X, yy)
+    with pytest.raises(TypeError, match="unlabeled_label must be None, a number"):
+        MixupNetClassifier(unlabeled_label=[-1], **FAST).fit(X, yy)
 
 
 # -- bad input -------------------------------------------------------------------------
 @pytest.mark.parametrize("case, error, match", [
-    ("all_unlabeled", ValueError, "Every row of y is -1"),
-    ("string_minus_one", ValueError, "dtype=object and the integer -1"),
+    ("all_unlabeled", ValueError, r"Every row of y is -1 \(unlabeled_label\)"),
+    ("string_minus_one", ValueError, "use dtype=object and the number itself"),
     ("wrong_shape", ValueError, r"X_unlabeled: X has sample shape \(1, 7, 7\)"),
     ("wrong_dtype", ValueError, "X_unlabeled: .*(convert|string)"),
     ("nan", ValueError, "X_unlabeled: .*NaN"),
@@ -133,8 +148,10 @@ def test_bad_unlabeled_input_raises_before_training(images, case, error, match,
     params, fit_kw, yy, XX = dict(FAST), {}, y, X
     if case == "all_unlabeled":
         yy = -np.ones(len(y), dtype=int)
+        params["unlabeled_label"] = -1
     elif case == "string_minus_one":
         yy = np.array([str(v) for v in y[:-1]] + ["-1"])
+        params["unlabeled_label"] = -1
     elif case == "wrong_shape":
         fit_kw["X_unlabeled"] = U[:, :7, :7]
     elif case == "wrong_dtype":
@@ -163,7 +180,12 @@ def test_bad_unlabeled_input_raises_before_training(images, case, error, match,
 
 
 @pytest.mark.parametrize("params, error, match", [
-    (dict(semi_supervised="fixmatch"), ValueError, "semi_supervised must be one of"),
+    (dict(semi_supervised="flexmatch"), ValueError,
+     r"semi_supervised must be one of \('fixmatch', 'mixmatch'\) or None"),
+    (dict(confidence_threshold=0.0), ValueError, "confidence_threshold"),
+    (dict(confidence_threshold=1.5), ValueError, "confidence_threshold"),
+    (dict(unlabeled_ratio=0), ValueError, "unlabeled_ratio"),
+    (dict(unlabeled_weight="high"), TypeError, "unlabeled_weight"),
     (dict(unlabeled_weight=-1.0), ValueError, "unlabeled_weight"),
     (dict(unlabeled_rampup=1.5), ValueError, "unlabeled_rampup"),
     (dict(sharpen_temperature=0.0), ValueError, "sharpen_temperature"),
@@ -269,18 +291,27 @@ def test_unlabeled_sampler_is_seeded_and_storage_independent(tmp_path):
 # -- distribution alignment ------------------------------------------------------------
 def test_distribution_alignment_matches_its_formula():
     prior = torch.tensor([0.5, 0.25, 0.25])
-    align = DistributionAlignment(prior, momentum=0.9)
+    align = DistributionAlignment(prior, window=2)
     p1 = torch.tensor([[0.6, 0.3, 0.1], [0.8, 0.1, 0.1]])
     p2 = torch.tensor([[0.2, 0.2, 0.6], [0.4, 0.4, 0.2]])
+    p3 = torch.tensor([[0.1, 0.8, 0.1], [0.3, 0.5, 0.2]])
 
     def by_hand(p, running):
         q = p.numpy() * prior.numpy() / running
         return q / q.sum(1, keepdims=True)
 
-    run1 = p1.numpy().mean(0)
-    np.testing.assert_allclose(align(p1).numpy(), by_hand(p1, run1), rtol=1e-6)
-    run2 = 0.9 * run1 + 0.1 * p2.numpy().mean(0)
-    np.testing.assert_allclose(align(p2).numpy(), by_hand(p2, run2), rtol=1e-6)
+    # the window starts uniform: after one batch it holds that batch's mean and
+    # one uniform row; after three, the last two batches only
+    uniform = np.full(3, 1 / 3)
+    np.testing.assert_allclose(align(p1).numpy(),
+                               by_hand(p1, (p1.numpy().mean(0) + uniform) / 2),
+                               rtol=1e-6)
+    np.testing.assert_allclose(align(p2).numpy(),
+                               by_hand(p2, (p1.numpy().mean(0) + p2.numpy().mean(0)) / 2),
+                               rtol=1e-6)
+    np.testing.assert_allclose(align(p3).numpy(),
+                               by_hand(p3, (p2.numpy().mean(0) + p3.numpy().mean(0)) / 2),
+                               rtol=1e-6)
     # guesses that already follow the prior on average are left alone
     flat = DistributionAlignment(torch.full((3,), 1 / 3))
     p = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.7, 0.2], [0.2, 0.1, 0.7]])

@@ -7,14 +7,15 @@ unlabeled rows uses the method that ``semi_supervised`` names in
 """
 
 from skmixal.training.base import FitContext, TrainingMethod
+from skmixal.training.fixmatch import FixMatch
 from skmixal.training.mixmatch import MixMatch
 from skmixal.training.supervised import SupervisedMixup
 
-__all__ = ["METHODS", "FitContext", "MixMatch", "SupervisedMixup", "TrainingMethod",
-           "loss_reader", "method_class"]
+__all__ = ["METHODS", "FitContext", "FixMatch", "MixMatch", "SupervisedMixup",
+           "TrainingMethod", "loss_reader", "method_class"]
 
 #: ``semi_supervised=<name>``: the method of fits with unlabeled rows
-METHODS = {"mixmatch": MixMatch}
+METHODS = {"fixmatch": FixMatch, "mixmatch": MixMatch}
 
 
 def method_class(semi_supervised, n_unlabeled):

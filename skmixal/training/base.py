@@ -10,7 +10,9 @@ targets back. A new method is a new module with one subclass of
 :class:`TrainingMethod`, registered in :data:`skmixal.training.METHODS`.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import torch
 
 __all__ = ["FitContext", "TrainingMethod"]
 
@@ -37,6 +39,9 @@ class FitContext:
         Steps taken so far in this fit.
     device : torch.device
         Where the network's parameters are.
+    observed : list of torch.Tensor
+        Per step, the predicted-class counts of the unlabeled batch (what a
+        collapse guard reads; see :meth:`observe`).
     """
 
     n_classes: int
@@ -46,6 +51,12 @@ class FitContext:
     total_steps: int = 0
     step: int = 0
     device: object = "cpu"
+    observed: list = field(default_factory=list)
+
+    def observe(self, proba):
+        """Record the classes predicted for an unlabeled batch (no sync)."""
+        self.observed.append(torch.bincount(proba.argmax(dim=1),
+                                            minlength=self.n_classes))
 
     def generator(self, device):
         return self.randomness.torch(device)
@@ -70,6 +81,12 @@ class TrainingMethod:
     target_type = None
     #: whether the method trains on unlabeled batches
     uses_unlabeled = False
+
+    @staticmethod
+    def auto_settings(input_shape):
+        """What the estimator's ``'auto'`` parameters resolve to for samples of
+        ``input_shape`` (a dict keyed by parameter name)."""
+        raise NotImplementedError
 
     def __init__(self, context):
         self.context = context

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import torch
 
-from skmixal.augment import augment_batch
+from skmixal.augment import augment_batch, default_augment
 from skmixal.mixup import _BetaSampler, cutmix, mix_inputs, one_hot
 from skmixal.semi_supervised import linear_rampup, make_aligner, sharpen
 from skmixal.training.base import TrainingMethod
@@ -28,9 +28,10 @@ from skmixal.training.base import TrainingMethod
 __all__ = ["MixMatch", "SemiSupervisedTarget", "mixmatch_batch", "mixmatch_loss"]
 
 # With unlabeled rows, mixup_alpha='auto' is the paper's 0.75 and min_steps='auto'
-# 2,000 (benchmarks/semi_supervised.py, digits and MNIST)
+# 2,000 (benchmarks/semi_supervised.py, digits and MNIST); lambda_u the paper's 75
 AUTO_ALPHA = 0.75
 AUTO_MIN_STEPS = 2000
+AUTO_WEIGHT = 75.0
 
 
 class SemiSupervisedTarget(NamedTuple):
@@ -158,15 +159,17 @@ class MixMatch(TrainingMethod):
         self.temperature, self.n_views, self.align = temperature, n_views, align
 
     @staticmethod
-    def auto_settings(images):
+    def auto_settings(input_shape):
         return {"mixup_alpha": AUTO_ALPHA, "min_steps": AUTO_MIN_STEPS,
-                "augment": "shift" if images else None}
+                "augment": default_augment(input_shape),
+                "unlabeled_weight": AUTO_WEIGHT, "unlabeled_rampup": 1.0,
+                "unlabeled_ratio": 1}
 
     @classmethod
     def from_estimator(cls, net, context, codes):
         return cls(context, alpha=net.mixup_alpha_, mode=net.mixup_mode,
                    prob=net.mixup_prob, augment=net.augment_,
-                   weight=net.unlabeled_weight, rampup=net.unlabeled_rampup,
+                   weight=net.unlabeled_weight_, rampup=net.unlabeled_rampup_,
                    temperature=net.sharpen_temperature,
                    n_views=net.n_augmentations,
                    align=make_aligner(net.distribution_alignment, codes,
@@ -184,11 +187,16 @@ class MixMatch(TrainingMethod):
         u = ctx.unlabeled().to(x.device)
         weight = self.weight * linear_rampup(ctx.step, self.rampup * ctx.total_steps)
         inputs, soft = mixmatch_batch(
-            x, y, u, n_classes=ctx.n_classes, guess=ctx.predict,
+            x, y, u, n_classes=ctx.n_classes, guess=self._guess,
             n_views=self.n_views, temperature=self.temperature, sampler=sampler,
             augment=self.augment, align=self.align, mode=self.mode, rng=ctx.rng(),
             generator=ctx.generator(x.device))
         return inputs, SemiSupervisedTarget(soft, len(x), weight)
+
+    def _guess(self, inputs):
+        proba = self.context.predict(inputs)
+        self.context.observe(proba)
+        return proba
 
     @classmethod
     def loss(cls, logits, target, criterion, *, soft_targets):

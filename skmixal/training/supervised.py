@@ -50,10 +50,12 @@ class SupervisedMixup(TrainingMethod):
         self.sampler = _BetaSampler(alpha, context.rng()) if alpha > 0 else None
 
     @staticmethod
-    def auto_settings(images):
-        """What the estimator's ``'auto'`` parameters resolve to."""
+    def auto_settings(input_shape):
+        images = len(input_shape) == 3
         return {"mixup_alpha": AUTO_ALPHA_IMAGES if images else AUTO_ALPHA_VECTORS,
-                "min_steps": AUTO_MIN_STEPS, "augment": None}
+                "min_steps": AUTO_MIN_STEPS, "augment": None,
+                "unlabeled_weight": 0.0, "unlabeled_rampup": 0.0,
+                "unlabeled_ratio": 0}
 
     @classmethod
     def from_estimator(cls, net, context, codes=None):
