@@ -249,6 +249,10 @@ def test_efficientnet_lite0_matches_from_pretrained(tmp_path, capsys):
         expected = reference(x)
     backbone = get_backbone("efficientnet_lite0", weights=path)
     assert backbone.embedding_dim == expected.shape[1] == 1280
+    # TensorFlow's Lite preprocessing, (x - 127) / 128 on 0..255; 160 px by
+    # measurement (benchmarks/embedding_speed.py)
+    assert backbone.mean == (127 / 255,) * 3 and backbone.std == (128 / 255,) * 3
+    assert backbone.input_size == 160
     torch.testing.assert_close(backbone.load(input_size=224, fuse=False)(x), expected,
                                rtol=1e-4, atol=1e-5)
     fused = backbone.load(input_size=224)
