@@ -53,6 +53,7 @@ def check_params(net):
     check_alignment(net.distribution_alignment)
     _check_unlabeled_label(net)
     _check_choice(net.augment, "augment", ("auto", *AUGMENTATIONS), none=True)
+    _check_choice(net.collapse_guard, "collapse_guard", ("refit", "warn"), none=True)
     if not isinstance(net.deterministic, (bool, np.bool_)):
         raise TypeError(
             f"deterministic must be True or False, got {net.deterministic!r}.")

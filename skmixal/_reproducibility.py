@@ -23,8 +23,10 @@ import numpy as np
 import torch
 
 from skmixal._validation import seed_from
+from skmixal.modules import SeededDropout
 
-__all__ = ["FitRandomness", "INIT_LOCK", "deterministic_flags", "global_rng_seeded"]
+__all__ = ["FitRandomness", "INIT_LOCK", "deterministic_flags", "global_rng_seeded",
+           "seed_dropout"]
 
 # Module initialisation draws from torch's global generator (every layer's
 # reset_parameters); seeding it and building the module happen under one lock
@@ -179,3 +181,21 @@ class FitRandomness:
                 initialize()
             finally:
                 torch.set_rng_state(state)
+
+
+def seed_dropout(module, randomness):
+    """Point ``module``'s SeededDropout layers at the fit's generator.
+
+    ``randomness=None`` (after the fit) hands them back to torch's global
+    generator: generators do not pickle, and MC dropout after fit must follow
+    the caller's seeding.
+    """
+    if module is None:
+        return
+    param = next(module.parameters(), None)
+    device = param.device if param is not None else "cpu"
+    generator = (randomness.torch(device)
+                 if randomness is not None and randomness.seeded else None)
+    for sub in module.modules():
+        if isinstance(sub, SeededDropout):
+            sub.generator = generator

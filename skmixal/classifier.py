@@ -10,6 +10,7 @@ training in :mod:`skmixal.inference`.
 import copy
 import math
 import re
+import warnings
 
 import numpy as np
 import skorch
@@ -19,18 +20,18 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import is_dataset, to_numpy
-from torch.utils.data import DataLoader
 
 from skmixal import inference
 from skmixal._fit_data import validate_fit_data
 from skmixal._labels import n_rows
 from skmixal._params import check_params
-from skmixal._reproducibility import FitRandomness
+from skmixal._reproducibility import FitRandomness, seed_dropout
 from skmixal._validation import as_numpy, check_features
 from skmixal.augment import AUGMENTATIONS
-from skmixal.iterators import TensorLoader, UnlabeledSampler
-from skmixal.modules import SeededDropout, SmallCNN, default_module
+from skmixal.iterators import TensorLoader, UnlabeledSampler, make_iterator
+from skmixal.modules import SmallCNN, default_module
 from skmixal.training import FitContext, loss_reader, method_class
+from skmixal.training.guard import SemiSupervisedCollapseWarning, fit_report
 
 __all__ = ["MixupNetClassifier"]
 
@@ -275,6 +276,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         n_augmentations=4,
         distribution_alignment="uniform",
         unlabeled_label=None,
+        collapse_guard="refit",
         augment="auto",
         random_state=None,
         deterministic=False,
@@ -319,6 +321,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         self.n_augmentations = n_augmentations
         self.distribution_alignment = distribution_alignment
         self.unlabeled_label = unlabeled_label
+        self.collapse_guard = collapse_guard
         self.augment = augment
         self.random_state = random_state
         self.deterministic = deterministic
@@ -427,15 +430,37 @@ class MixupNetClassifier(NeuralNetClassifier):
                     randomness.initialize(self.initialize)
                 codes = None if is_dataset(X) else as_numpy(y)
                 self._method = self._training_method(randomness, unlabeled, codes)
-                self._seed_dropout(randomness)
+                seed_dropout(self.module_, randomness)
                 if routing and _SKORCH_ROUTES:
                     fit_params = dict(fit_params, _routing_method="fit")
                 # NeuralNet.partial_fit, not ours: the data is validated already
                 NeuralNetClassifier.partial_fit(self, X, y, **fit_params)
+                return self._method
         finally:
-            self._seed_dropout(None)
+            seed_dropout(self.__dict__.get("module_"), None)
             for name in ("_randomness", "_method"):
                 self.__dict__.pop(name, None)
+
+    def _fit_guarded(self, X, y, unlabeled, fit_params, *, initialize, routing):
+        """Train; if a semi-supervised fit collapsed, warn and (by default)
+        refit the supervised model (:mod:`skmixal.training.guard`)."""
+        method = self._train(X, y, unlabeled, fit_params, initialize=initialize,
+                             routing=routing)
+        report = fit_report(self, method, X, y)
+        if report["collapsed"] and self.collapse_guard is not None:
+            action = ("the supervised model was refit on the labeled rows"
+                      if self.collapse_guard == "refit" else "the model was kept")
+            warnings.warn(
+                f"The {report['method']} fit collapsed: {report['reason']}; "
+                f"{action} (collapse_guard={self.collapse_guard!r}; see "
+                "fit_report_).", SemiSupervisedCollapseWarning, stacklevel=3)
+            if self.collapse_guard == "refit":
+                self._resolve_training(n_unlabeled=0)
+                self._train(X, y, None, fit_params, initialize=True, routing=routing)
+                report["action"] = "refit supervised"
+            else:
+                report["action"] = "warned"
+        self.fit_report_ = report
 
     def _training_method(self, randomness, unlabeled, codes):
         """The fit's :class:`~skmixal.training.TrainingMethod`."""
@@ -456,17 +481,6 @@ class MixupNetClassifier(NeuralNetClassifier):
             unlabeled, batch_size * self.unlabeled_ratio_, context.rng(),
             self.device or "cpu")
         return method
-
-    def _seed_dropout(self, randomness):
-        # SeededDropout layers draw from the fit's generator during the fit and
-        # from torch's global one afterwards (generators do not pickle, and MC
-        # dropout after fit must follow the caller's seeding)
-        modules = self.__dict__.get("module_", torch.nn.Module()).modules()
-        for sub in modules:
-            if isinstance(sub, SeededDropout):
-                sub.generator = (None if randomness is None or not randomness.seeded
-                                 else randomness.torch(_parameter_device(
-                                     self.module_, "cpu")))
 
     def _predict_eval(self, inputs):
         # Guesses in evaluation mode: dropout noise in the targets made MixMatch
@@ -505,7 +519,8 @@ class MixupNetClassifier(NeuralNetClassifier):
         warm = bool(self.warm_start) and self._is_fitted()
         X, y, unlabeled = self._validate_fit_data(
             X, y, reset=not warm, X_unlabeled=X_unlabeled)
-        self._train(X, y, unlabeled, fit_params, initialize=not warm, routing=True)
+        self._fit_guarded(X, y, unlabeled, fit_params, initialize=not warm,
+                          routing=True)
         return self
 
     def partial_fit(self, X, y, classes=None, X_unlabeled=None, **fit_params):
@@ -531,7 +546,8 @@ class MixupNetClassifier(NeuralNetClassifier):
         first = not self._is_fitted()
         X, y, unlabeled = self._validate_fit_data(
             X, y, reset=first, classes=classes, X_unlabeled=X_unlabeled)
-        self._train(X, y, unlabeled, fit_params, initialize=first, routing=False)
+        self._fit_guarded(X, y, unlabeled, fit_params, initialize=first,
+                          routing=False)
         return self
 
     def initialize_module(self):
@@ -595,34 +611,11 @@ class MixupNetClassifier(NeuralNetClassifier):
         return super().get_split_datasets(X, y, **fit_params)
 
     def get_iterator(self, dataset, training=False):
-        """TensorLoader gets the device and shuffles training batches by default.
-
-        Training iterators (a ``DataLoader`` too) draw their order from the
-        fit's own generator when ``random_state`` is an int.
-        """
-        prefix = "iterator_train" if training else "iterator_valid"
-        iterator = getattr(self, prefix)
-        randomness = self.__dict__.get("_randomness")
-        generator = (randomness.torch("cpu")
-                     if training and randomness is not None else None)
-        kwargs = self.get_params_for(prefix)
-        kwargs.setdefault("batch_size", self.batch_size)
-        if kwargs["batch_size"] == -1:
-            kwargs["batch_size"] = len(dataset)
-        if generator is not None:
-            kwargs.setdefault("generator", generator)
-        if not (isinstance(iterator, type) and issubclass(iterator, TensorLoader)):
-            if generator is not None and iterator is DataLoader:
-                return DataLoader(dataset, **kwargs)
-            return super().get_iterator(dataset, training=training)
-        kwargs.setdefault("shuffle", training)
-        if getattr(self, "accelerator", None) is not None:
-            # accelerate shards DataLoaders across processes; a tensor iterator
-            # would hand every process the whole data set
-            kwargs.pop("device", None)
-            return DataLoader(dataset, **kwargs)
-        kwargs.setdefault("device", self.device)
-        return iterator(dataset, **kwargs)
+        """:func:`skmixal.iterators.make_iterator`: TensorLoader on the device,
+        training batches shuffled by the fit's own generator."""
+        iterator = make_iterator(self, dataset, training=training)
+        return iterator if iterator is not None else super().get_iterator(
+            dataset, training=training)
 
     def train_step(self, batch, **fit_params):
         """The training method's batch (augmented, mixed, with unlabeled rows),

@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader, Subset
 
 from skmixal._validation import as_numpy
 
-__all__ = ["INFERENCE_ROWS", "TensorLoader", "UnlabeledSampler", "inference_rows"]
+__all__ = ["INFERENCE_ROWS", "TensorLoader", "UnlabeledSampler", "inference_rows",
+           "make_iterator"]
 
 # Largest array copied whole onto an accelerator; bigger ones stream per batch.
 _MAX_RESIDENT_BYTES = 2 * 1024**3
@@ -269,3 +270,36 @@ class UnlabeledSampler:
         if self._source.resident is not None:
             index = index.to(self._source.resident.device)
         return self._source.take(index)
+
+
+def make_iterator(net, dataset, *, training):
+    """The iterator a skmixal net reads ``dataset`` with (None: skorch's own).
+
+    ``TensorLoader`` (the default) gets the net's device and shuffles training
+    batches; training iterators (a ``DataLoader`` too) draw their order from
+    the fit's own generator when ``random_state`` is an int. Under skorch's
+    ``AccelerateMixin`` a ``DataLoader`` replaces it: accelerate shards
+    DataLoaders across processes, and a tensor iterator would hand every
+    process the whole data set.
+    """
+    prefix = "iterator_train" if training else "iterator_valid"
+    iterator = getattr(net, prefix)
+    randomness = net.__dict__.get("_randomness")
+    generator = (randomness.torch("cpu")
+                 if training and randomness is not None else None)
+    kwargs = net.get_params_for(prefix)
+    kwargs.setdefault("batch_size", net.batch_size)
+    if kwargs["batch_size"] == -1:
+        kwargs["batch_size"] = len(dataset)
+    if generator is not None:
+        kwargs.setdefault("generator", generator)
+    if not (isinstance(iterator, type) and issubclass(iterator, TensorLoader)):
+        if generator is not None and iterator is DataLoader:
+            return DataLoader(dataset, **kwargs)
+        return None
+    kwargs.setdefault("shuffle", training)
+    if getattr(net, "accelerator", None) is not None:
+        kwargs.pop("device", None)
+        return DataLoader(dataset, **kwargs)
+    kwargs.setdefault("device", net.device)
+    return iterator(dataset, **kwargs)

@@ -1,0 +1,127 @@
+"""A guard against collapsed semi-supervised fits, for every training method.
+
+A semi-supervised fit can collapse: the network's guesses on the pool run away
+to a few classes, it trains on them, and ends predicting one class everywhere
+(MixMatch did on CIFAR-10 with 100 labels, and on digits after 50 steps). It
+is silent: the loss looks fine. Two symptoms are cheap to read and do not
+depend on the method:
+
+- the classes the network predicts for the unlabeled batches it saw at the end
+  of training (every method records them, :meth:`FitContext.observe`)
+  concentrate on far fewer classes than the labels have. Measured by the
+  effective number of classes, ``exp(entropy)`` of the class shares: a
+  balanced 10-class pool predicted well has about 10, a collapse about 1.
+- the network no longer fits its own labeled rows: a supervised network
+  learns a few hundred labels almost perfectly, and one whose labeled loss
+  lost to the unlabeled loss does not.
+
+:func:`assess` turns these into a verdict; the estimator (``collapse_guard``)
+then warns and, by default, refits the supervised model, so a user is never
+left with a model worse than training on the labels alone.
+"""
+
+import numpy as np
+import torch
+from skorch.utils import is_dataset
+
+from skmixal._validation import as_numpy
+
+__all__ = ["SemiSupervisedCollapseWarning", "assess", "effective_classes",
+           "fit_report"]
+
+# A fit is collapsed when its pool predictions cover fewer than this share of
+# the labels' effective classes, or when it fits fewer than this share of its
+# own labeled rows (class-balanced). Healthy fits on digits, MNIST and the
+# CIFAR-10 subset: pool share >= 0.7, labeled accuracy >= 0.9; collapsed ones:
+# pool share <= 0.2, labeled accuracy <= 0.3 (benchmarks/semi_supervised.py).
+MIN_POOL_SHARE = 0.5
+MIN_LABELED_ACCURACY = 0.5
+# steps at the end of the fit whose pool predictions are read
+WINDOW = 100
+
+
+class SemiSupervisedCollapseWarning(UserWarning):
+    """A semi-supervised fit collapsed (see :mod:`skmixal.training.guard`)."""
+
+
+def effective_classes(counts):
+    """``exp(entropy)`` of the class shares of ``counts`` (0 when empty)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return 0.0
+    shares = counts[counts > 0] / total
+    return float(np.exp(-(shares * np.log(shares)).sum()))
+
+
+def _balanced_accuracy(codes, predicted, n_classes):
+    recalls = [np.mean(predicted[codes == c] == c) for c in range(n_classes)
+               if np.any(codes == c)]
+    return float(np.mean(recalls)) if recalls else float("nan")
+
+
+def assess(pool_counts, label_codes, predicted_codes, n_classes):
+    """The guard's verdict on one semi-supervised fit.
+
+    Parameters
+    ----------
+    pool_counts : array-like of shape (n_classes,)
+        How often each class was predicted on the unlabeled batches of the
+        last steps.
+    label_codes : ndarray of int or None
+        Class codes of the labeled rows (None: unknown, e.g. a torch Dataset;
+        the labeled check is then skipped and the pool is compared with a
+        uniform distribution over the classes).
+    predicted_codes : ndarray of int or None
+        The fitted network's predictions for those rows.
+    n_classes : int
+
+    Returns
+    -------
+    report : dict
+        ``collapsed`` (bool), ``reason`` (str or None), ``pool_classes`` and
+        ``label_classes`` (effective numbers of classes), ``labeled_accuracy``
+        (class-balanced, or None).
+    """
+    if label_codes is None:
+        reference = float(n_classes)
+        accuracy = None
+    else:
+        label_codes = np.asarray(label_codes)
+        reference = effective_classes(np.bincount(label_codes, minlength=n_classes))
+        accuracy = _balanced_accuracy(label_codes, np.asarray(predicted_codes),
+                                      n_classes)
+    pool = effective_classes(pool_counts)
+    reasons = []
+    if pool < MIN_POOL_SHARE * reference:
+        reasons.append(
+            f"its predictions on the unlabeled rows cover {pool:.1f} effective "
+            f"classes against {reference:.1f} in the labels")
+    if accuracy is not None and accuracy < MIN_LABELED_ACCURACY:
+        reasons.append(
+            f"it fits only {accuracy:.0%} of its own labeled rows (class-balanced)")
+    return {"collapsed": bool(reasons),
+            "reason": "; ".join(reasons) or None,
+            "pool_classes": round(pool, 3), "label_classes": round(reference, 3),
+            "labeled_accuracy": None if accuracy is None else round(accuracy, 4)}
+
+
+def fit_report(net, method, X, y):
+    """The ``fit_report_`` of a fit of ``net`` with ``method`` on (X, codes y)."""
+    name = net.semi_supervised if method.uses_unlabeled else "supervised"
+    report = {"method": name, "n_unlabeled": net.n_unlabeled_,
+              "collapsed": False, "reason": None, "action": None}
+    if not method.uses_unlabeled or net.collapse_guard is None:
+        return report
+    observed = method.context.observed[-WINDOW:]
+    counts = (as_numpy(torch.stack(observed).sum(dim=0)) if observed
+              else np.zeros(len(net.classes_)))
+    codes = predicted = None
+    if not is_dataset(X):
+        # up to 4,096 labeled rows (in order): enough to read how well they fit
+        rows = np.sort(np.random.default_rng(0).permutation(len(X))[:4096])
+        codes = as_numpy(y)[rows]
+        predicted = as_numpy(torch.cat([proba.argmax(dim=1) for proba in
+                                        net.iter_outputs(X[rows])]))
+    report.update(assess(counts, codes, predicted, len(net.classes_)))
+    return report

@@ -1,0 +1,112 @@
+"""The collapse guard: its verdict against hand-computed numbers, and what the
+estimator does with it (warning, supervised refit, fit_report_)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from skmixal import MixupNetClassifier
+from skmixal.training.guard import (
+    SemiSupervisedCollapseWarning,
+    assess,
+    effective_classes,
+)
+
+
+def test_effective_classes_is_the_exponential_of_the_entropy():
+    assert effective_classes([5, 5, 5, 5]) == pytest.approx(4.0)
+    assert effective_classes([7, 0, 0]) == pytest.approx(1.0)
+    shares = np.array([0.5, 0.25, 0.25])
+    assert effective_classes([2, 1, 1]) == pytest.approx(
+        np.exp(-(shares * np.log(shares)).sum()))
+    assert effective_classes([0, 0]) == 0.0
+
+
+def test_assess_flags_a_pool_predicted_as_one_class():
+    codes = np.repeat(np.arange(10), 3)
+    report = assess([0, 97, 1, 0, 0, 0, 2, 0, 0, 0], codes, codes, 10)
+    assert report["collapsed"] and "effective classes" in report["reason"]
+    assert report["labeled_accuracy"] == 1.0
+    assert report["label_classes"] == pytest.approx(10.0)
+    healthy = assess(np.full(10, 30), codes, codes, 10)
+    assert not healthy["collapsed"] and healthy["reason"] is None
+
+
+def test_assess_flags_a_network_that_no_longer_fits_its_labels():
+    codes = np.repeat(np.arange(4), 5)
+    wrong = np.where(np.arange(20) < 8, codes, (codes + 1) % 4)  # 40 % right
+    report = assess(np.full(4, 10), codes, wrong, 4)
+    assert report["collapsed"] and "40% of its own labeled rows" in report["reason"]
+    # class-balanced: one class entirely wrong among right ones is 75 %, fine
+    one_off = np.where(codes == 3, 0, codes)
+    assert assess(np.full(4, 10), codes, one_off, 4)["labeled_accuracy"] == 0.75
+
+
+def test_assess_without_labels_compares_the_pool_with_the_classes():
+    report = assess([50, 50, 0, 0, 0, 0], None, None, 6)
+    assert report["collapsed"] and report["labeled_accuracy"] is None
+    assert report["label_classes"] == 6.0
+
+
+# -- the estimator -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def images(digits):
+    X, y = digits
+    X = X.reshape(-1, 8, 8).astype(np.float32)
+    return X[:60], y[:60], X[60:600], X[1500:]
+
+
+# 40 MixMatch steps leave the network predicting one class (the careless-user
+# case of issue 14: --min-steps 50 --semi-supervised on digits gave 0.10)
+SHORT = dict(semi_supervised="mixmatch", min_steps=40, random_state=3)
+
+
+def test_a_collapsed_fit_warns_and_refits_the_supervised_model(images):
+    X, y, U, Xt = images
+    with pytest.warns(SemiSupervisedCollapseWarning,
+                      match=r"The mixmatch fit collapsed: .* the supervised model "
+                            r"was refit"):
+        guarded = MixupNetClassifier(**SHORT).fit(X, y, X_unlabeled=U)
+    report = guarded.fit_report_
+    assert report["collapsed"] and report["action"] == "refit supervised"
+    assert report["labeled_accuracy"] < 0.5 and report["n_unlabeled"] == len(U)
+    # the model now is exactly the supervised fit with the same seed
+    supervised = MixupNetClassifier(**dict(SHORT, semi_supervised=None)).fit(X, y)
+    np.testing.assert_array_equal(guarded.predict_proba(Xt),
+                                  supervised.predict_proba(Xt))
+    assert guarded.n_unlabeled_ == 0
+
+
+def test_warn_keeps_the_collapsed_model_and_none_stays_silent(images):
+    X, y, U, Xt = images
+    with pytest.warns(SemiSupervisedCollapseWarning, match="the model was kept"):
+        warned = MixupNetClassifier(collapse_guard="warn", **SHORT).fit(
+            X, y, X_unlabeled=U)
+    assert warned.fit_report_["action"] == "warned"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        silent = MixupNetClassifier(collapse_guard=None, **SHORT).fit(
+            X, y, X_unlabeled=U)
+    assert silent.fit_report_["collapsed"] is False
+    np.testing.assert_array_equal(warned.predict_proba(Xt), silent.predict_proba(Xt))
+    # the collapsed model predicts (almost) one class
+    assert np.bincount(silent.predict(Xt)).max() > 0.8 * len(Xt)
+
+
+def test_a_healthy_fit_is_reported_and_kept(images):
+    X, y, U, _ = images
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SemiSupervisedCollapseWarning)
+        clf = MixupNetClassifier(semi_supervised="fixmatch", min_steps=300,
+                                 random_state=3).fit(X, y, X_unlabeled=U)
+    report = clf.fit_report_
+    assert not report["collapsed"] and report["action"] is None
+    assert report["pool_classes"] > 8 and report["labeled_accuracy"] > 0.9
+
+
+def test_bad_collapse_guard_is_rejected(images):
+    X, y, U, _ = images
+    with pytest.raises(ValueError, match=r"collapse_guard must be one of \('refit', "
+                                         r"'warn'\) or None"):
+        MixupNetClassifier(collapse_guard="restart").fit(X, y, X_unlabeled=U)
