@@ -31,7 +31,6 @@ __all__ = [
     "UserError",
     "atomic_path",
     "atomic_write_text",
-    "check_step_settings",
     "fingerprint",
     "is_zip",
     "load_data",
@@ -39,7 +38,6 @@ __all__ = [
     "os_message",
     "package_versions",
     "read_json",
-    "read_npz",
     "salvage_npz",
     "tag_os_error",
     "write_csv",
@@ -290,31 +288,6 @@ def write_npz(path, **arrays):
         np.savez(fh, **arrays)
 
 
-def read_npz(path):
-    """Load every array of an ``.npz`` file into a dict, without unpickling.
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    arrays : dict of str to ndarray
-
-    Raises
-    ------
-    UserError
-        If the file is missing, unreadable or holds pickled objects.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path} does not exist.")
-    arrays, problems = salvage_npz(path)
-    if problems:
-        raise UserError(f"{path} is corrupt ({'; '.join(problems)}).")
-    return arrays
-
-
 def is_zip(path):
     """Whether a file starts like a zip archive (what ``.npz`` files are).
 
@@ -413,30 +386,6 @@ FLAGS = {"n_initial": "--initial", "test_size": "--test-size",
          "mixup_alpha": "--mixup-alpha", "budget": "--budget",
          "torch_threads": "--torch-threads", "seeds": "--seeds",
          "module": "--module", "semi_supervised": "--semi-supervised"}
-
-
-def check_step_settings(params):
-    """Check ``max_epochs`` and ``min_steps`` of estimator parameters.
-
-    The settings checks train one step with both replaced, so their own
-    ranges are checked here, the way the estimator checks them.
-
-    Parameters
-    ----------
-    params : dict
-
-    Raises
-    ------
-    ValueError or TypeError
-        Naming the parameter.
-    """
-    import numbers
-
-    from sklearn.utils import check_scalar
-
-    for key in ("max_epochs", "min_steps"):
-        if key in params:
-            check_scalar(params[key], key, numbers.Integral, min_val=0)
 
 
 def name_flags(message):

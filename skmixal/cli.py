@@ -7,7 +7,9 @@ labeling loop through a state directory (see :mod:`skmixal.labeling`).
 User errors (bad settings, bad or unwritable files, wrong directory) print one
 message on stderr and exit with status 2, without a traceback; anything else is
 a bug and keeps its traceback. Ctrl-C exits with 130 and leaves everything
-resumable.
+resumable. Every numeric flag has a range (the ``MAX_*`` of
+``skmixal._fitting``, which the Python functions check too), refused with the
+flag's name as the command line is read, before anything runs.
 """
 
 import argparse
@@ -17,8 +19,23 @@ import os
 import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
 
+from skmixal._fitting import (
+    MAX_ALPHA,
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    MAX_FOLDS,
+    MAX_LABELS,
+    MAX_LR,
+    MAX_SEEDS,
+    MAX_STEPS,
+    MAX_THREADS,
+    int_problem,
+    int_range,
+    real_problem,
+)
 from skmixal._io import UserError
 
 __all__ = ["main"]
@@ -29,79 +46,92 @@ EXIT_INTERRUPTED = 130
 # ran): digits 1.1-2.5 s with 1 thread against 7.1-22.4 s with 2; MNIST 18.8-20.2
 # s against 97.2 s. On a quiet machine the two are the same, so 1 it is.
 DEFAULT_TORCH_THREADS = 1
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") \
-            from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") \
-            from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _n_jobs(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") \
-            from None
-    if value == 0 or value < -1:
-        raise argparse.ArgumentTypeError(f"must be >= 1 or -1 (all cores), got "
-                                         f"{value}")
-    return value
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
 # what every random_state of scikit-learn and NumPy's legacy seeding accept
 _MAX_SEED = 2**32 - 1
 
 
-def _seed(text):
+# --- flag types: each refuses what the code cannot take, naming the range ----
+
+def _number(text, parse):
+    """``parse(text)``, or the text itself for the range check to refuse."""
     try:
-        value = int(text)
+        return parse(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") \
-            from None
-    if not 0 <= value <= _MAX_SEED:
+        return text
+
+
+def _int_arg(low, high):
+    """An argparse type: an integer in ``[low, high]``."""
+    def integer(text):
+        problem = int_problem(_number(text, int), low, high)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return int(text)
+
+    return integer
+
+
+def _one_of(text, special, low, high, meaning):
+    """An integer in ``[low, high]``, or the value ``special`` (``meaning``)."""
+    value = _number(text, int)
+    if value != special and int_problem(value, low, high) is not None:
         raise argparse.ArgumentTypeError(
-            f"a seed must be between 0 and {_MAX_SEED}, got {value}")
+            f"must be {special} ({meaning}) or {int_range(low, high)}, got "
+            f"{text!r}")
     return value
+
+
+def _n_jobs(text):
+    return _one_of(text, -1, 1, MAX_THREADS, "all cores")
+
+
+def _cv(text):
+    return _one_of(text, 0, 2, MAX_FOLDS, "no cross-validation")
+
+
+def _lr(text):
+    problem = real_problem(_number(text, float), 0, MAX_LR, low_inclusive=False)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return float(text)
+
+
+def _fraction(text):
+    value = _number(text, float)
+    if isinstance(value, str) or not 0 < value < 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"must be a number between 0 and 1 (both excluded), got {text!r}")
+    return value
+
+
+def _alpha(text):
+    if text == "auto":
+        return text
+    value = _number(text, float)
+    if real_problem(value, 0, MAX_ALPHA) is not None:
+        raise argparse.ArgumentTypeError(
+            f"must be 'auto' or a number from 0 to {MAX_ALPHA:g}, got {text!r}")
+    return value
+
+
+def _seed(text):
+    if int_problem(_number(text, int), 0, _MAX_SEED) is not None:
+        raise argparse.ArgumentTypeError(
+            f"a seed must be between 0 and {_MAX_SEED}, got {text!r}")
+    return int(text)
 
 
 def _seeds(text):
     """A count (``3``: seeds 0, 1, 2) or a comma-separated list (``0,1,2``)."""
     usage = "expected a count (3) or a comma-separated list (0,1,2)"
     if "," not in text:
-        try:
-            count = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{usage}, got {text!r}") from None
-        if count < 1:
+        count = _number(text, int)
+        if isinstance(count, str):
+            raise argparse.ArgumentTypeError(f"{usage}, got {text!r}")
+        if not 1 <= count <= MAX_SEEDS:
             raise argparse.ArgumentTypeError(
-                f"the number of seeds must be >= 1, got {count}")
+                f"the number of seeds must be >= 1 and <= {MAX_SEEDS:,}, got "
+                f"{count}")
         return list(range(count))
     parts = [p.strip() for p in text.split(",")]
     if not all(parts):
@@ -124,19 +154,6 @@ def _names(text):
     return names
 
 
-def _alpha(text):
-    if text == "auto":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number >= 0 or 'auto', got {text!r}") from None
-    if not value >= 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be >= 0 or 'auto', got {text!r}")
-    return value
-
-
 def _json_object(text):
     try:
         value = json.loads(text)
@@ -149,37 +166,65 @@ def _json_object(text):
     return value
 
 
+# --- the parser -----------------------------------------------------------------
+
 def _strategy_names():
     from skmixal.strategies import STRATEGIES
 
     return ", ".join(sorted(STRATEGIES))
 
 
-def _estimator_args(parser):
+# The two help texts that differ between `run` and `init`. The numbers are the
+# estimator's (AUTO_ALPHA_* in skmixal.classifier; tests/test_cli.py checks).
+_MIXUP_HELP = {
+    "run": "Mixup strength of the +mixup arms (supervised Mixup): 'auto' "
+           "(default) or a number from 0 to %g. 'auto' is the estimator's: 0.1 "
+           "for images, 0 (off) for vectors, which then get no +mixup arms. The "
+           "+mixup+ssl arms are not affected: MixMatch mixes with its own "
+           "'auto', 0.75.",
+    "init": "the model's Mixup strength: 'auto' (default) or a number from 0 "
+            "to %g. 'auto' is 0.1 for images and 0 (off) for vectors; with "
+            "--semi-supervised this is MixMatch's mixing, where 'auto' is 0.75.",
+}
+_SSL_HELP = {
+    "run": "also run a <strategy>+mixup+ssl arm per strategy: MixMatch on the "
+           "labels and the rest of the training split, every round (mixing "
+           "with alpha 0.75, on vectors too)",
+    "init": "every refit also trains on the unlabeled pool (MixMatch)",
+}
+
+
+def _estimator_args(parser, command):
     group = parser.add_argument_group("model")
     group.add_argument("--mixup-alpha", type=_alpha, default="auto",
-                       help="Mixup strength (default: auto, as the estimator: 0.2 "
-                       "for images, off for vectors; for `run`, that of the +mixup "
-                       "arms)")
-    group.add_argument("--max-epochs", type=_non_negative_int,
-                       help="MixupNetClassifier max_epochs")
-    group.add_argument("--min-steps", type=_non_negative_int,
-                       help="MixupNetClassifier min_steps")
-    group.add_argument("--batch-size", type=_positive_int,
-                       help="MixupNetClassifier batch_size")
-    group.add_argument("--lr", type=float, help="MixupNetClassifier learning rate")
+                       help=_MIXUP_HELP[command] % MAX_ALPHA)
+    group.add_argument("--max-epochs", type=_int_arg(0, MAX_EPOCHS),
+                       help=f"epochs per fit, 0 to {MAX_EPOCHS:,} (default: 30); "
+                       "more run when needed to take --min-steps steps, and 0 "
+                       "trains nothing")
+    group.add_argument("--min-steps", type=_int_arg(0, MAX_STEPS),
+                       help=f"at least this many optimizer steps per fit, 0 to "
+                       f"{MAX_STEPS:,} (default: 1,000; 2,000 for a fit that "
+                       "also trains on unlabeled data)")
+    group.add_argument("--batch-size", type=_int_arg(1, MAX_BATCH_SIZE),
+                       help=f"mini-batch size, 1 to {MAX_BATCH_SIZE:,}, also of "
+                       "the unlabeled batches (default: 64)")
+    group.add_argument("--lr", type=_lr,
+                       help=f"AdamW's learning rate, above 0 and at most "
+                       f"{MAX_LR:g} (default: 0.001)")
     group.add_argument("--module", default=None,
                        help="network: resnet18 (torchvision's ResNet-18 adapted to "
-                       "32x32 images: 3x3 stem, no max-pooling) or a dotted path "
-                       "package.module.Class to an nn.Module (default: a small CNN "
-                       "for images, an MLP for vectors)")
+                       "32x32 images: 3x3 stem, no max-pooling; needs "
+                       "torchvision), or a dotted path package.module.Name to an "
+                       "nn.Module class or a function returning one (default: a "
+                       "small CNN for images, an MLP for vectors)")
     group.add_argument("--module-kwargs", type=_json_object, default=None,
                        help="JSON object of the network's keyword arguments, e.g. "
-                       "'{\"hidden_units\": [512]}'; n_classes and in_channels are "
-                       "filled in from the data")
+                       "'{\"hidden_units\": [512]}'; n_classes (or num_classes), "
+                       "in_channels (images) and n_features (vectors) are filled "
+                       "in from the data where the network takes them")
     group.add_argument("--semi-supervised", action="store_true",
-                       help="also train on the unlabeled pool (MixMatch); for `run`,"
-                       " adds +ssl arms")
+                       help=_SSL_HELP[command])
 
 
 def _estimator_params(args):
@@ -187,11 +232,12 @@ def _estimator_params(args):
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
 
-def _threads_arg(parser):
-    parser.add_argument("--torch-threads", type=_positive_int,
+def _threads_arg(parser, what=""):
+    parser.add_argument("--torch-threads", type=_int_arg(1, MAX_THREADS),
                         default=DEFAULT_TORCH_THREADS,
-                        help="torch CPU threads (default: %(default)s: faster "
-                        "than more whenever other programs share the cores)")
+                        help=f"torch CPU threads{what}, 1 to {MAX_THREADS:,} "
+                        "(default: %(default)s: faster than more whenever other "
+                        "programs share the cores)")
 
 
 def _state_arg(parser, required=True):
@@ -199,10 +245,146 @@ def _state_arg(parser, required=True):
                         help="the labeling state directory made by `skmixal init`")
 
 
+def _data_moved_arg(parser):
+    parser.add_argument("--data", help="where the dataset is now, if it moved "
+                        "(checked by fingerprint, remembered for later commands)")
+
+
 def _version():
     from skmixal import __version__
 
     return f"skmixal {__version__}"
+
+
+def _add_run(sub, strategies):
+    run = sub.add_parser(
+        "run", help="compare query strategies with and without Mixup (simulated)",
+        description="Simulate active learning on a labeled dataset: every strategy "
+        "with and without Mixup, plus random sampling without Mixup, over several "
+        "seeds. Rerun the same command to resume an interrupted run.")
+    run.add_argument("--data", default="digits",
+                     help="dataset: digits (scikit-learn's, 64 features), "
+                     "mnist:<folder> (idx files), npz:<path> (arrays X, y), "
+                     "torchvision:<mnist|fashion-mnist|cifar10>:<root>, a path "
+                     "ending in .npz, or a folder of MNIST idx files (default: "
+                     "%(default)s)")
+    run.add_argument("--strategies", type=_names, default=["random", "entropy"],
+                     help=f"comma-separated query strategies among: {strategies} "
+                     "(default: random,entropy)")
+    run.add_argument("--seeds", type=_seeds, default=[0, 1, 2],
+                     help=f"a number of seeds N (seeds 0 to N-1; at most "
+                     f"{MAX_SEEDS:,}) or a comma-separated list of distinct seeds "
+                     f"0 to {_MAX_SEED} (default: 3)")
+    run.add_argument("--initial", type=_int_arg(1, MAX_LABELS), default=20,
+                     help=f"labels before the first query, 1 to {MAX_LABELS:,} "
+                     "(default: %(default)s)")
+    run.add_argument("--initial-strategy", default=None,
+                     help="strategy choosing the initial labels with an unfitted "
+                     "model, e.g. typiclust (default: random sampling)")
+    run.add_argument("--query-size", type=_int_arg(1, MAX_LABELS), default=20,
+                     help=f"labels added per round, 1 to {MAX_LABELS:,} "
+                     "(default: %(default)s)")
+    run.add_argument("--budget", type=_int_arg(1, MAX_LABELS), default=200,
+                     help=f"total labels at the end, the initial ones included, 1 "
+                     f"to {MAX_LABELS:,}; runs stop earlier, with a warning, when "
+                     "the training split is smaller (default: %(default)s)")
+    run.add_argument("--test-size", type=_fraction, default=0.25,
+                     help="share of the data held out (stratified, per seed) for "
+                     "scoring, between 0 and 1 (default: %(default)s)")
+    run.add_argument("--warm-start", action="store_true",
+                     help="continue training the previous round's model instead "
+                     "of refitting from scratch")
+    run.add_argument("--target", type=_fraction, default=0.9,
+                     help="report the labels each arm needs to reach this score, "
+                     "between 0 and 1 (default: %(default)s)")
+    run.add_argument("--metric", choices=["accuracy", "f1_macro"],
+                     default="accuracy",
+                     help="metric of the table, the plot and --target (default: "
+                     "%(default)s)")
+    run.add_argument("--out", default="skmixal-results",
+                     help="output directory: results.json, results.csv, "
+                     "learning_curve.png, and every round under runs/ (default: "
+                     "%(default)s)")
+    run.add_argument("--restart", action="store_true",
+                     help="discard saved rounds in --out instead of resuming")
+    run.add_argument("--n-jobs", type=_n_jobs, default=-1,
+                     help=f"runs in parallel through joblib, 1 to {MAX_THREADS:,} "
+                     "or -1 for all cores (default: %(default)s); with --scheduler "
+                     "local, the number of Dask workers")
+    run.add_argument("--scheduler", default=None,
+                     help="run on Dask (pip install 'dask[distributed]'): 'local' "
+                     "starts a LocalCluster, or a scheduler address "
+                     "tcp://host:port whose workers have skmixal installed and "
+                     "share the --out folder")
+    run.add_argument("--torch-threads", type=_int_arg(1, MAX_THREADS), default=1,
+                     help=f"torch CPU threads per run, 1 to {MAX_THREADS:,} "
+                     "(default: %(default)s)")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress bar or notes on stderr: the table, warnings "
+                     "and errors only")
+    _estimator_args(run, "run")
+
+
+def _add_init(sub, strategies):
+    init = sub.add_parser("init", help="create a labeling state directory")
+    init.add_argument("--data", default="digits",
+                      help="dataset spec, as for `skmixal run` (default: "
+                      "%(default)s)")
+    init.add_argument("--state", required=True,
+                      help="state directory to create (must not hold a state)")
+    init.add_argument("--initial-labels",
+                      help="CSV id,label of samples already labeled (taught at "
+                      "once)")
+    init.add_argument("--initial", type=_int_arg(0, MAX_LABELS), default=0,
+                      help="write a first query of this many random samples, 0 "
+                      f"to {MAX_LABELS:,} and at most those left unlabeled "
+                      "(default: 0: no query yet; `skmixal query` writes one)")
+    init.add_argument("--classes", type=_names,
+                      help="comma-separated class labels (default: those in the "
+                      "data)")
+    init.add_argument("--test-labels",
+                      help="CSV id,label of a held-out test set: never queried; "
+                      "`skmixal status` scores the model on it")
+    init.add_argument("--strategy", default="entropy",
+                      help=f"query strategy, one of: {strategies} (default: "
+                      "%(default)s)")
+    init.add_argument("--seed", type=_seed, default=0,
+                      help=f"random seed of the model and the queries, 0 to "
+                      f"{_MAX_SEED} (default: %(default)s)")
+    _threads_arg(init)
+    _estimator_args(init, "init")
+
+
+def _add_loop_commands(sub):
+    query = sub.add_parser("query", help="write the next samples to label")
+    _state_arg(query)
+    query.add_argument("--n", type=_int_arg(1, MAX_LABELS), default=20,
+                       help=f"samples to query, 1 to {MAX_LABELS:,}; all that are "
+                       "left when fewer (default: %(default)s)")
+    query.add_argument("--strategy",
+                       help="strategy of this query only, instead of the state's "
+                       "(with no labels yet, random sampling)")
+    query.add_argument("--force", action="store_true",
+                       help="replace a query that was not taught yet (a file with "
+                       "labels typed in is first copied to query_XXXX-1.csv)")
+    _data_moved_arg(query)
+    _threads_arg(query)
+
+    teach = sub.add_parser("teach", help="learn the labels of a filled-in query")
+    _state_arg(teach)
+    teach.add_argument("csv", help="the query CSV with its label column filled in "
+                       "(a class, or its name where the data set names them)")
+    _data_moved_arg(teach)
+    _threads_arg(teach)
+
+    status = sub.add_parser("status", help="labels so far, class balance, accuracy")
+    _state_arg(status)
+    status.add_argument("--cv", type=_cv, default=5,
+                        help="cross-validation folds when the state has no test "
+                        f"labels: 0 skips it, else 2 to {MAX_FOLDS}, fewer when a "
+                        "class has fewer labels (default: %(default)s)")
+    _data_moved_arg(status)
+    _threads_arg(status)
 
 
 def build_parser(strategy_help=True):
@@ -225,101 +407,13 @@ def build_parser(strategy_help=True):
         description="Few-shot learning with Mixup plus active learning.")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = sub.add_parser(
-        "run", help="compare query strategies with and without Mixup (simulated)",
-        description="Simulate active learning on a labeled dataset: every strategy "
-        "with and without Mixup, plus random sampling without Mixup, over several "
-        "seeds. Rerun the same command to resume an interrupted run.")
-    run.add_argument("--data", default="digits",
-                     help="dataset: digits, mnist:<folder>, npz:<path>, "
-                     "torchvision:<name>:<root> (default: %(default)s)")
-    run.add_argument("--strategies", type=_names, default=["random", "entropy"],
-                     help=f"comma-separated query strategies among: {strategies} "
-                     "(default: random,entropy)")
-    run.add_argument("--seeds", type=_seeds, default=[0, 1, 2],
-                     help="number of seeds, or a comma-separated list (default: 3)")
-    run.add_argument("--initial", type=_positive_int, default=20,
-                     help="labels before the first query (default: %(default)s)")
-    run.add_argument("--initial-strategy", default=None,
-                     help="cold-start strategy for the initial labels, e.g. "
-                     "typiclust (default: random)")
-    run.add_argument("--query-size", type=_positive_int, default=20,
-                     help="labels added per round (default: %(default)s)")
-    run.add_argument("--budget", type=_positive_int, default=200,
-                     help="total labels at the end (default: %(default)s)")
-    run.add_argument("--test-size", type=_fraction, default=0.25,
-                     help="held-out share for scoring (default: %(default)s)")
-    run.add_argument("--warm-start", action="store_true",
-                     help="continue training the previous model each round")
-    run.add_argument("--target", type=_fraction, default=0.9,
-                     help="report labels needed to reach this score, between 0 "
-                     "and 1 (default: %(default)s)")
-    run.add_argument("--metric", choices=["accuracy", "f1_macro"],
-                     default="accuracy", help="metric of the table and plot")
-    run.add_argument("--out", default="skmixal-results",
-                     help="output directory (default: %(default)s)")
-    run.add_argument("--restart", action="store_true",
-                     help="discard saved rounds in --out instead of resuming")
-    run.add_argument("--n-jobs", type=_n_jobs, default=-1,
-                     help="parallel runs (joblib; -1: all cores; default: "
-                     "%(default)s), or workers of --scheduler local")
-    run.add_argument("--scheduler", default=None,
-                     help="run on Dask (pip install 'dask[distributed]'): 'local' "
-                     "starts a LocalCluster, or a scheduler address "
-                     "tcp://host:port whose workers have skmixal installed and "
-                     "share the --out folder")
-    run.add_argument("--torch-threads", type=_positive_int, default=1,
-                     help="torch CPU threads per run (default: %(default)s)")
-    run.add_argument("--quiet", action="store_true",
-                     help="no progress bar or messages; only the table")
-    _estimator_args(run)
-
-    init = sub.add_parser("init", help="create a labeling state directory")
-    init.add_argument("--data", default="digits", help="dataset spec, as for run")
-    init.add_argument("--state", required=True,
-                      help="state directory to create (must not hold a state)")
-    init.add_argument("--initial-labels", help="CSV id,label of known labels")
-    init.add_argument("--initial", type=_non_negative_int, default=0,
-                      help="write a first query of this many random samples")
-    init.add_argument("--classes", type=_names,
-                      help="comma-separated class labels (default: those in the "
-                      "data)")
-    init.add_argument("--test-labels", help="CSV id,label of a held-out test set")
-    init.add_argument("--strategy", default="entropy",
-                      help=f"query strategy, one of: {strategies} (default: "
-                      "%(default)s)")
-    init.add_argument("--seed", type=_seed, default=0,
-                      help=f"random seed, 0 to {_MAX_SEED} (default: %(default)s)")
-    _threads_arg(init)
-    _estimator_args(init)
-
-    query = sub.add_parser("query", help="write the next samples to label")
-    _state_arg(query)
-    query.add_argument("--n", type=_positive_int, default=20,
-                       help="samples to query (default: %(default)s)")
-    query.add_argument("--strategy", help="override the state's strategy")
-    query.add_argument("--force", action="store_true",
-                       help="replace a query that was not taught yet (a file with "
-                       "labels typed in is kept under a new name)")
-    query.add_argument("--data", help="where the dataset is now, if it moved")
-    _threads_arg(query)
-
-    teach = sub.add_parser("teach", help="learn the labels of a filled-in query")
-    _state_arg(teach)
-    teach.add_argument("csv", help="the query CSV with its label column filled in")
-    teach.add_argument("--data", help="where the dataset is now, if it moved")
-    _threads_arg(teach)
-
-    status = sub.add_parser("status", help="labels so far, class balance, accuracy")
-    _state_arg(status)
-    status.add_argument("--cv", type=_non_negative_int, default=5,
-                        help="cross-validation folds when there is no test set "
-                        "(0: skip; default: %(default)s)")
-    status.add_argument("--data", help="where the dataset is now, if it moved")
-    _threads_arg(status)
+    _add_run(sub, strategies)
+    _add_init(sub, strategies)
+    _add_loop_commands(sub)
     return parser
 
+
+# --- skmixal run -----------------------------------------------------------------
 
 def _check_out_dir(path, flag):
     """Fail early, with the flag's name, when an output folder cannot be written."""
@@ -346,52 +440,63 @@ def _module_params(args, data):
         raise UserError(f"--module: {exc}") from None
 
 
-def _cmd_run(args, out, err):
-    from skmixal._io import load_data, name_flags
-    from skmixal.experiment import (
-        SettingsError,
-        check_settings,
-        make_arms,
-        run_experiment,
-    )
+def _run_settings(args, data, err):
+    """The arms and settings of run_experiment, from the flags and the data."""
+    from skmixal.experiment import make_arms
 
-    _check_out_dir(args.out, "--out")
-    data = load_data(args.data)
     mixup = True
     if args.mixup_alpha == "auto" and data.X.ndim == 2:
         mixup = False
         if not args.quiet:
+            ssl = (" (the +mixup+ssl arms still mix: that is MixMatch's own "
+                   "alpha)" if args.semi_supervised else "")
             print("Note: --mixup-alpha auto leaves vector data unmixed (as the "
                   "estimator does), so there are no +mixup arms; pass "
-                  "--mixup-alpha 0.4 to mix anyway.", file=err)
+                  f"--mixup-alpha 0.4 to mix anyway{ssl}.", file=err)
     arms = make_arms(args.strategies, mixup=mixup,
                      semi_supervised=args.semi_supervised)
     params = {**_estimator_params(args), **_module_params(args, data)}
-    settings = dict(
+    return dict(
         arms=arms, seeds=args.seeds, n_initial=args.initial,
         query_size=args.query_size, budget=args.budget, test_size=args.test_size,
         mixup_alpha=args.mixup_alpha, estimator_params=params,
         initial_strategy=args.initial_strategy)
+
+
+def _run(args, data, settings):
+    """run_experiment with the flags, on Dask when --scheduler names one."""
+    from skmixal.experiment import check_settings, run_experiment
+
+    with contextlib.ExitStack() as stack:
+        scheduler = args.scheduler
+        if scheduler is not None:
+            # connect before run_experiment locks --out and writes
+            # experiment.json: a bad or unreachable address leaves nothing;
+            # settings first, so a typo does not wait for a cluster
+            check_settings(data.X, data.y, **settings,
+                           torch_threads=args.torch_threads)
+            scheduler = stack.enter_context(_dask_client(scheduler, args.n_jobs))
+        return run_experiment(
+            data.X, data.y, **settings, warm_start=args.warm_start,
+            out_dir=args.out, restart=args.restart, n_jobs=args.n_jobs,
+            scheduler=scheduler, torch_threads=args.torch_threads,
+            progress=not args.quiet, dataset_name=data.name)
+
+
+def _cmd_run(args, out, err):
+    from skmixal._io import load_data, name_flags
+    from skmixal.experiment import SettingsError
+
+    _check_out_dir(args.out, "--out")
+    data = load_data(args.data)
+    settings = _run_settings(args, data, err)
     if not args.quiet:
         print(f"{data.name}: {len(data.X)} samples; arms: "
-              f"{', '.join(a.name for a in arms)}; seeds: {args.seeds}", file=err)
+              f"{', '.join(a.name for a in settings['arms'])}; seeds: "
+              f"{args.seeds}", file=err)
     tic = time.perf_counter()
     try:
-        with contextlib.ExitStack() as stack:
-            scheduler = args.scheduler
-            if scheduler is not None:
-                # connect before run_experiment locks --out and writes
-                # experiment.json: a bad or unreachable address leaves nothing;
-                # settings first, so a typo does not wait for a cluster
-                check_settings(data.X, data.y, **settings,
-                               torch_threads=args.torch_threads)
-                scheduler = stack.enter_context(_dask_client(scheduler,
-                                                             args.n_jobs))
-            result = run_experiment(
-                data.X, data.y, **settings, warm_start=args.warm_start,
-                out_dir=args.out, restart=args.restart, n_jobs=args.n_jobs,
-                scheduler=scheduler, torch_threads=args.torch_threads,
-                progress=not args.quiet, dataset_name=data.name)
+        result = _run(args, data, settings)
     except SettingsError as exc:
         # only the checks made before any work: a ValueError raised while
         # training is a bug, and keeps its traceback
@@ -424,9 +529,11 @@ def _dask_client(scheduler, n_jobs):
             obj.close()
 
 
-def _teach_hint(state, path):
-    return (f"skmixal teach --state {shlex.quote(str(state))} "
-            f"{shlex.quote(str(path))}")
+# --- the labeling loop ---------------------------------------------------------------
+
+def _hint(command, state, *rest):
+    return " ".join(["skmixal", command, "--state",
+                     *map(shlex.quote, map(str, (state, *rest)))])
 
 
 def _cmd_labeling(args, out, err):
@@ -438,25 +545,13 @@ def _cmd_labeling(args, out, err):
     data = getattr(args, "data", None)
     threads = args.torch_threads
     if args.command == "init":
-        _check_out_dir(args.state, "--state")
-        module = _module_settings(args)
-        path = labeling.init_state(
-            args.state, args.data, initial_labels=args.initial_labels,
-            n_initial=args.initial, classes=args.classes,
-            test_labels=args.test_labels, strategy=args.strategy,
-            mixup_alpha=args.mixup_alpha,
-            estimator_params={**_estimator_params(args), **module}, seed=args.seed,
-            semi_supervised=args.semi_supervised, torch_threads=threads, log=log)
-        print(f"Initialized {args.state}.", file=out)
-        if path is not None:
-            print(f"Label the samples in {path}, then: "
-                  f"{_teach_hint(args.state, path)}", file=out)
+        _cmd_init(args, out, log)
     elif args.command == "query":
         path = labeling.query_state(args.state, args.n, strategy=args.strategy,
                                     force=args.force, data=data,
                                     torch_threads=threads, log=log)
         print(f"Fill in the label column of {path}, then: "
-              f"{_teach_hint(args.state, path)}", file=out)
+              f"{_hint('teach', args.state, path)}", file=out)
     elif args.command == "teach":
         n = labeling.teach_state(args.state, args.csv, data=data,
                                  torch_threads=threads, log=log)
@@ -464,6 +559,29 @@ def _cmd_labeling(args, out, err):
     else:
         _print_status(labeling.state_status(args.state, cv=args.cv, data=data,
                                             torch_threads=threads, log=log), out)
+
+
+def _cmd_init(args, out, log):
+    from skmixal import labeling
+
+    _check_out_dir(args.state, "--state")
+    module = _module_settings(args)
+    path = labeling.init_state(
+        args.state, args.data, initial_labels=args.initial_labels,
+        n_initial=args.initial, classes=args.classes,
+        test_labels=args.test_labels, strategy=args.strategy,
+        mixup_alpha=args.mixup_alpha,
+        estimator_params={**_estimator_params(args), **module}, seed=args.seed,
+        semi_supervised=args.semi_supervised, torch_threads=args.torch_threads,
+        log=log)
+    print(f"Initialized {args.state}.", file=out)
+    if path is not None:
+        print(f"Label the samples in {path}, then: "
+              f"{_hint('teach', args.state, path)}", file=out)
+    else:
+        # no first query (--initial 0): the next step is to ask for one
+        print(f"Next, write a query of samples to label: "
+              f"{_hint('query', args.state)} --n 20", file=out)
 
 
 def _module_settings(args):
@@ -493,10 +611,10 @@ def _print_status(st, out):
     if st["accuracy"] is not None:
         print(f"{st['accuracy_kind']} accuracy: {st['accuracy']:.3f}", file=out)
     else:
-        print("accuracy: not estimated yet (cross-validation needs at least 2 "
-              "labels in every labeled class, or pass --test-labels at init)",
-              file=out)
+        print(f"accuracy: not estimated ({st['accuracy_note']})", file=out)
 
+
+# --- main --------------------------------------------------------------------------
 
 def _os_message(exc):
     from skmixal._io import os_message
@@ -504,6 +622,25 @@ def _os_message(exc):
     # reads report their own errors; an OSError that gets here says itself
     # whether it was writing (see tag_os_error), else the file alone is named
     return os_message(exc)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """skmixal's warnings as one line naming the flags; others as Python shows them."""
+    from skmixal._io import name_flags
+
+    if issubclass(category, UserWarning) and "skmixal" in Path(filename).parts:
+        print(f"skmixal: warning: {name_flags(str(message))}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename,
+                                                lineno, line))
+
+
+def _refit_interrupted(n_labels):
+    # what the commands do with a stale model.pt: query refits it; status only
+    # needs one (and refits it) for a held-out accuracy; teach needs a new query
+    return (f"\nskmixal: interrupted while refitting the model. The labels are "
+            f"saved ({n_labels} in total); the next `skmixal query` refits the "
+            "model (so does `skmixal status` on a state with --test-labels).")
 
 
 def main(argv=None):
@@ -526,10 +663,12 @@ def main(argv=None):
     wants_help = any(a in ("-h", "--help") for a in argv)
     args = build_parser(strategy_help=wants_help).parse_args(argv)
     try:
-        if args.command == "run":
-            _cmd_run(args, sys.stdout, sys.stderr)
-        else:
-            _cmd_labeling(args, sys.stdout, sys.stderr)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            if args.command == "run":
+                _cmd_run(args, sys.stdout, sys.stderr)
+            else:
+                _cmd_labeling(args, sys.stdout, sys.stderr)
     except UserError as exc:
         print(f"skmixal: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -541,9 +680,7 @@ def main(argv=None):
         print(f"skmixal: error: {_os_message(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except RefitInterrupted as exc:
-        print(f"\nskmixal: interrupted while refitting the model. The labels are "
-              f"saved ({exc.n_labels} in total); the next `skmixal query` or "
-              "`skmixal status` refits it.", file=sys.stderr)
+        print(_refit_interrupted(exc.n_labels), file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print("\nskmixal: interrupted. Completed work is saved; rerun the same "

@@ -24,8 +24,10 @@ which writes ``results.json``, ``results.csv`` and a learning-curve PNG.
 An output directory is locked while a run writes to it: a second run on the
 same directory is refused, and joblib workers stop as soon as the process that
 started them dies (even by ``kill -9``), so a resumed run never races with
-orphaned workers. *Semi-supervised* arms (``+ssl``) fit every round with the
-remaining pool as ``X_unlabeled``.
+orphaned workers. *Semi-supervised* arms (``+mixup+ssl``) fit every round
+with the remaining pool as ``X_unlabeled`` (MixMatch, which mixes with the
+estimator's own ``mixup_alpha``: the experiment's ``mixup_alpha`` is the
+supervised Mixup of the ``+mixup`` arms).
 """
 
 import contextlib
@@ -37,6 +39,7 @@ import os
 import shutil
 import threading
 import time
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +54,17 @@ except ImportError:  # pragma: no cover
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
+from skmixal._fitting import (
+    MAX_LABELS,
+    check_fit_settings,
+    check_int,
+    check_threads,
+    real_problem,
+    thread_guard,
+)
 from skmixal._io import (
     InterruptGuard,
     UserError,
-    check_step_settings,
     fingerprint,
     read_json,
     write_json,
@@ -81,7 +91,11 @@ class Arm:
         ``strategy(estimator, X_pool, n_instances, *, random_state, ...)``
         returning ``(indices, scores)``.
     mixup : bool
-        Train with Mixup (the experiment's ``mixup_alpha``) or plainly.
+        Train with Mixup or plainly. For a supervised arm, True mixes with the
+        experiment's ``mixup_alpha``. For a semi-supervised arm (``ssl``), the
+        mixing is MixMatch's, and True keeps the estimator's own
+        ``mixup_alpha`` (``'auto'``: MixMatch's 0.75); False trains MixMatch
+        without mixing.
     ssl : bool, default=False
         Also train on the remaining pool as unlabeled data (``X_unlabeled``).
     """
@@ -113,8 +127,10 @@ def make_arms(strategies=DEFAULT_STRATEGIES, *, mixup=True, baselines=True,
         Mixup) for each strategy, to show what Mixup and active learning each
         contribute.
     semi_supervised : bool, default=False
-        Add a ``"<strategy>+mixup+ssl"`` arm (``"<strategy>+ssl"`` when
-        ``mixup=False``) for each strategy, trained also on the remaining pool.
+        Add a ``"<strategy>+mixup+ssl"`` arm for each strategy, trained also on
+        the remaining pool with MixMatch, which mixes with the estimator's own
+        ``mixup_alpha`` (``'auto'``: 0.75, on vectors too) whatever ``mixup``
+        says: ``mixup`` is supervised Mixup.
 
     Returns
     -------
@@ -130,8 +146,7 @@ def make_arms(strategies=DEFAULT_STRATEGIES, *, mixup=True, baselines=True,
         if mixup:
             arms.append(Arm(f"{short}+mixup", strategy, True))
         if semi_supervised:
-            name = f"{short}+mixup+ssl" if mixup else f"{short}+ssl"
-            arms.append(Arm(name, strategy, mixup, ssl=True))
+            arms.append(Arm(f"{short}+mixup+ssl", strategy, True, ssl=True))
     unique = {}
     for arm in arms:
         unique.setdefault(arm.name, arm)
@@ -301,7 +316,26 @@ def resolve_module(spec, kwargs=None, *, input_shape=None, n_classes=None):
     return {"module": module, **{f"module__{k}": v for k, v in kwargs.items()}}
 
 
-def _new_estimator(cfg, mixup, seed):
+_OWN = "the estimator's own"  # a mixup_alpha left as the estimator has it
+
+
+def _arm_alpha(cfg, arm):
+    """The mixup_alpha an arm trains with: a number, 'auto', or :data:`_OWN`."""
+    if not arm.mixup:
+        return 0.0
+    # MixMatch's mixing is not the supervised Mixup that --mixup-alpha sets
+    # (0.75 by 'auto', against 0.1 on images): a semi-supervised arm keeps it
+    return _OWN if arm.ssl else cfg["mixup_alpha"]
+
+
+def _own_alpha(estimator, estimator_params):
+    """The mixup_alpha the experiment's estimator has by itself."""
+    if estimator is None:
+        return (estimator_params or {}).get("mixup_alpha", "auto")
+    return estimator.get_params().get("mixup_alpha")
+
+
+def _new_estimator(cfg, seed, mixup_alpha):
     if cfg["estimator"] is None:
         from skmixal.classifier import MixupNetClassifier
 
@@ -310,9 +344,11 @@ def _new_estimator(cfg, mixup, seed):
         est = clone(cfg["estimator"])
     names = est.get_params()
     params = {"random_state": seed}
-    if "mixup_alpha" in names:
-        params["mixup_alpha"] = cfg["mixup_alpha"] if mixup else 0.0
-    elif mixup:
+    if mixup_alpha is _OWN:
+        pass
+    elif "mixup_alpha" in names:
+        params["mixup_alpha"] = mixup_alpha
+    elif mixup_alpha != 0:
         raise ValueError(f"{type(est).__name__} has no mixup_alpha parameter.")
     if "classes" in names:
         params["classes"] = cfg["classes"]
@@ -393,88 +429,103 @@ def _run_task(task, X, y, progress=None):
 
 
 def _run_rounds(task, X, y, progress):
-    import torch
-
-    arm, seed, cfg = task["arm"], task["seed"], task["cfg"]
-    strategy = resolve_strategy(arm.strategy)
-    train_idx, test_idx = task["train_idx"], task["test_idx"]
+    cfg = task["cfg"]
     round_dir = Path(task["round_dir"]) if task["round_dir"] else None
-    sizes = _round_sizes(cfg, len(train_idx))
+    sizes = _round_sizes(cfg, len(task["train_idx"]))
     records = _load_rounds(round_dir)[:len(sizes)]
     labeled = [i for rec in records for i in rec["queried"]]
-    threads = torch.get_num_threads()
-    if cfg["torch_threads"]:
-        torch.set_num_threads(cfg["torch_threads"])
-    model = None
-    try:
-        with InterruptGuard() as guard:
-            if records and len(records) < len(sizes):
-                # the model of the last saved round, refit exactly: from scratch,
-                # or (warm start) by replaying the chain of fits
-                upto = range(len(records)) if cfg["warm_start"] else [len(records) - 1]
-                n_at = np.cumsum(sizes)
-                for r in upto:
-                    model = _fit(model, cfg, arm, seed, r, X, y, labeled[:n_at[r]],
-                                 train_idx)
-                    guard.check()
-            for r in range(len(records), len(sizes)):
-                tic = time.perf_counter()
-                pool = np.setdiff1d(train_idx, labeled)
-                rs = derive_seed(seed, "query", arm.name, r)
-                if r == 0 and cfg["initial_strategy"] is None:
-                    rng = np.random.default_rng(derive_seed(seed, "initial"))
-                    new = rng.choice(pool, sizes[0], replace=False)
-                elif r == 0:
-                    # cold start: an unfitted estimator; raw features if it can
-                    first = resolve_strategy(cfg["initial_strategy"])
-                    est = _new_estimator(cfg, False, derive_seed(seed, "initial"))
-                    new = pool[query_indices(first, est, X[pool], sizes[0],
-                                      random_state=derive_seed(seed, "initial"),
-                                      features="raw")]
-                else:
-                    lab = np.asarray(labeled)
-                    new = pool[query_indices(strategy, model, X[pool], sizes[r],
-                                     random_state=rs, X_labeled=X[lab],
-                                     y_labeled=y[lab])]
-                query_s = time.perf_counter() - tic
-                labeled = labeled + [int(i) for i in new]
-                tic = time.perf_counter()
-                model = _fit(model, cfg, arm, seed, r, X, y, labeled, train_idx)
-                guard.check()
-                fit_s = time.perf_counter() - tic
-                pred = model.predict(X[test_idx])
-                record = {
-                    "arm": arm.name, "seed": seed, "round": r,
-                    "n_labeled": len(labeled),
-                    "accuracy": float(accuracy_score(y[test_idx], pred)),
-                    "f1_macro": float(f1_score(y[test_idx], pred, average="macro")),
-                    "queried": [int(i) for i in new],
-                    "query_s": round(query_s, 4), "fit_s": round(fit_s, 4),
-                }
-                if round_dir is not None:
-                    write_json(round_dir / f"round_{r:04d}.json", record)
-                records.append(record)
-                if progress is not None:
-                    progress(1)
-    finally:
-        torch.set_num_threads(threads)
+    with thread_guard(cfg["torch_threads"]), InterruptGuard() as guard:
+        model = _resume_model(task, X, y, sizes, records, labeled, guard)
+        for r in range(len(records), len(sizes)):
+            record, model = _run_round(task, X, y, r, sizes[r], model, labeled,
+                                       guard)
+            labeled = labeled + record["queried"]
+            if round_dir is not None:
+                write_json(round_dir / f"round_{r:04d}.json", record)
+            records.append(record)
+            if progress is not None:
+                progress(1)
     return records
 
 
-def _fit(model, cfg, arm, seed, r, X, y, labeled, train_idx):
+def _resume_model(task, X, y, sizes, records, labeled, guard):
+    """The model of the last saved round, refit exactly; None when starting.
+
+    Refit from scratch, or (warm start) by replaying the chain of fits.
+    """
+    if not records or len(records) >= len(sizes):
+        return None
+    upto = (range(len(records)) if task["cfg"]["warm_start"]
+            else [len(records) - 1])
+    n_at = np.cumsum(sizes)
+    model = None
+    for r in upto:
+        model = _fit(model, task, r, X, y, labeled[:n_at[r]])
+        guard.check()
+    return model
+
+
+def _run_round(task, X, y, r, size, model, labeled, guard):
+    """Round ``r``: query ``size`` samples, refit, score; its record and model."""
+    tic = time.perf_counter()
+    new = [int(i) for i in _query(task, X, y, r, size, model, labeled)]
+    query_s = time.perf_counter() - tic
+    labeled = labeled + new
+    tic = time.perf_counter()
+    model = _fit(model, task, r, X, y, labeled)
+    guard.check()
+    fit_s = time.perf_counter() - tic
+    test_idx = task["test_idx"]
+    pred = model.predict(X[test_idx])
+    record = {
+        "arm": task["arm"].name, "seed": task["seed"], "round": r,
+        "n_labeled": len(labeled),
+        "accuracy": float(accuracy_score(y[test_idx], pred)),
+        "f1_macro": float(f1_score(y[test_idx], pred, average="macro")),
+        "queried": new,
+        "query_s": round(query_s, 4), "fit_s": round(fit_s, 4),
+    }
+    return record, model
+
+
+def _query(task, X, y, r, size, model, labeled):
+    """Pool indices of round ``r``'s new labels."""
+    arm, seed, cfg = task["arm"], task["seed"], task["cfg"]
+    pool = np.setdiff1d(task["train_idx"], labeled)
+    if r == 0 and cfg["initial_strategy"] is None:
+        rng = np.random.default_rng(derive_seed(seed, "initial"))
+        return rng.choice(pool, size, replace=False)
+    if r == 0:
+        # cold start: an unfitted estimator; raw features if it can
+        first = resolve_strategy(cfg["initial_strategy"])
+        est = _new_estimator(cfg, derive_seed(seed, "initial"), 0.0)
+        return pool[query_indices(first, est, X[pool], size,
+                                  random_state=derive_seed(seed, "initial"),
+                                  features="raw")]
+    lab = np.asarray(labeled)
+    return pool[query_indices(resolve_strategy(arm.strategy), model, X[pool], size,
+                              random_state=derive_seed(seed, "query", arm.name, r),
+                              X_labeled=X[lab], y_labeled=y[lab])]
+
+
+def _fit(model, task, r, X, y, labeled):
     # The model's seed depends on (seed, round) only, not on the arm: arms are
     # paired (common random numbers), so at the first round every arm without
     # mixup scores the same, and differences later come from the queries.
-    rs = derive_seed(seed, "fit", r)
+    arm, cfg = task["arm"], task["cfg"]
+    rs = derive_seed(task["seed"], "fit", r)
     lab = np.asarray(labeled)
     if cfg["warm_start"] and model is not None:
         model.set_params(random_state=rs)
     else:
-        model = _new_estimator(cfg, arm.mixup, rs)
+        model = _new_estimator(cfg, rs, _arm_alpha(cfg, arm))
     fit_params = {}
     if arm.ssl:
-        # the rest of the training pool, never the test split
-        fit_params["X_unlabeled"] = X[np.setdiff1d(train_idx, lab)]
+        # the rest of the training pool, never the test split; once the budget
+        # has labeled it all the fit is supervised (run_experiment warns)
+        pool = np.setdiff1d(task["train_idx"], lab)
+        if len(pool):
+            fit_params["X_unlabeled"] = X[pool]
     return model.fit(X[lab], y[lab], **fit_params)
 
 
@@ -483,12 +534,23 @@ def _config(X, y, arms, seeds, kwargs, dataset_name):
         return obj if obj is None or isinstance(obj, str) else _short_name(obj)
 
     est = kwargs["estimator"]
+    own = _own_alpha(est, kwargs["estimator_params"])
+
+    def arm(a):
+        entry = {"name": a.name, "strategy": name(a.strategy), "mixup": a.mixup}
+        # ssl only where set, so folders of earlier versions still resume
+        if a.ssl:
+            entry["ssl"] = True
+        # MixMatch's alpha, where it is not the experiment's mixup_alpha (which
+        # earlier versions gave these arms): a resume never mixes the two
+        if a.ssl and a.mixup and own != kwargs["mixup_alpha"]:
+            entry["mixup_alpha"] = own
+        return entry
+
     config = {
         "dataset": {"name": dataset_name, "shape": list(X.shape),
                     "fingerprint": fingerprint(X, y)},
-        # ssl only where set, so folders of earlier versions still resume
-        "arms": [{"name": a.name, "strategy": name(a.strategy), "mixup": a.mixup,
-                  **({"ssl": True} if a.ssl else {})} for a in arms],
+        "arms": [arm(a) for a in arms],
         "seeds": [int(s) for s in seeds],
         "estimator": None if est is None else repr(est),
         "initial_strategy": name(kwargs["initial_strategy"]),
@@ -554,8 +616,11 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
     test_size : float, default=0.25
         Share of the data held out, stratified, for scoring.
     mixup_alpha : float or 'auto', default='auto'
-        Mixup strength of the ``+mixup`` arms; the others train with 0.
-        ``'auto'`` is the estimator's: 0.1 for images, off for vectors.
+        Supervised Mixup strength of the ``+mixup`` arms; the arms without
+        Mixup train with 0. ``'auto'`` is the estimator's: 0.1 for images, off
+        for vectors. Semi-supervised arms (``ssl``) are not affected: MixMatch
+        mixes with the estimator's own ``mixup_alpha`` (``'auto'``: 0.75; set
+        another in ``estimator_params`` or ``estimator``).
     estimator : estimator or None, default=None
         Cloned for every fit; ``None`` builds ``MixupNetClassifier``.
     estimator_params : dict or None, default=None
@@ -599,32 +664,52 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
               "estimator": estimator, "estimator_params": estimator_params or {},
               "warm_start": warm_start, "initial_strategy": initial_strategy}
     config = _config(X, y, arms, seeds, kwargs, dataset_name)
+    cfg = {**kwargs, "classes": np.unique(y), "torch_threads": torch_threads}
     with contextlib.ExitStack() as stack:
         if out_dir is not None:
             out_dir = Path(out_dir)
             stack.enter_context(_run_lock(out_dir))
             _check_resume(out_dir, config, restart)
-        cfg = {**kwargs, "classes": np.unique(y), "torch_threads": torch_threads}
-        tasks = []
-        for seed in seeds:
-            train_idx, test_idx = _split(y, test_size, seed)
-            for arm in arms:
-                safe = "".join(c if c.isalnum() or c in "+-_." else "_"
-                               for c in arm.name)
-                rdir = (None if out_dir is None
-                        else out_dir / "runs" / safe / f"seed_{seed}")
-                tasks.append({"arm": arm, "seed": int(seed), "cfg": cfg,
-                              "train_idx": np.sort(train_idx),
-                              "test_idx": np.sort(test_idx),
-                              "round_dir": None if rdir is None else str(rdir),
-                              "out_dir": None if out_dir is None else str(out_dir),
-                              "parent_pid": os.getpid()})
+        tasks = _make_tasks(y, arms, seeds, cfg, out_dir)
+        pool_size = len(tasks[0]["train_idx"])
+        _warn_schedule(arms, cfg["budget"], pool_size)
         records = _execute(tasks, X, y, n_jobs=n_jobs, scheduler=scheduler,
                            progress=progress,
-                           n_rounds=len(_round_sizes(cfg,
-                                                     len(tasks[0]["train_idx"]))))
+                           n_rounds=len(_round_sizes(cfg, pool_size)))
     return ExperimentResult(config=config, records=records,
                             arms=[a.name for a in arms])
+
+
+def _make_tasks(y, arms, seeds, cfg, out_dir):
+    """One task per seed and arm: its split, settings and round folder."""
+    tasks = []
+    for seed in seeds:
+        train_idx, test_idx = _split(y, cfg["test_size"], seed)
+        for arm in arms:
+            safe = "".join(c if c.isalnum() or c in "+-_." else "_"
+                           for c in arm.name)
+            rdir = None if out_dir is None else out_dir / "runs" / safe / f"seed_{seed}"
+            tasks.append({"arm": arm, "seed": int(seed), "cfg": cfg,
+                          "train_idx": np.sort(train_idx),
+                          "test_idx": np.sort(test_idx),
+                          "round_dir": None if rdir is None else str(rdir),
+                          "out_dir": None if out_dir is None else str(out_dir),
+                          "parent_pid": os.getpid()})
+    return tasks
+
+
+def _warn_schedule(arms, budget, pool_size):
+    """Say where the runs will differ from what the settings ask for."""
+    if budget > pool_size:
+        warnings.warn(f"budget ({budget}) is more than the {pool_size} training "
+                      f"samples of each split: every run stops at {pool_size} "
+                      "labels.", UserWarning, stacklevel=3)
+    if any(a.ssl for a in arms) and budget >= pool_size:
+        warnings.warn(f"The last round of the semi-supervised arms labels all "
+                      f"{pool_size} training samples, so no unlabeled pool is "
+                      "left and it trains on the labels alone (a supervised fit); "
+                      f"a budget below {pool_size} keeps every round "
+                      "semi-supervised.", UserWarning, stacklevel=3)
 
 
 def _split(y, test_size, seed):
@@ -669,8 +754,6 @@ def check_settings(X, y, **settings):
 def _check_settings(X, y, *, arms, seeds, n_initial, query_size, budget, test_size,
                     mixup_alpha, estimator=None, estimator_params=None,
                     initial_strategy=None, torch_threads=1):
-    from sklearn.utils import check_scalar
-
     if not arms:
         raise ValueError("No arms to run: pass at least one strategy.")
     if len({a.name for a in arms}) != len(arms):
@@ -681,31 +764,29 @@ def _check_settings(X, y, *, arms, seeds, n_initial, query_size, budget, test_si
     seeds = list(seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct integers, got {seeds}.")
-    check_scalar(n_initial, "n_initial", (int, np.integer), min_val=1)
-    check_scalar(query_size, "query_size", (int, np.integer), min_val=1)
-    check_scalar(budget, "budget", (int, np.integer), min_val=1)
+    for name, value in (("n_initial", n_initial), ("query_size", query_size),
+                        ("budget", budget)):
+        check_int(value, name, 1, MAX_LABELS)
     if budget < n_initial:
         raise ValueError(f"budget ({budget}) must be at least n_initial "
                          f"({n_initial}): the initial labels count toward it.")
-    if torch_threads is not None:
-        check_scalar(torch_threads, "torch_threads", (int, np.integer), min_val=1)
-    if not (isinstance(mixup_alpha, str) and mixup_alpha == "auto"):
-        check_scalar(mixup_alpha, "mixup_alpha", (int, float, np.number), min_val=0)
+    check_threads(torch_threads)
+    if not (isinstance(mixup_alpha, str) and mixup_alpha == "auto") and (
+            problem := real_problem(mixup_alpha, 0)) is not None:
+        raise ValueError(f"mixup_alpha {problem}.")
     try:
         _split(y, test_size, seeds[0])
     except (ValueError, TypeError) as exc:
         raise ValueError(f"test_size={test_size!r} cannot split these "
                          f"{len(y)} samples: {exc}") from None
     if estimator is None:
-        from skmixal.classifier import MixupNetClassifier
-
-        est = MixupNetClassifier(**(estimator_params or {}), mixup_alpha=mixup_alpha)
-        check_step_settings(estimator_params or {})  # replaced just below
+        # a row of each of two classes, fitted as the arms will be
+        params = dict(estimator_params or {})
         _, first = np.unique(y, return_index=True)
         rows = np.sort(first)[:2]
-        ssl = {"X_unlabeled": X[rows]} if any(a.ssl for a in arms) else {}
-        clone(est).set_params(max_epochs=1, min_steps=0, verbose=0).fit(
-            X[rows], y[rows], **ssl)
+        check_fit_settings({**params, "mixup_alpha": mixup_alpha}, X[rows], y[rows])
+        if any(a.ssl for a in arms):
+            check_fit_settings(params, X[rows], y[rows], X_unlabeled=X[rows])
 
 
 @contextlib.contextmanager

@@ -31,8 +31,15 @@ can move together; ``--data`` on a later command points the state at data that
 moved on its own (checked by fingerprint).
 
 Fits use torch's process-wide thread count: each function takes
-``torch_threads`` to set it for the call; with None it is left as the caller
-set it (``torch.set_num_threads``). The ``skmixal`` commands pass 1.
+``torch_threads`` to set it for the call, restored after it. None leaves it
+as the caller set it (``torch.set_num_threads``); torch's own default is every
+core, which is many times slower when other programs share them. The
+``skmixal`` commands pass 1.
+
+The module reads top-down: where the data is, the model settings, the CSVs
+the expert edits (one reader for ``teach`` and ``query --force``), the journal
+``labels.csv``, the state itself (:class:`_State`), writing a query, and the
+four public functions.
 """
 
 import contextlib
@@ -44,11 +51,20 @@ from pathlib import Path
 
 import numpy as np
 
+from skmixal._fitting import (
+    MAX_FOLDS,
+    MAX_LABELS,
+    check_fit_settings,
+    check_int,
+    check_step_settings,
+    check_threads,
+    int_range,
+    thread_guard,
+)
 from skmixal._io import (
     InterruptGuard,
     UserError,
     atomic_path,
-    check_step_settings,
     fingerprint,
     load_data,
     name_flags,
@@ -67,6 +83,8 @@ __all__ = ["RefitInterrupted", "check_model_settings", "init_state", "model_para
 STATE_FORMAT = "skmixal-labeling-state"
 STATE_VERSION = 1
 _MAX_ERRORS = 10
+
+
 class RefitInterrupted(KeyboardInterrupt):
     """Ctrl-C during a refit, after the labels were saved."""
 
@@ -79,23 +97,20 @@ def _quiet(message):
     pass
 
 
-@contextlib.contextmanager
-def _torch_threads(n):
-    """torch's CPU threads set to ``n`` inside the block (None: as they are)."""
-    if n is None:
-        yield
-        return
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise UserError(f"--torch-threads must be an integer >= 1, got {n!r}.")
-    import torch  # here, not at the top: a command that fails early need not
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
+def _user_check(check, *args):
+    """Run a check of the shared settings, its error being the user's."""
     try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+        return check(*args)
+    except (ValueError, TypeError) as exc:
+        raise UserError(name_flags(str(exc))) from None
 
+
+def _threads(n):
+    """The thread guard shared with the runner, a bad count being a UserError."""
+    return thread_guard(_user_check(check_threads, n))
+
+
+# --- where the data is -------------------------------------------------------
 
 def _split_spec(spec, base="."):
     """(prefix, path) of a spec that names a file or folder, else (spec, None).
@@ -145,6 +160,8 @@ def _resolved_spec(spec, state_dir):
         return str(spec) if path is None else prefix + path
     return prefix + str(Path(state_dir) / path)
 
+
+# --- the model settings ------------------------------------------------------
 
 def model_params(stored, X, classes):
     """Estimator parameters from stored settings: the ``module`` name resolved.
@@ -198,19 +215,314 @@ def check_model_settings(params, X, classes, *, semi_supervised=False):
     UserError
         Naming the flag of the bad setting.
     """
-    from sklearn.base import clone
-
-    from skmixal.classifier import MixupNetClassifier
-
     try:
-        est = MixupNetClassifier(**params)
-        check_step_settings(params)  # the short fit below replaces these two
-        fit_params = {"X_unlabeled": X[2:4]} if semi_supervised else {}
-        clone(est).set_params(max_epochs=1, min_steps=0, verbose=0).fit(
-            X[:2], np.asarray(classes)[:2], **fit_params)
+        check_fit_settings(params, X[:2], np.asarray(classes)[:2],
+                           X_unlabeled=X[2:4] if semi_supervised else None)
     except (ValueError, TypeError, RuntimeError) as exc:
         # RuntimeError: torch's, e.g. a --module that does not fit the data
         raise UserError(f"Invalid model setting: {name_flags(str(exc))}") from None
+
+
+# --- the CSVs the expert edits -----------------------------------------------
+
+class _NoColumns(ValueError):
+    """A CSV whose first row lacks a column it needs."""
+
+    def __init__(self, message, *, blank):
+        super().__init__(message)
+        self.blank = blank  # True when the file holds no text at all
+
+
+def _read_csv(path, columns):
+    """The one reader of skmixal's CSVs: (line, {column: text}) per non-blank row.
+
+    Column names are matched whatever their case and surrounding spaces (a
+    spreadsheet may save ``ID,Label``), a UTF-8 byte-order mark is skipped,
+    cells are stripped, and a short row reads as empty cells. ``teach`` (which
+    validates the labels), ``query --force`` (which counts the labels typed
+    into a query before replacing it) and the rebuild from ``labels.csv`` all
+    read through here, so they never disagree about what a file holds.
+
+    Parameters
+    ----------
+    path : path-like
+    columns : sequence of str
+        Lower-case names of the columns to return.
+
+    Returns
+    -------
+    rows : list of (int, dict of str to str)
+        The line number (the header is line 1) and the named cells.
+
+    Raises
+    ------
+    _NoColumns
+        If the header lacks one of ``columns``.
+    OSError, UnicodeDecodeError, csv.Error
+        As reading raises them; each caller words its own message.
+    """
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    header = [h.strip().lower() for h in rows[0]] if rows else []
+    if not set(columns) <= set(header):
+        blank = not any(cell.strip() for row in rows for cell in row)
+        raise _NoColumns(f"{path}: the first row must be the header "
+                         f"`{','.join(columns)}`; got "
+                         f"{rows[0] if rows else 'an empty file'}.", blank=blank)
+    where = {name: header.index(name) for name in columns}
+    out = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        cells = row + [""] * (len(header) - len(row))
+        out.append((line, {name: cells[k].strip() for name, k in where.items()}))
+    return out
+
+
+def _parse_class(text, classes, names=None):
+    """Class code of a label typed as the class or (when known) its name."""
+    lookup = {str(c): i for i, c in enumerate(classes.tolist())}
+    if text in lookup:
+        return lookup[text]
+    if names:
+        by_name = {n.lower(): i for i, n in enumerate(names)}
+        return by_name.get(text.lower())
+    return None
+
+
+def _describe_classes(classes, names=None):
+    if names:
+        return ", ".join(f"{c} ({n})" for c, n in zip(classes.tolist(), names))
+    return ", ".join(map(str, classes.tolist()))
+
+
+def _label_names(data, classes):
+    """Class names from the data set, when its classes are the codes 0..k-1."""
+    names = data.label_names
+    if (names is None or len(names) != len(classes) or classes.dtype.kind not in "iu"
+            or not np.array_equal(classes, np.arange(len(classes)))
+            or [str(n) for n in names] == [str(c) for c in classes.tolist()]):
+        return None  # none, or no more than the codes (digits: "0".."9")
+    return list(names)
+
+
+def _row_error(sample, label, code, seen, *, expected, n_samples, known):
+    """What is wrong with one row of an id,label CSV, or None."""
+    if sample in seen:
+        return f"id {sample} appears more than once"
+    if expected is not None and sample not in expected:
+        return f"id {sample} was not in the last query"
+    if n_samples is not None and not 0 <= sample < n_samples:
+        return f"id {sample} is outside 0..{n_samples - 1}"
+    if not label:
+        return f"id {sample} has an empty label"
+    if code is None:
+        return f"id {sample} has unknown class {label!r} (known classes: {known})"
+    return None
+
+
+def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None):
+    """Parse and validate an id,label CSV; return (ids, codes) or raise UserError."""
+    path = Path(path)
+    try:
+        rows = _read_csv(path, ("id", "label"))
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist.") from None
+    except _NoColumns as exc:
+        raise UserError(str(exc)) from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"Cannot read {path}: {exc}") from None
+    errors, ids, codes, seen = [], [], [], set()
+    known = _describe_classes(classes, names)
+    for line, row in rows:
+        try:
+            sample = int(row["id"])
+        except ValueError:
+            errors.append(f"line {line}: id {row['id']!r} is not an integer")
+            continue
+        code = _parse_class(row["label"], classes, names)
+        problem = _row_error(sample, row["label"], code, seen, expected=expected,
+                             n_samples=n_samples, known=known)
+        if problem is not None:
+            errors.append(f"line {line}: {problem}")
+        seen.add(sample)
+        ids.append(sample)
+        codes.append(code)
+    if expected is not None and (missing := sorted(set(expected) - seen)):
+        errors.append(f"{len(missing)} queried id(s) missing: "
+                      f"{', '.join(map(str, missing[:10]))}"
+                      f"{' ...' if len(missing) > 10 else ''}")
+    if not ids and not errors:
+        errors.append("no labeled rows")
+    if errors:
+        more = len(errors) - _MAX_ERRORS
+        listed = "\n  ".join(errors[:_MAX_ERRORS])
+        raise UserError(f"{path}: nothing was taught; fix these and retry:\n  "
+                        f"{listed}" + (f"\n  ... and {more} more" if more > 0 else ""))
+    return np.asarray(ids, np.int64), np.asarray(codes, np.int64)
+
+
+def _filled_labels(path):
+    """How many rows of a query CSV have a label typed in.
+
+    Read as ``teach`` reads it (:func:`_read_csv`). None when the file cannot
+    be read as an id,label CSV: it may still hold typed labels, so it is kept
+    like a filled one.
+    """
+    try:
+        rows = _read_csv(path, ("id", "label"))
+    except FileNotFoundError:
+        return 0
+    except _NoColumns as exc:
+        return 0 if exc.blank else None
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    except OSError as exc:
+        raise UserError(f"Cannot check {path} for typed labels before replacing "
+                        f"it: {os_message(exc, 'reading')} Nothing was changed.") \
+            from None
+    return sum(1 for _, row in rows if row["label"])
+
+
+def _free_name(path):
+    """``path`` with ``-1``, ``-2``, ... appended until no file has that name."""
+    k = 1
+    while True:
+        candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+        k += 1
+
+
+# --- labels.csv: the journal labels.npz is rebuilt from ----------------------
+
+def write_labels_journal(state_dir, ids, codes, taught, classes, queries):
+    """Write ``labels.csv``: the labels as plain text, rebuilt from if need be."""
+    rows = [{"id": int(i), "label": str(classes[c]), "query": q}
+            for i, c, q in zip(ids, codes, queries)]
+    write_csv(Path(state_dir) / "labels.csv", rows, ["id", "label", "query"])
+
+
+def _rebuild_labels(state, npz, problems):
+    """ids, codes, taught of a damaged labels.npz, rebuilt from labels.csv.
+
+    The damaged file is kept aside and the rebuilt one written in its place;
+    ``state.log`` says what was recovered or is missing.
+    """
+    journal = state.dir / "labels.csv"
+    rows = _read_journal(state, journal, npz, problems)
+    ids, codes, taught, report = _check_journal(state, rows)
+    backup = _free_name(npz.with_name("labels.npz.corrupt"))
+    os.replace(npz, backup)
+    state.write_labels(ids, codes, taught, journal=False)
+    state.log(f"{npz} was corrupt ({'; '.join(problems)}); rebuilt it from "
+              f"{journal.name} ({len(ids)} labels, {report}). The damaged "
+              f"file is kept as {backup.name}.")
+    return ids, codes, taught
+
+
+def _read_journal(state, journal, npz, problems):
+    """(id, code, query) rows of labels.csv, or a UserError."""
+    try:
+        rows = _read_csv(journal, ("id", "label", "query"))
+        lookup = {str(c): i for i, c in enumerate(state.classes.tolist())}
+        return [(int(r["id"]), lookup[r["label"]], r["query"]) for _, r in rows]
+    except (OSError, ValueError, KeyError, TypeError, csv.Error) as exc:
+        raise UserError(
+            f"{npz} is corrupt ({'; '.join(problems)}), and so is "
+            f"{journal} ({type(exc).__name__}: {exc}). Nothing was changed. "
+            "Restore them from a backup; the labels are also in the query "
+            "CSVs you filled in.") from None
+
+
+def _check_journal(state, rows):
+    """ids, codes, taught and a report, checked against state.json.
+
+    The journal is written before labels.npz, so it never lags behind it;
+    but it may come from an older skmixal (which wrote it second) or a
+    backup. Every query but the last was taught (a new query needs the
+    last one taught or replaced), so each must be in the journal in full;
+    what is not is read back from its filled-in query CSV if that still
+    parses, and otherwise reported missing, never claimed complete.
+    """
+    groups = {}
+    for sample, code, query in rows:
+        groups.setdefault(query, []).append((sample, code))
+    ids, codes, taught, recovered, missing = [], [], [], [], []
+
+    def take(name, pairs):
+        taught.append(name)
+        ids.extend(p[0] for p in pairs)
+        codes.extend(p[1] for p in pairs)
+
+    initial = groups.pop("initial", [])
+    expected = state.meta.get("initial_labels")  # absent in older states
+    if expected is not None and len(initial) < expected:
+        missing.append(f"{expected - len(initial)} of the {expected} "
+                       "--initial-labels")
+    if initial:
+        take("initial", initial)
+    queries = state.meta["queries"]
+    for k, query in enumerate(queries):
+        name, want = query["file"], set(query["ids"])
+        pairs = groups.pop(name, [])
+        if pairs and {p[0] for p in pairs} == want and len(pairs) == len(want):
+            take(name, pairs)
+        elif k == len(queries) - 1:
+            pass  # the last query: not in the journal means not taught yet
+        elif (typed := _labels_of_query(state, query)) is not None:
+            take(name, list(zip(*typed)))
+            recovered.append(f"{len(want)} from {name}")
+        else:
+            missing.append(f"the {len(want)} labels of {name}")
+    report = _journal_report(recovered, missing,
+                             sum(len(p) for p in groups.values()))
+    return np.asarray(ids, np.int64), np.asarray(codes, np.int64), taught, report
+
+
+def _journal_report(recovered, missing, left):
+    report = []
+    if recovered:
+        report.append(f"recovered {', '.join(recovered)}, which labels.csv lacked")
+    if missing:
+        report.append(f"MISSING: {'; '.join(missing)}: labels.csv lacks them "
+                      "and no filled-in query CSV holds them, so those "
+                      "samples are unlabeled again and may be queried anew")
+    if left:
+        report.append(f"{left} row(s) of labels.csv belong to no query "
+                      "state.json records as taught and were left out")
+    return "; ".join(report) or "none lost"
+
+
+def _labels_of_query(state, query):
+    """(ids, codes) typed into a query CSV, if it is complete; else None."""
+    path = state.dir / query["file"]
+    if not path.exists():
+        return None
+    try:
+        return _read_labels_csv(path, state.classes, expected=set(query["ids"]),
+                                names=state.names)
+    except UserError:
+        return None
+
+
+# --- the state directory -----------------------------------------------------
+
+def _why_unreadable(exc):
+    """What is wrong with a model.pt that does not load, in the user's terms.
+
+    Never torch's own advice: for a file that holds more than tensors it is to
+    load it with ``weights_only=False``, which would run whatever code the
+    file holds; skmixal only ever loads weights.
+    """
+    text = str(exc)
+    if "weights_only" in text or "Weights only" in text:
+        return ("it holds Python objects besides weights, which skmixal never "
+                "loads: it was not written by skmixal")
+    if "size mismatch" in text or "state_dict" in text:
+        return "its weights do not fit this state's network"
+    first = text.strip().splitlines()[0][:160] if text.strip() else ""
+    return f"damaged: {type(exc).__name__}{': ' + first if first else ''}"
 
 
 class _State:
@@ -241,6 +553,19 @@ class _State:
         self._data = None
         self._data_override = data
 
+    def check_writable(self, command):
+        """Refuse, before any work, a command that must write to a read-only state."""
+        if not self.writable():
+            raise UserError(
+                f"--state {self.dir} is not writable, and `skmixal {command}` "
+                "saves its work there. Nothing was changed; make the folder "
+                "writable (or copy it somewhere you can write) and rerun.")
+
+    def writable(self):
+        # as the atomic writes need it: a file created in the folder, then
+        # renamed (a read-only mount answers False too)
+        return os.access(self.dir, os.W_OK | os.X_OK)
+
     def _read_test(self):
         path = self.dir / "test.npz"
         if not path.exists():
@@ -265,15 +590,7 @@ class _State:
                     [str(t) for t in arrays["taught"]])
         problems = problems or ["arrays missing"]
         if journal.exists():
-            rows = self._read_journal(journal, path, problems)
-            ids, codes, taught, report = self._check_journal(rows)
-            backup = _free_name(path.with_name("labels.npz.corrupt"))
-            os.replace(path, backup)
-            self._write_labels(ids, codes, taught, journal=False)
-            self.log(f"{path} was corrupt ({'; '.join(problems)}); rebuilt it from "
-                     f"{journal.name} ({len(ids)} labels, {report}). The damaged "
-                     f"file is kept as {backup.name}.")
-            return ids, codes, taught
+            return _rebuild_labels(self, path, problems)
         readable = ", ".join(f"{k} ({len(v)} values)" for k, v in arrays.items())
         raise UserError(
             f"{path} is corrupt ({'; '.join(problems)}) and there is no "
@@ -282,117 +599,37 @@ class _State:
             "are also in the query CSVs you filled in "
             f"({', '.join(q['file'] for q in self.meta['queries']) or 'none'}).")
 
-    def _read_journal(self, journal, path, problems):
-        """(id, code, query) rows of labels.csv, or a UserError."""
-        try:
-            with open(journal, newline="", encoding="utf-8") as fh:
-                rows = list(csv.DictReader(fh))
-            lookup = {str(c): i for i, c in enumerate(self.classes.tolist())}
-            return [(int(r["id"]), lookup[r["label"]], str(r["query"]))
-                    for r in rows]
-        except (OSError, ValueError, KeyError, TypeError, csv.Error) as exc:
-            raise UserError(
-                f"{path} is corrupt ({'; '.join(problems)}), and so is "
-                f"{journal} ({type(exc).__name__}: {exc}). Nothing was changed. "
-                "Restore them from a backup; the labels are also in the query "
-                "CSVs you filled in.") from None
-
-    def _check_journal(self, rows):
-        """ids, codes, taught and a report, checked against state.json.
-
-        The journal is written before labels.npz, so it never lags behind it;
-        but it may come from an older skmixal (which wrote it second) or a
-        backup. Every query but the last was taught (a new query needs the
-        last one taught or replaced), so each must be in the journal in full;
-        what is not is read back from its filled-in query CSV if that still
-        parses, and otherwise reported missing, never claimed complete.
-        """
-        groups = {}
-        for sample, code, query in rows:
-            groups.setdefault(query, []).append((sample, code))
-        ids, codes, taught, recovered, missing = [], [], [], [], []
-
-        def take(name, pairs):
-            taught.append(name)
-            ids.extend(p[0] for p in pairs)
-            codes.extend(p[1] for p in pairs)
-
-        initial = groups.pop("initial", [])
-        expected = self.meta.get("initial_labels")  # absent in older states
-        if expected is not None and len(initial) < expected:
-            missing.append(f"{expected - len(initial)} of the {expected} "
-                           "--initial-labels")
-        if initial:
-            take("initial", initial)
-        queries = self.meta["queries"]
-        for k, query in enumerate(queries):
-            name, want = query["file"], set(query["ids"])
-            pairs = groups.pop(name, [])
-            if pairs and {p[0] for p in pairs} == want and len(pairs) == len(want):
-                take(name, pairs)
-            elif k == len(queries) - 1:
-                pass  # the last query: not in the journal means not taught yet
-            elif (typed := self._labels_of_query(query)) is not None:
-                take(name, list(zip(*typed)))
-                recovered.append(f"{len(want)} from {name}")
-            else:
-                missing.append(f"the {len(want)} labels of {name}")
-        left = sum(len(p) for p in groups.values())
-        report = []
-        if recovered:
-            report.append(f"recovered {', '.join(recovered)}, which labels.csv "
-                          "lacked")
-        if missing:
-            report.append(f"MISSING: {'; '.join(missing)}: labels.csv lacks them "
-                          "and no filled-in query CSV holds them, so those "
-                          "samples are unlabeled again and may be queried anew")
-        if left:
-            report.append(f"{left} row(s) of labels.csv belong to no query "
-                          "state.json records as taught and were left out")
-        return (np.asarray(ids, np.int64), np.asarray(codes, np.int64), taught,
-                "; ".join(report) or "none lost")
-
-    def _labels_of_query(self, query):
-        """(ids, codes) typed into a query CSV, if it is complete; else None."""
-        path = self.dir / query["file"]
-        if not path.exists():
-            return None
-        try:
-            return _read_labels_csv(path, self.classes, expected=set(query["ids"]),
-                                    names=self.names)
-        except UserError:
-            return None
-
     @property
     def data(self):
         if self._data is None:
-            info = self.meta["data"]
-            spec = (self._data_override if self._data_override is not None
-                    else _resolved_spec(info["spec"], self.dir))
-            if self._data_override is not None:
-                data = load_data(spec)
-            else:
-                try:
-                    data = load_data(spec)
-                except UserError as exc:
-                    raise UserError(
-                        f"{exc} This state refers to its data as "
-                        f"{info['spec']!r}, relative to {self.dir}; if the data "
-                        "moved, pass --data with its new place.") from None
-            if fingerprint(data.X) != info["fingerprint"]:
-                raise UserError(
-                    f"The dataset {spec!r} no longer matches this state "
-                    f"directory (it was {info['name']!r} with shape {info['shape']}); "
-                    "was it replaced? Use the original data (--data points to it "
-                    "if it moved) or a new state directory.")
-            if self._data_override is not None:
-                # the data moved: remember where, so later commands find it
-                self.meta["data"]["spec"] = _stored_spec(self._data_override,
-                                                         self.dir)
-                write_json(self.dir / "state.json", self.meta)
-                self.log(f"The state now points at {self._data_override}.")
-            self._data = data
+            self._data = self._load_data()
         return self._data
+
+    def _load_data(self):
+        info, override = self.meta["data"], self._data_override
+        spec = (override if override is not None
+                else _resolved_spec(info["spec"], self.dir))
+        try:
+            data = load_data(spec)
+        except UserError as exc:
+            if override is not None:
+                raise
+            raise UserError(
+                f"{exc} This state refers to its data as {info['spec']!r}, "
+                f"relative to {self.dir}; if the data moved, pass --data with its "
+                "new place.") from None
+        if fingerprint(data.X) != info["fingerprint"]:
+            raise UserError(
+                f"The dataset {spec!r} no longer matches this state "
+                f"directory (it was {info['name']!r} with shape {info['shape']}); "
+                "was it replaced? Use the original data (--data points to it "
+                "if it moved) or a new state directory.")
+        if override is not None:
+            # the data moved: remember where, so later commands find it
+            self.meta["data"]["spec"] = _stored_spec(override, self.dir)
+            write_json(self.dir / "state.json", self.meta)
+            self.log(f"The state now points at {override}.")
+        return data
 
     @property
     def pending(self):
@@ -405,7 +642,7 @@ class _State:
     def labels_key(self):
         return fingerprint(self.ids, self.codes)
 
-    def _write_labels(self, ids, codes, taught, *, journal=True):
+    def write_labels(self, ids, codes, taught, *, journal=True):
         ids, codes = np.asarray(ids, np.int64), np.asarray(codes, np.int64)
         if journal:
             # the journal first: a crash between the two writes leaves it ahead
@@ -423,31 +660,44 @@ class _State:
         return [where.get(int(i), "initial") for i in ids]
 
     def save_labels(self, ids, codes, taught):
-        self._write_labels(ids, codes, taught)
+        self.write_labels(ids, codes, taught)
         self.ids, self.codes, self.taught = (np.asarray(ids, np.int64),
                                              np.asarray(codes, np.int64), taught)
-
-    # -- model ----------------------------------------------------------------
-    def estimator(self, **overrides):
-        from skmixal.classifier import MixupNetClassifier
-
-        cfg = self.meta["config"]
-        params = {**model_params(cfg["estimator_params"], self.data.X, self.classes),
-                  "mixup_alpha": cfg["mixup_alpha"], "random_state": cfg["seed"],
-                  "classes": self.classes,
-                  "torch_load_kwargs": {"weights_only": True}, **overrides}
-        return MixupNetClassifier(**params)
 
     def pool(self):
         """Ids neither labeled nor held out for testing."""
         excluded = np.concatenate([self.ids, self.test_ids])
         return np.setdiff1d(np.arange(len(self.data.X)), excluded)
 
+    # -- the model: a cache of the fit on the current labels -----------------
+    def estimator(self, **overrides):
+        from skmixal.classifier import MixupNetClassifier
+
+        cfg = self.meta["config"]
+        try:  # a state written before the ranges were checked at init
+            check_step_settings(cfg["estimator_params"])
+        except (ValueError, TypeError) as exc:
+            raise UserError(
+                f"{self.dir / 'state.json'} holds a model setting out of range: "
+                f"{exc} Nothing was changed; correct it under config, "
+                "estimator_params in that file, or start a new state.") from None
+        params = {**model_params(cfg["estimator_params"], self.data.X, self.classes),
+                  "mixup_alpha": cfg["mixup_alpha"], "random_state": cfg["seed"],
+                  "classes": self.classes,
+                  "torch_load_kwargs": {"weights_only": True}, **overrides}
+        return MixupNetClassifier(**params)
+
     def fit_params(self):
         """``X_unlabeled``: the real pool, when the state is semi-supervised."""
         if not self.meta["config"].get("semi_supervised"):
             return {}
-        return {"X_unlabeled": self.data.X[self.pool()]}
+        pool = self.pool()
+        if len(pool) == 0:
+            self.log("Every sample is labeled or held out: no unlabeled pool is "
+                     "left, so this semi-supervised state refits on the labels "
+                     "alone (a supervised fit).")
+            return {}
+        return {"X_unlabeled": self.data.X[pool]}
 
     def _load_model(self, X, y):
         """The cached model, or None if missing, stale or unreadable."""
@@ -466,21 +716,24 @@ class _State:
         try:
             net.load_params(f_params=str(weights))
         except Exception as exc:  # noqa: BLE001 -- any unreadable cache is refit
-            self.log(f"{weights} is unreadable ({type(exc).__name__}: "
-                     f"{str(exc)[:200]}). It is only a cache: refitting the model "
-                     f"from the {len(y)} labels.")
+            self.log(f"{weights} is unreadable ({_why_unreadable(exc)}). It is "
+                     f"only a cache: refitting the model from the {len(y)} labels, "
+                     "and replacing the file.")
             return None
         return net
 
-    def model(self, *, refit_stale=True):
-        """The model fitted on the current labels: loaded, or refitted and saved."""
+    def model(self):
+        """The model fitted on the current labels: loaded, or refitted and saved.
+
+        On a state folder that cannot be written (``status`` needs no write
+        otherwise), the refitted model is used without being saved.
+        """
         if len(self.ids) == 0:
             return None
         X, y = self.data.X[self.ids], self.classes[self.codes]
         net = self._load_model(X, y)
-        if net is not None or not refit_stale:
+        if net is not None:
             return net
-        info_path = self.dir / "model.json"
         fit_params = self.fit_params()
         extra = (f" and {len(fit_params['X_unlabeled'])} unlabeled samples"
                  if fit_params else "")
@@ -491,56 +744,18 @@ class _State:
                 guard.check()
         except KeyboardInterrupt:
             raise RefitInterrupted(len(y)) from None
+        if not self.writable():
+            self.log(f"{self.dir} is not writable: the refitted model is not "
+                     "saved, so the next command refits it again.")
+            return net
         with atomic_path(self.dir / "model.pt") as tmp:
             net.save_params(f_params=str(tmp))
-        write_json(info_path, {"labels": self.labels_key(), "n_labels": len(y)})
+        write_json(self.dir / "model.json",
+                   {"labels": self.labels_key(), "n_labels": len(y)})
         return net
 
 
-def write_labels_journal(state_dir, ids, codes, taught, classes, queries):
-    """Write ``labels.csv``: the labels as plain text, rebuilt from if need be."""
-    rows = [{"id": int(i), "label": str(classes[c]), "query": q}
-            for i, c, q in zip(ids, codes, queries)]
-    write_csv(Path(state_dir) / "labels.csv", rows, ["id", "label", "query"])
-
-
-def _free_name(path):
-    """``path`` with ``-1``, ``-2``, ... appended until no file has that name."""
-    k = 1
-    while True:
-        candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-        k += 1
-
-
-def _parse_class(text, classes, names=None):
-    """Class code of a label typed as the class or (when known) its name."""
-    text = text.strip()
-    lookup = {str(c): i for i, c in enumerate(classes.tolist())}
-    if text in lookup:
-        return lookup[text]
-    if names:
-        by_name = {n.lower(): i for i, n in enumerate(names)}
-        return by_name.get(text.lower())
-    return None
-
-
-def _describe_classes(classes, names=None):
-    if names:
-        return ", ".join(f"{c} ({n})" for c, n in zip(classes.tolist(), names))
-    return ", ".join(map(str, classes.tolist()))
-
-
-def _label_names(data, classes):
-    """Class names from the data set, when its classes are the codes 0..k-1."""
-    names = data.label_names
-    if (names is None or len(names) != len(classes) or classes.dtype.kind not in "iu"
-            or not np.array_equal(classes, np.arange(len(classes)))
-            or [str(n) for n in names] == [str(c) for c in classes.tolist()]):
-        return None  # none, or no more than the codes (digits: "0".."9")
-    return list(names)
-
+# --- writing a query ---------------------------------------------------------
 
 def _keep_typed_labels(state, query):
     """Copy a pending query CSV aside if labels were typed into it."""
@@ -582,86 +797,109 @@ def _write_query(state, ids, name, *, replaces=None):
             writer.writerows([int(i), ""] for i in ids)
     state.meta["queries"].append({"file": name, "ids": [int(i) for i in ids]})
     write_json(state.dir / "state.json", state.meta)
-    X = state.data.X
-    side = math.isqrt(X.shape[1]) if X.ndim == 2 else 0
-    if X.ndim == 4 or (X.ndim == 2 and side * side == X.shape[1] and side >= 4):
-        from skmixal.plotting import image_grid
-
-        images = X[ids] if X.ndim == 4 else X[ids].reshape(-1, side, side)
-        title = ("classes: " + _describe_classes(state.classes, state.names)
-                 if state.names else None)
-        png = path.with_suffix(".png")
-        try:
-            image_grid(images, [f"id {i}" for i in ids], png, title=title)
-        except OSError as exc:
-            # the thumbnails of a replaced query would show the wrong samples
-            with contextlib.suppress(OSError):
-                png.unlink(missing_ok=True)
-            raise UserError(
-                f"{path} is written and recorded: it is the query to label, and "
-                f"`skmixal teach` takes it. But its thumbnails {png.name} could "
-                f"not be written: {os_message(exc, 'writing')} Label by id, or "
-                "free some space and run `skmixal query --force` to write the "
-                "query and its thumbnails again.") from None
+    _write_thumbnails(state, ids, path)
     return path
 
 
-def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None):
-    """Parse and validate an id,label CSV; return (ids, codes) or raise UserError."""
-    path = Path(path)
+def _write_thumbnails(state, ids, path):
+    """A PNG grid of the queried images beside their CSV (nothing for vectors)."""
+    X = state.data.X
+    side = math.isqrt(X.shape[1]) if X.ndim == 2 else 0
+    if not (X.ndim == 4 or (X.ndim == 2 and side * side == X.shape[1] and side >= 4)):
+        return
+    from skmixal.plotting import image_grid
+
+    images = X[ids] if X.ndim == 4 else X[ids].reshape(-1, side, side)
+    title = ("classes: " + _describe_classes(state.classes, state.names)
+             if state.names else None)
+    png = path.with_suffix(".png")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except FileNotFoundError:
-        raise UserError(f"{path} does not exist.") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UserError(f"Cannot read {path}: {exc}") from None
-    header = [h.strip().lower() for h in rows[0]] if rows else []
-    if "id" not in header or "label" not in header:
-        raise UserError(f"{path}: the first row must be the header `id,label`; got "
-                        f"{rows[0] if rows else 'an empty file'}.")
-    col_id, col_label = header.index("id"), header.index("label")
-    errors, ids, codes, seen = [], [], [], set()
-    known = _describe_classes(classes, names)
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        cells = row + [""] * (len(header) - len(row))
-        raw_id, label = cells[col_id].strip(), cells[col_label].strip()
+        image_grid(images, [f"id {i}" for i in ids], png, title=title)
+    except OSError as exc:
+        # the thumbnails of a replaced query would show the wrong samples
+        with contextlib.suppress(OSError):
+            png.unlink(missing_ok=True)
+        raise UserError(
+            f"{path} is written and recorded: it is the query to label, and "
+            f"`skmixal teach` takes it. But its thumbnails {png.name} could "
+            f"not be written: {os_message(exc, 'writing')} Label by id, or "
+            "free some space and run `skmixal query --force` to write the "
+            "query and its thumbnails again.") from None
+
+
+# --- init --------------------------------------------------------------------
+
+def _check_new_state_dir(state_dir):
+    if state_dir.exists() and not state_dir.is_dir():
+        raise UserError(f"--state {state_dir} is a file; name a directory to "
+                        "create (or an empty one).")
+    if (state_dir / "state.json").exists():
         try:
-            sample = int(raw_id)
-        except ValueError:
-            errors.append(f"line {line}: id {raw_id!r} is not an integer")
-            continue
-        code = _parse_class(label, classes, names)
-        if sample in seen:
-            errors.append(f"line {line}: id {sample} appears more than once")
-        elif expected is not None and sample not in expected:
-            errors.append(f"line {line}: id {sample} was not in the last query")
-        elif n_samples is not None and not 0 <= sample < n_samples:
-            errors.append(f"line {line}: id {sample} is outside 0..{n_samples - 1}")
-        elif not label:
-            errors.append(f"line {line}: id {sample} has an empty label")
-        elif code is None:
-            errors.append(f"line {line}: id {sample} has unknown class {label!r} "
-                          f"(known classes: {known})")
-        seen.add(sample)
-        ids.append(sample)
-        codes.append(code)
-    if expected is not None:
-        missing = sorted(set(expected) - seen)
-        if missing:
-            errors.append(f"{len(missing)} queried id(s) missing: "
-                          f"{', '.join(map(str, missing[:10]))}"
-                          f"{' ...' if len(missing) > 10 else ''}")
-    if not ids and not errors:
-        errors.append("no labeled rows")
-    if errors:
-        more = len(errors) - _MAX_ERRORS
-        listed = "\n  ".join(errors[:_MAX_ERRORS])
-        raise UserError(f"{path}: nothing was taught; fix these and retry:\n  "
-                        f"{listed}" + (f"\n  ... and {more} more" if more > 0 else ""))
-    return np.asarray(ids, np.int64), np.asarray(codes, np.int64)
+            old = read_json(state_dir / "state.json")
+        except UserError:
+            old = None
+        name = old.get("data", {}).get("spec") if isinstance(old, dict) else None
+        raise UserError(f"{state_dir} already holds a labeling state (dataset "
+                        f"{name!r}); use another --state directory.")
+
+
+def _read_init_labels(initial_labels, test_labels, classes, n_samples, names):
+    """{"labels": (ids, codes), "test": (ids, codes)} of the CSVs given to init."""
+    parsed = {}
+    for key, csv_path in (("labels", initial_labels), ("test", test_labels)):
+        if csv_path is not None:
+            parsed[key] = _read_labels_csv(csv_path, classes, n_samples=n_samples,
+                                           names=names)
+    if "labels" in parsed and "test" in parsed and np.intersect1d(
+            parsed["labels"][0], parsed["test"][0]).size:
+        raise UserError("The initial labels and the test labels share ids.")
+    return parsed
+
+
+def _check_first_query(n_initial, n_samples, parsed):
+    """Refuse a first query larger than what is left to label.
+
+    At init nothing is written yet, so a refusal costs only a retyped
+    command, while a silently smaller query (500 rows for ``--initial 600``)
+    hides what was most likely a typo or the wrong data set.
+    """
+    n_known = sum(len(ids) for ids, _ in parsed.values())
+    left = n_samples - n_known
+    if n_initial > left:
+        known = (f" ({n_samples} in the data, {n_known} labeled or held out by "
+                 "--initial-labels/--test-labels)" if n_known else " in the data")
+        raise UserError(f"--initial {n_initial} asks for more samples than there "
+                        f"are to label: {left}{known}. Pass --initial {left} or "
+                        "fewer.")
+
+
+def _write_new_state(state_dir, meta, parsed, classes):
+    """Write test.npz, the labels and state.json; on failure leave nothing."""
+    created = not state_dir.exists()
+    written = []
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        if "test" in parsed:
+            written.append(state_dir / "test.npz")
+            write_npz(written[-1], ids=parsed["test"][0], codes=parsed["test"][1])
+        if "labels" in parsed:
+            ids, codes = parsed["labels"]
+            written += [state_dir / "labels.csv", state_dir / "labels.npz"]
+            write_labels_journal(state_dir, ids, codes, ["initial"], classes,
+                                 ["initial"] * len(ids))
+            write_npz(written[-1], ids=ids, codes=codes,
+                      taught=np.asarray(["initial"]))
+        written.append(state_dir / "state.json")
+        write_json(written[-1], meta)  # last: marks the state complete
+    except OSError as exc:
+        # a read-only or full disk: leave nothing half made behind
+        tag_os_error(exc, "writing")  # the mkdir, too
+        if created:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        else:
+            for path in written:
+                path.unlink(missing_ok=True)
+        raise
 
 
 def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
@@ -683,7 +921,9 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
     initial_labels : str, path-like or None, default=None
         CSV ``id,label`` of samples already labeled; they are taught at once.
     n_initial : int, default=0
-        Also draw this many random samples as the first query to label.
+        Also draw this many random samples as the first query to label; at
+        most the samples left once ``initial_labels`` and ``test_labels`` are
+        set apart (more is refused).
     classes : sequence or None, default=None
         All class labels; default: the distinct labels found in the dataset.
     test_labels : str, path-like or None, default=None
@@ -691,7 +931,8 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
     strategy : str, default="entropy"
         Query strategy, a name from ``skmixal.strategies.STRATEGIES``.
     mixup_alpha : float or 'auto', default='auto'
-        Mixup strength of the model (0: plain training).
+        The model's ``mixup_alpha`` (0: plain training); in a semi-supervised
+        state, the MixMatch mixing (``'auto'``: 0.75).
     estimator_params : dict or None, default=None
         Other ``MixupNetClassifier`` parameters.
     seed : int, default=0
@@ -699,10 +940,8 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
     semi_supervised : bool, default=False
         Every refit also trains on the unlabeled pool (``X_unlabeled``).
     torch_threads : int or None, default=None
-        torch CPU threads for this call, restored after it. None leaves
-        torch's process-wide setting (``torch.set_num_threads``) as the caller
-        set it; torch's own default is every core, which is many times slower
-        when other programs share them. The ``skmixal`` commands pass 1.
+        torch CPU threads for this call, restored after it (see the module
+        docstring); None leaves torch's setting as it is.
     log : callable, default=no-op
         Receives progress messages (one string each).
 
@@ -714,23 +953,10 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
     from skmixal import __version__
     from skmixal.experiment import resolve_strategy
 
-    with _torch_threads(torch_threads):
+    with _threads(torch_threads):
         state_dir = Path(state_dir)
-        if state_dir.exists() and not state_dir.is_dir():
-            raise UserError(f"--state {state_dir} is a file; name a directory to "
-                            "create (or an empty one).")
-        if (state_dir / "state.json").exists():
-            try:
-                old = read_json(state_dir / "state.json")
-            except UserError:
-                old = None
-            name = (old.get("data", {}).get("spec") if isinstance(old, dict)
-                    else None)
-            raise UserError(f"{state_dir} already holds a labeling state (dataset "
-                            f"{name!r}); use another --state directory.")
-        if isinstance(n_initial, bool) or not isinstance(n_initial, (int, np.integer)) \
-                or n_initial < 0:
-            raise UserError(f"--initial must be an integer >= 0, got {n_initial!r}.")
+        _check_new_state_dir(state_dir)
+        _user_check(check_int, n_initial, "n_initial", 0, MAX_LABELS)
         resolve_strategy(strategy)
         loaded = load_data(data)
         cls = np.unique(loaded.y) if classes is None else np.asarray(list(classes))
@@ -740,14 +966,9 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         params = {**model_params(estimator_params or {}, loaded.X, cls),
                   "mixup_alpha": mixup_alpha, "random_state": int(seed), "classes": cls}
         check_model_settings(params, loaded.X, cls, semi_supervised=semi_supervised)
-        n = len(loaded.X)
-        parsed = {}
-        for key, csv_path in (("labels", initial_labels), ("test", test_labels)):
-            if csv_path is not None:
-                parsed[key] = _read_labels_csv(csv_path, cls, n_samples=n, names=names)
-        if "labels" in parsed and "test" in parsed and np.intersect1d(
-                parsed["labels"][0], parsed["test"][0]).size:
-            raise UserError("The initial labels and the test labels share ids.")
+        parsed = _read_init_labels(initial_labels, test_labels, cls, len(loaded.X),
+                                   names)
+        _check_first_query(n_initial, len(loaded.X), parsed)
         meta = {
             "format": STATE_FORMAT, "version": STATE_VERSION,
             "skmixal_version": __version__,
@@ -763,61 +984,18 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
             # from its journal checks it has them all
             "initial_labels": len(parsed["labels"][0]) if "labels" in parsed else 0,
         }
-        created = not state_dir.exists()
-        written = []
-        try:
-            state_dir.mkdir(parents=True, exist_ok=True)
-            if "test" in parsed:
-                written.append(state_dir / "test.npz")
-                write_npz(written[-1], ids=parsed["test"][0], codes=parsed["test"][1])
-            if "labels" in parsed:
-                ids, codes = parsed["labels"]
-                written += [state_dir / "labels.csv", state_dir / "labels.npz"]
-                write_labels_journal(state_dir, ids, codes, ["initial"], cls,
-                                     ["initial"] * len(ids))
-                write_npz(written[-1], ids=ids, codes=codes,
-                          taught=np.asarray(["initial"]))
-            written.append(state_dir / "state.json")
-            write_json(written[-1], meta)  # last: marks the state complete
-        except OSError as exc:
-            # a read-only or full disk: leave nothing half made behind
-            tag_os_error(exc, "writing")  # the mkdir, too
-            if created:
-                shutil.rmtree(state_dir, ignore_errors=True)
-            else:
-                for path in written:
-                    path.unlink(missing_ok=True)
-            raise
+        _write_new_state(state_dir, meta, parsed, cls)
         state = _State(state_dir, log=log)
         state._data = loaded
         if n_initial:
-            pool = state.pool()
             rng = np.random.default_rng(seed)
-            picks = np.sort(rng.choice(pool, min(n_initial, len(pool)), replace=False))
+            picks = np.sort(rng.choice(state.pool(), n_initial, replace=False))
             return _write_query(state, picks, "query_0000.csv")
         state.model()
         return None
 
 
-def _filled_labels(path):
-    """How many rows of a query CSV have a label typed in.
-
-    None when the file cannot be parsed as a CSV: it may still hold typed
-    labels, so it is kept like a filled one.
-    """
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            return sum(1 for row in csv.DictReader(fh)
-                       if (row.get("label") or "").strip())
-    except FileNotFoundError:
-        return 0
-    except (UnicodeDecodeError, csv.Error):
-        return None
-    except OSError as exc:
-        raise UserError(f"Cannot check {path} for typed labels before replacing "
-                        f"it: {os_message(exc, 'reading')} Nothing was changed.") \
-            from None
-
+# --- query, teach, status ----------------------------------------------------
 
 def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
                 torch_threads=None, log=_quiet):
@@ -827,7 +1005,8 @@ def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
     ----------
     state_dir : str or path-like
     n : int, default=20
-        Number of samples.
+        Number of samples; when fewer are left unlabeled, all of them (and
+        ``log`` says so).
     strategy : str or None, default=None
         Overrides the state's strategy for this query. With no labels yet,
         random sampling is used.
@@ -838,10 +1017,8 @@ def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
     data : str or None, default=None
         Where the data set is now, if it moved (checked by fingerprint).
     torch_threads : int or None, default=None
-        torch CPU threads for this call, restored after it. None leaves
-        torch's process-wide setting (``torch.set_num_threads``) as the caller
-        set it; torch's own default is every core, which is many times slower
-        when other programs share them. The ``skmixal`` commands pass 1.
+        torch CPU threads for this call, restored after it (see the module
+        docstring); None leaves torch's setting as it is.
     log : callable, default=no-op
         Receives progress messages.
 
@@ -852,35 +1029,38 @@ def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
     """
     from skmixal.experiment import derive_seed, query_indices, resolve_strategy
 
-    with _torch_threads(torch_threads):
+    with _threads(torch_threads):
+        n = _user_check(check_int, n, "n", 1, MAX_LABELS)
         state = _State(state_dir, data=data, log=log)
-        if n < 1:
-            raise UserError(f"--n must be at least 1, got {n}.")
         func = resolve_strategy(strategy or state.meta["config"]["strategy"])
         pending = state.pending
         if pending is not None and not force:
             raise UserError(f"{pending['file']} is still waiting for labels: fill "
                             "it in and run `skmixal teach`, or pass --force to "
                             "replace it.")
+        state.check_writable("query")  # before a refit that could not be saved
         pool = state.pool()
         if len(pool) == 0:
             raise UserError("Every sample is labeled already.")
+        if n > len(pool):
+            log(f"Only {len(pool)} samples are left unlabeled: the query holds "
+                f"all {len(pool)}, not --n {n}.")
+            n = len(pool)
         if pending is not None:
             # only in memory: the files change once the new query is ready, so a
             # refit or query that fails leaves the pending query as it was
             state.meta["queries"].pop()
-        n = min(n, len(pool))
         round_no = len(state.meta["queries"])
         seed = derive_seed(state.meta["config"]["seed"], "query", round_no)
         model = state.model()
         if model is None:
             picks = np.random.default_rng(seed).choice(pool, n, replace=False)
         else:
-            X_lab = state.data.X[state.ids]
             log(f"Scoring {len(pool)} unlabeled samples with "
                 f"{_strategy_name(func)} ...")
             picks = pool[query_indices(func, model, state.data.X[pool], n,
-                                       random_state=seed, X_labeled=X_lab,
+                                       random_state=seed,
+                                       X_labeled=state.data.X[state.ids],
                                        y_labeled=state.classes[state.codes])]
         return _write_query(state, picks, f"query_{round_no:04d}.csv",
                             replaces=pending)
@@ -902,23 +1082,17 @@ def teach_state(state_dir, csv_path, *, data=None, torch_threads=None, log=_quie
     ----------
     state_dir : str or path-like
     csv_path : str or path-like
-        The query CSV with its ``label`` column filled in.
-    data : str or None, default=None
-        Where the data set is now, if it moved (checked by fingerprint).
-    torch_threads : int or None, default=None
-        torch CPU threads for this call, restored after it. None leaves
-        torch's process-wide setting (``torch.set_num_threads``) as the caller
-        set it; torch's own default is every core, which is many times slower
-        when other programs share them. The ``skmixal`` commands pass 1.
-    log : callable, default=no-op
-        Receives progress messages.
+        The query CSV with its ``label`` column filled in (the header's case
+        does not matter).
+    data, torch_threads, log
+        As for :func:`query_state`.
 
     Returns
     -------
     n_labels : int
         Labels in the state after teaching.
     """
-    with _torch_threads(torch_threads):
+    with _threads(torch_threads):
         state = _State(state_dir, data=data, log=log)
         pending = state.pending
         if pending is None:
@@ -926,6 +1100,7 @@ def teach_state(state_dir, csv_path, *, data=None, torch_threads=None, log=_quie
                             "first.")
         ids, codes = _read_labels_csv(csv_path, state.classes,
                                       expected=set(pending["ids"]), names=state.names)
+        state.check_writable("teach")
         state.data  # noqa: B018 -- check the data before changing anything
         state.save_labels(np.concatenate([state.ids, ids]),
                           np.concatenate([state.codes, codes]),
@@ -933,6 +1108,13 @@ def teach_state(state_dir, csv_path, *, data=None, torch_threads=None, log=_quie
         log(f"Saved {len(ids)} new labels ({len(state.ids)} in total).")
         state.model()
         return len(state.ids)
+
+
+def _check_cv(cv):
+    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or not (
+            cv == 0 or 2 <= cv <= MAX_FOLDS):
+        raise UserError(f"--cv must be 0 (no cross-validation) or "
+                        f"{int_range(2, MAX_FOLDS)} (folds), got {cv!r}.")
 
 
 def state_status(state_dir, *, cv=5, data=None, torch_threads=None, log=_quiet):
@@ -943,29 +1125,23 @@ def state_status(state_dir, *, cv=5, data=None, torch_threads=None, log=_quiet):
     state_dir : str or path-like
     cv : int, default=5
         Folds of the cross-validated accuracy on the labeled set, used when no
-        test labels were given (0: skip it). These folds train on the labels
+        test labels were given: 0 skips it, else between 2 and 100 (fewer
+        when a class has fewer labels). These folds train on the labels
         alone, even in a semi-supervised state.
-    data : str or None, default=None
-        Where the data set is now, if it moved (checked by fingerprint).
-    torch_threads : int or None, default=None
-        torch CPU threads for this call, restored after it. None leaves
-        torch's process-wide setting (``torch.set_num_threads``) as the caller
-        set it; torch's own default is every core, which is many times slower
-        when other programs share them. The ``skmixal`` commands pass 1.
-    log : callable, default=no-op
-        Receives progress messages.
+    data, torch_threads, log
+        As for :func:`query_state`.
 
     Returns
     -------
     status : dict
         ``n_labels``, ``class_counts`` (class -> count), ``class_names`` (list
-        or None), ``pending`` (file or None), ``n_queries``, ``n_pool``, and
-        ``accuracy`` with ``accuracy_kind`` ("held-out", "cross-validated" or
-        None).
+        or None), ``pending`` (file or None), ``n_queries``, ``n_pool``,
+        ``accuracy`` with ``accuracy_kind`` ("held-out", "k-fold
+        cross-validated" or None), and ``accuracy_note``: why there is no
+        accuracy, or None.
     """
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-
-    with _torch_threads(torch_threads):
+    _check_cv(cv)
+    with _threads(torch_threads):
         state = _State(state_dir, data=data, log=log)
         counts = np.bincount(state.codes, minlength=len(state.classes))
         out = {"dataset": state.meta["data"]["name"], "n_labels": int(len(state.ids)),
@@ -974,23 +1150,34 @@ def state_status(state_dir, *, cv=5, data=None, torch_threads=None, log=_quiet):
                "pending": state.pending and state.pending["file"],
                "n_queries": len(state.meta["queries"]),
                "n_pool": int(state.meta["data"]["shape"][0] - len(state.ids)
-                             - len(state.test_ids)),
-               "accuracy": None, "accuracy_kind": None}
-        if len(state.test_ids) and len(state.ids):
-            model = state.model()
-            pred = model.predict(state.data.X[state.test_ids])
-            out["accuracy"] = float(np.mean(pred == state.classes[state.test_codes]))
-            out["accuracy_kind"] = "held-out"
-        elif cv and len(state.ids):
-            present = counts[counts > 0]
-            folds = min(cv, int(present.min())) if len(present) > 1 else 0
-            if folds >= 2:
-                log(f"Cross-validating: {folds} fits on {len(state.ids)} labels ...")
-                scores = cross_val_score(
-                    state.estimator(), state.data.X[state.ids],
-                    state.classes[state.codes],
-                    cv=StratifiedKFold(folds, shuffle=True,
-                                       random_state=state.meta["config"]["seed"]))
-                out["accuracy"] = float(scores.mean())
-                out["accuracy_kind"] = f"{folds}-fold cross-validated"
+                             - len(state.test_ids))}
+        out.update(_accuracy(state, counts, cv))
         return out
+
+
+def _accuracy(state, counts, cv):
+    """accuracy, accuracy_kind and accuracy_note of :func:`state_status`."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    none = {"accuracy": None, "accuracy_kind": None}
+    if not len(state.ids):
+        return {**none, "accuracy_note": "no labels yet"}
+    if len(state.test_ids):
+        pred = state.model().predict(state.data.X[state.test_ids])
+        return {"accuracy": float(np.mean(pred == state.classes[state.test_codes])),
+                "accuracy_kind": "held-out", "accuracy_note": None}
+    if cv == 0:
+        return {**none, "accuracy_note": "skipped by --cv 0; no held-out set was "
+                "given at init (--test-labels)"}
+    present = counts[counts > 0]
+    folds = min(cv, int(present.min())) if len(present) > 1 else 0
+    if folds < 2:
+        return {**none, "accuracy_note": "cross-validation needs at least 2 labels "
+                "in each of 2 or more classes, or pass --test-labels at init"}
+    state.log(f"Cross-validating: {folds} fits on {len(state.ids)} labels ...")
+    scores = cross_val_score(
+        state.estimator(), state.data.X[state.ids], state.classes[state.codes],
+        cv=StratifiedKFold(folds, shuffle=True,
+                           random_state=state.meta["config"]["seed"]))
+    return {"accuracy": float(scores.mean()),
+            "accuracy_kind": f"{folds}-fold cross-validated", "accuracy_note": None}

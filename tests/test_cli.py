@@ -129,3 +129,78 @@ def test_seeds_count_and_list():
     assert parse(["run", "--seeds", "7"]).seeds == list(range(7))
     assert parse(["run", "--seeds", "7, 0"]).seeds == [7, 0]
     assert parse(["init", "--state", "s", "--seed", "4294967295"]).seed == 2**32 - 1
+
+
+# --- help texts say what the code does ----------------------------------------
+
+def _help(command, flag):
+    parser = build_parser(strategy_help=False)
+    sub = parser._subparsers._group_actions[0].choices[command]
+    action = next(a for a in sub._actions if flag in a.option_strings)
+    return sub._get_formatter()._expand_help(action)
+
+
+@pytest.fixture(scope="module")
+def resolved():
+    """What the estimator makes of its 'auto' settings, read from fits."""
+    import numpy as np
+
+    from skmixal import MixupNetClassifier
+
+    rng = np.random.default_rng(0)
+    images, vectors = rng.random((4, 1, 8, 8)), rng.random((4, 64))
+    y = np.array([0, 1, 0, 1])
+    # trains nothing; no collapse guard, whose supervised refit would report
+    # the supervised settings for the fit with unlabeled rows
+    net = MixupNetClassifier(max_epochs=0, collapse_guard=None, random_state=0)
+    out = {}
+    for key, X, unlabeled in (("images", images, None), ("vectors", vectors, None),
+                              ("with unlabeled", images, images)):
+        net.fit(X, y, X_unlabeled=unlabeled)
+        out[key] = (net.mixup_alpha_, net.min_steps_)
+    return out, MixupNetClassifier()
+
+
+@pytest.mark.parametrize("command", ["run", "init"])
+def test_help_gives_the_estimators_defaults(resolved, command):
+    auto, est = resolved
+    alpha = _help(command, "--mixup-alpha")
+    assert f"{auto['images'][0]:g} for images" in alpha
+    assert f"{auto['vectors'][0]:g} (off) for vectors" in alpha
+    assert f"{auto['with unlabeled'][0]:g}" in alpha  # MixMatch's
+    steps = _help(command, "--min-steps")
+    assert f"default: {auto['images'][1]:,};" in steps
+    assert f"{auto['with unlabeled'][1]:,} for a fit that also trains" in steps
+    assert f"default: {est.max_epochs})" in _help(command, "--max-epochs")
+    assert f"default: {est.batch_size})" in _help(command, "--batch-size")
+    assert f"default: {est.lr:g})" in _help(command, "--lr")
+    assert est.optimizer.__name__ in _help(command, "--lr")
+
+
+def net(n_classes, num_classes, in_channels, n_features):
+    """A network builder taking every argument resolve_module may fill in."""
+
+
+def test_help_names_what_module_kwargs_fills_in():
+    from skmixal.experiment import resolve_module
+
+    filled = {k.removeprefix("module__") for k in
+              resolve_module(f"{__name__}.net", input_shape=(64,), n_classes=3)
+              if k != "module"} | {"in_channels"}  # in_channels: for images
+    text = _help("run", "--module-kwargs")
+    assert all(name in text for name in filled), (filled, text)
+
+
+@pytest.mark.parametrize("command, flag, low, high", [
+    ("run", "--initial", "1", "1,000,000"), ("run", "--query-size", "1", "1,000,000"),
+    ("run", "--budget", "1", "1,000,000"), ("run", "--torch-threads", "1", "1,024"),
+    ("run", "--n-jobs", "1", "1,024"), ("run", "--min-steps", "0", "1,000,000"),
+    ("run", "--max-epochs", "0", "10,000"), ("run", "--batch-size", "1", "100,000"),
+    ("run", "--lr", "0", "10"), ("run", "--mixup-alpha", "0", "100"),
+    ("run", "--seeds", "0", "4294967295"), ("init", "--initial", "0", "1,000,000"),
+    ("init", "--seed", "0", "4294967295"), ("query", "--n", "1", "1,000,000"),
+    ("status", "--cv", "2", "100"), ("teach", "--torch-threads", "1", "1,024"),
+])
+def test_every_numeric_flag_states_its_range(command, flag, low, high):
+    text = _help(command, flag)
+    assert f"{low} to {high}" in text or f"above {low} and at most {high}" in text

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from labeling_support import FAST, digits_npz, fill, ids_of, snapshot
 
 from skmixal import labeling
 from skmixal._io import UserError
 from skmixal.cli import build_parser, main
 from skmixal.datasets import load_dataset
 
-FAST = ["--max-epochs", "2", "--min-steps", "10"]
 TINY = ["--seeds", "1", "--initial", "10", "--query-size", "10", "--budget", "30",
         "--max-epochs", "2", "--min-steps", "10", "--n-jobs", "1", "--quiet",
         "--mixup-alpha", "0.4"]
@@ -38,33 +38,13 @@ def truth():
     return load_dataset("digits").y
 
 
-def _ids(path):
-    with open(path, newline="") as fh:
-        return [int(row["id"]) for row in csv.DictReader(fh)]
-
-
-def _fill(path, labels, *, only=None):
-    ids = _ids(path)
-    rows = [(i, labels[i] if only is None or k < only else "")
-            for k, i in enumerate(ids)]
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "label"])
-        writer.writerows(rows)
-    return path
-
-
-def _snapshot(folder):
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
-
-
 @pytest.fixture
 def taught(tmp_path, truth):
     """A state with 10 taught labels and a fitted model; no pending query."""
     state = tmp_path / "state"
     assert main(["init", "--state", str(state), "--initial", "10", *FAST]) == 0
     assert main(["teach", "--state", str(state),
-                 str(_fill(state / "query_0000.csv", truth))]) == 0
+                 str(fill(state / "query_0000.csv", truth))]) == 0
     return state
 
 
@@ -100,7 +80,6 @@ _HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--lr", "-1"], "learning rate"),
     (["--module", "no.such.Net"], "--module"),
     # images only; without torchvision the missing package is the first fault
     (["--module", "resnet18"],
@@ -154,16 +133,11 @@ def test_bad_flags_exit_2_before_anything_runs(tmp_path, capsys, monkeypatch,
 
 # --- 2. corrupt files ---------------------------------------------------------
 
-def _digits_npz(path, n=300, **extra):
-    data = load_dataset("digits")
-    np.savez(path, X=data.X[:n].reshape(-1, 8, 8), y=data.y[:n], **extra)
-    return path
-
 
 @pytest.mark.parametrize("command", ["run", "init"])
 @pytest.mark.parametrize("damage", ["truncated", "not zip"])
 def test_corrupt_data_npz_is_a_message(tmp_path, capsys, command, damage):
-    path = _digits_npz(tmp_path / "d.npz")
+    path = digits_npz(tmp_path / "d.npz")
     raw = path.read_bytes()
     path.write_bytes(raw[:len(raw) // 2] if damage == "truncated" else b"x" + raw)
     argv = (["run", *TINY, "--out", str(tmp_path / "o")] if command == "run"
@@ -222,7 +196,7 @@ def test_a_crash_between_the_two_label_writes_loses_nothing(taught, truth, capsy
     the expert then goes on as the state says, and labels.npz is later damaged.
     The rebuild from the journal must still hold every label taught."""
     assert main(["query", "--state", str(taught), "--n", "5"]) == 0
-    query = _fill(taught / "query_0001.csv", truth)
+    query = fill(taught / "query_0001.csv", truth)
     real = {"labels.csv": labeling.write_labels_journal,
             "labels.npz": labeling.write_npz}[crash_at]
 
@@ -253,7 +227,7 @@ def test_a_journal_that_lags_is_checked_against_state_json(taught, truth, capsys
     be missing; never "none lost"."""
     stale = (taught / "labels.csv").read_bytes()
     assert main(["query", "--state", str(taught), "--n", "5"]) == 0
-    query = _fill(taught / "query_0001.csv", truth)
+    query = fill(taught / "query_0001.csv", truth)
     assert main(["teach", "--state", str(taught), str(query)]) == 0
     assert main(["query", "--state", str(taught), "--n", "5"]) == 0
     (taught / "labels.csv").write_bytes(stale)
@@ -293,13 +267,13 @@ def test_corrupt_labels_without_journal_names_the_file(taught, capsys, truth):
     (taught / "labels.csv").unlink()
     _flip_byte_in(labels, np.load(labels)["codes"].tobytes())
     capsys.readouterr()
-    before = _snapshot(taught)
+    before = snapshot(taught)
     for argv in (["status", "--state", str(taught)],
                  ["query", "--state", str(taught), "--force"]):
         assert main(argv) == 2
         _no_traceback(capsys, str(labels), "Bad CRC-32", "Nothing was changed",
                       "Readable: ids")
-    assert _snapshot(taught) == before
+    assert snapshot(taught) == before
 
 
 def test_truncated_model_is_refit_and_said_so(taught, capsys):
@@ -474,7 +448,7 @@ def test_second_run_on_the_same_out_is_refused(tmp_path, capsys):
 def test_query_force_keeps_hand_entered_labels(taught, truth, capsys):
     assert main(["query", "--state", str(taught), "--n", "6"]) == 0
     pending = taught / "query_0001.csv"
-    _fill(pending, truth, only=3)
+    fill(pending, truth, only=3)
     typed = pending.read_bytes()
     capsys.readouterr()
     assert main(["query", "--state", str(taught), "--n", "6", "--force"]) == 0
@@ -492,9 +466,9 @@ def test_query_force_whose_refit_fails_keeps_the_pending_query(taught, truth,
     from skmixal.classifier import MixupNetClassifier
 
     assert main(["query", "--state", str(taught), "--n", "6"]) == 0
-    _fill(taught / "query_0001.csv", truth, only=3)
+    fill(taught / "query_0001.csv", truth, only=3)
     (taught / "model.pt").unlink()  # the query --force must refit first
-    before = _snapshot(taught)
+    before = snapshot(taught)
 
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
@@ -503,13 +477,13 @@ def test_query_force_whose_refit_fails_keeps_the_pending_query(taught, truth,
     assert main(["query", "--state", str(taught), "--n", "6", "--force"]) == 130
     # the typed file is where state.json says the pending query is, and
     # nothing was copied aside for a replacement that never came
-    assert _snapshot(taught) == before
+    assert snapshot(taught) == before
 
 
 def test_unreadable_query_is_not_replaced(taught, truth, capsys, monkeypatch):
     assert main(["query", "--state", str(taught), "--n", "6"]) == 0
-    pending = _fill(taught / "query_0001.csv", truth, only=2)
-    before = _snapshot(taught)
+    pending = fill(taught / "query_0001.csv", truth, only=2)
+    before = snapshot(taught)
     real_open = open
 
     def refuse(path, *args, **kwargs):
@@ -521,7 +495,7 @@ def test_unreadable_query_is_not_replaced(taught, truth, capsys, monkeypatch):
     assert main(["query", "--state", str(taught), "--n", "6", "--force"]) == 2
     _no_traceback(capsys, "Cannot check", "for typed labels",
                   f"permission denied (reading {pending})", "Nothing was changed")
-    assert _snapshot(taught) == before
+    assert snapshot(taught) == before
 
 
 # --- reading is not writing ----------------------------------------------------
@@ -550,12 +524,12 @@ def test_an_unreadable_state_file_is_a_read_error(taught, capsys, monkeypatch,
     # as root, a chmod 000 file stays readable: the refusal is simulated
     monkeypatch.setattr(pathlib.Path, "read_text", read_text)
     monkeypatch.setattr(skmixal._io, "open", io_open, raising=False)
-    before = _snapshot(taught)
+    before = snapshot(taught)
     assert main(["status", "--state", str(taught), "--cv", "0"]) == 2
     err = _no_traceback(capsys, f"Cannot read {name}",
                         f"permission denied (reading {target})")
     assert "writing" not in err
-    assert _snapshot(taught) == before  # not taken for corrupt, not rebuilt
+    assert snapshot(taught) == before  # not taken for corrupt, not rebuilt
 
 
 # --- thumbnails that cannot be written -------------------------------------------
@@ -581,9 +555,9 @@ def test_a_failing_thumbnail_write_leaves_a_recorded_query(taught, truth, capsys
     assert not png.exists()
     recorded = json.loads((taught / "state.json").read_text())["queries"][-1]
     assert recorded == {"file": "query_0001.csv",
-                        "ids": _ids(taught / "query_0001.csv")}
+                        "ids": ids_of(taught / "query_0001.csv")}
     assert len(recorded["ids"]) == 4
-    query = _fill(taught / "query_0001.csv", truth)
+    query = fill(taught / "query_0001.csv", truth)
     assert main(["teach", "--state", str(taught), str(query)]) == 0
 
 
@@ -605,7 +579,7 @@ def test_labeling_commands_fit_with_one_thread_by_default(taught, truth,
     try:
         assert main(["query", "--state", str(taught), "--n", "5"]) == 0
         assert main(["teach", "--state", str(taught),
-                     str(_fill(taught / "query_0001.csv", truth)),
+                     str(fill(taught / "query_0001.csv", truth)),
                      "--torch-threads", "2"]) == 0
         assert torch.get_num_threads() == 2  # restored
     finally:
@@ -631,7 +605,7 @@ def test_a_bug_inside_training_keeps_its_traceback(tmp_path, monkeypatch):
 def test_label_names_in_query_thumbnails_and_teach(tmp_path, capsys):
     names = np.array(["zero", "one", "two", "three", "four", "five", "six",
                       "seven", "eight", "nine"])
-    data = _digits_npz(tmp_path / "named.npz", label_names=names)
+    data = digits_npz(tmp_path / "named.npz", label_names=names)
     truth = np.load(data)["y"]
     state = tmp_path / "state"
     assert main(["init", "--state", str(state), "--data", str(data),
@@ -641,7 +615,7 @@ def test_label_names_in_query_thumbnails_and_teach(tmp_path, capsys):
     plain = tmp_path / "plain"  # digits' names are its codes: plain id,label
     assert main(["init", "--state", str(plain), "--initial", "3"]) == 0
     assert (plain / "query_0000.csv").read_text().splitlines()[0] == "id,label"
-    ids = _ids(query)
+    ids = ids_of(query)
     with open(query, "w", newline="") as fh:  # names, codes, any case
         writer = csv.writer(fh)
         writer.writerow(["id", "label"])
@@ -657,12 +631,12 @@ def test_label_names_in_query_thumbnails_and_teach(tmp_path, capsys):
 
 def test_unknown_label_lists_names(tmp_path, capsys):
     names = np.array([f"c{k}" for k in range(10)])
-    data = _digits_npz(tmp_path / "named.npz", label_names=names)
+    data = digits_npz(tmp_path / "named.npz", label_names=names)
     state = tmp_path / "state"
     assert main(["init", "--state", str(state), "--data", str(data),
                  "--initial", "3", *FAST]) == 0
     query = state / "query_0000.csv"
-    ids = _ids(query)
+    ids = ids_of(query)
     query.write_text("id,label\n" + "".join(f"{i},cat\n" for i in ids))
     assert main(["teach", "--state", str(state), str(query)]) == 2
     _no_traceback(capsys, "unknown class 'cat'", "0 (c0)")
@@ -671,7 +645,7 @@ def test_unknown_label_lists_names(tmp_path, capsys):
 def test_state_and_data_move_together_or_data_is_pointed_at(tmp_path, capsys):
     project = tmp_path / "project"
     project.mkdir()
-    data = _digits_npz(project / "d.npz")
+    data = digits_npz(project / "d.npz")
     state = project / "state"
     assert main(["init", "--state", str(state), "--data", f"npz:{data}",
                  "--initial", "4", *FAST]) == 0
@@ -710,15 +684,18 @@ def test_teach_says_what_it_does_and_hints_are_shell_quoted(tmp_path, truth,
     out = capsys.readouterr().out
     assert f"skmixal teach --state '{state}' '{state / 'query_0000.csv'}'" in out
     assert main(["teach", "--state", str(state),
-                 str(_fill(state / "query_0000.csv", truth))]) == 0
+                 str(fill(state / "query_0000.csv", truth))]) == 0
     _no_traceback(capsys, "Refitting the model: 5 labels")
 
 
-def test_ctrl_c_in_teach_says_labels_are_saved(taught, truth, capsys,
-                                               monkeypatch):
+def test_ctrl_c_in_teach_says_labels_are_saved_and_what_refits(taught, truth,
+                                                                capsys,
+                                                                monkeypatch):
     from skmixal.classifier import MixupNetClassifier
 
     assert main(["query", "--state", str(taught), "--n", "5"]) == 0
+    model = (taught / "model.json").read_bytes()
+    real_fit = MixupNetClassifier.fit
 
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
@@ -726,9 +703,18 @@ def test_ctrl_c_in_teach_says_labels_are_saved(taught, truth, capsys,
     monkeypatch.setattr(MixupNetClassifier, "fit", interrupted)
     capsys.readouterr()
     assert main(["teach", "--state", str(taught),
-                 str(_fill(taught / "query_0001.csv", truth))]) == 130
+                 str(fill(taught / "query_0001.csv", truth))]) == 130
     err = capsys.readouterr().err
     assert "labels are saved (15 in total)" in err and "rerun" not in err
+    assert "the next `skmixal query` refits the model" in err
+    assert "`skmixal status` on a state with --test-labels" in err
+    monkeypatch.setattr(MixupNetClassifier, "fit", real_fit)
+    # what the message says: status without test labels does not refit ...
+    assert main(["status", "--state", str(taught), "--cv", "0"]) == 0
+    assert (taught / "model.json").read_bytes() == model
+    # ... and the next query does
+    assert main(["query", "--state", str(taught), "--n", "5"]) == 0
+    assert json.loads((taught / "model.json").read_text())["n_labels"] == 15
 
 
 def test_version_and_strategy_names_in_help(capsys):
@@ -773,3 +759,253 @@ def test_other_experiment_in_out_names_the_restart_flag(tmp_path, capsys):
     assert main(["run", *TINY, "--out", out]) == 0
     assert main(["run", *TINY, "--budget", "20", "--out", out]) == 2
     _no_traceback(capsys, "pass --restart")
+
+
+# --- issue 16: a careless user, again ------------------------------------------
+
+def test_query_force_keeps_labels_typed_under_a_capitalised_header(taught, truth,
+                                                                   capsys):
+    # a spreadsheet saved the header as ID,Label: teach reads it, so the labels
+    # typed under it must survive a replacement as surely as under id,label
+    assert main(["query", "--state", str(taught), "--n", "5"]) == 0
+    pending = taught / "query_0001.csv"
+    fill(pending, truth, rows=[(i, truth[i]) for i in ids_of(pending)],
+         header=("ID", "Label"))
+    typed = pending.read_bytes()
+    capsys.readouterr()
+    assert main(["query", "--state", str(taught), "--n", "5", "--force"]) == 0
+    _no_traceback(capsys, "had 5 label(s) typed in", "query_0001-1.csv")
+    assert (taught / "query_0001-1.csv").read_bytes() == typed
+
+
+OUT_OF_RANGE = [
+    # the stuck campaign of the issue: exit 0, then a raw TypeError at each fit
+    (["init", "--state", "s", "--min-steps", "100000000000000000000"],
+     "--min-steps", "between 0 and 1,000,000"),
+    (["init", "--state", "s", "--min-steps", str(2**63)], "--min-steps",
+     "between 0 and 1,000,000"),
+    (["init", "--state", "s", "--max-epochs", "1000000"], "--max-epochs",
+     "between 0 and 10,000"),
+    (["init", "--state", "s", "--batch-size", "10000000"], "--batch-size",
+     "between 1 and 100,000"),
+    (["init", "--state", "s", "--lr", "inf"], "--lr", "above 0 and at most 10"),
+    (["init", "--state", "s", "--lr", "nan"], "--lr", "above 0 and at most 10"),
+    (["init", "--state", "s", "--lr", "0"], "--lr", "above 0 and at most 10"),
+    (["init", "--state", "s", "--mixup-alpha", "inf"], "--mixup-alpha",
+     "from 0 to 100"),
+    (["init", "--state", "s", "--initial", "10000000"], "--initial",
+     "between 0 and 1,000,000"),
+    (["init", "--state", "s", "--torch-threads", "100000"], "--torch-threads",
+     "between 1 and 1,024"),
+    (["run", "--budget", "1" + "0" * 20], "--budget", "between 1 and 1,000,000"),
+    (["run", "--query-size", "0"], "--query-size", "between 1 and 1,000,000"),
+    (["run", "--initial", "2000000"], "--initial", "between 1 and 1,000,000"),
+    (["run", "--seeds", "1000000000"], "--seeds", "<= 1,000"),
+    (["run", "--n-jobs", "100000"], "--n-jobs", "-1 (all cores) or an integer"),
+    (["run", "--min-steps", "-1"], "--min-steps", "between 0 and 1,000,000"),
+    (["query", "--state", "s", "--n", "1" + "0" * 20], "--n",
+     "between 1 and 1,000,000"),
+    (["status", "--state", "s", "--cv", "1"], "--cv",
+     "0 (no cross-validation) or an integer between 2 and 100"),
+]
+
+
+@pytest.mark.parametrize("argv, flag, words", OUT_OF_RANGE, ids=[
+    f"{argv[0]}{flag}={argv[-1][:12]}" for argv, flag, _ in OUT_OF_RANGE])
+def test_numbers_out_of_range_are_refused_naming_flag_and_range(
+        tmp_path, capsys, monkeypatch, argv, flag, words):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="^2$"):
+        main(argv)
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {flag}: " in error and words in error, error
+    assert len(error) < 200  # a pasted 2**63 is shown, not a wall of digits
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"min_steps": 10**20}, "--min-steps must be an integer between 0 and 1,000,000"),
+    ({"max_epochs": 2**63}, "--max-epochs must be an integer between 0 and 10,000"),
+])
+def test_init_state_refuses_settings_out_of_range(tmp_path, params, message):
+    with pytest.raises(UserError, match=message):
+        labeling.init_state(tmp_path / "s", n_initial=5, estimator_params=params)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_state_holding_a_setting_out_of_range_says_so(taught, truth, capsys):
+    # written before init checked the ranges: say what and where, no traceback
+    meta = json.loads((taught / "state.json").read_text())
+    meta["config"]["estimator_params"]["min_steps"] = 10**20
+    (taught / "state.json").write_text(json.dumps(meta))
+    (taught / "model.pt").unlink()
+    before = snapshot(taught)
+    capsys.readouterr()
+    assert main(["query", "--state", str(taught), "--n", "3"]) == 2
+    _no_traceback(capsys, "state.json holds a model setting out of range",
+                  "min_steps must be an integer between 0 and 1,000,000")
+    assert snapshot(taught) == before
+
+
+def test_init_refuses_a_first_query_larger_than_the_data(tmp_path, capsys):
+    data = digits_npz(tmp_path / "d.npz", n=500)
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--data", str(data),
+                 "--initial", "600"]) == 2
+    _no_traceback(capsys, "--initial 600 asks for more samples than there are "
+                  "to label: 500 in the data", "--initial 500 or fewer")
+    assert not state.exists()
+    # the test labels are never queried: they count against it too
+    test_csv = tmp_path / "test.csv"
+    test_csv.write_text("id,label\n" + "".join(f"{i},{i % 10}\n" for i in range(5)))
+    assert main(["init", "--state", str(state), "--data", str(data),
+                 "--test-labels", str(test_csv), "--initial", "500"]) == 2
+    _no_traceback(capsys, "to label: 495 (500 in the data, 5 labeled or held out")
+    assert not state.exists()
+
+
+def test_init_without_a_first_query_says_what_comes_next(tmp_path, capsys):
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial", "0", *FAST]) == 0
+    out = capsys.readouterr().out
+    assert f"skmixal query --state {state} --n 20" in out
+    # and that next step works: random samples, as there are no labels yet
+    assert main(["query", "--state", str(state), "--n", "20"]) == 0
+    assert len(ids_of(state / "query_0000.csv")) == 20
+
+
+def test_a_query_larger_than_the_pool_takes_the_rest_and_says_so(tmp_path, capsys):
+    data = digits_npz(tmp_path / "d.npz", n=30)
+    truth = np.load(data)["y"]
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--data", str(data),
+                 "--initial", "25", *FAST]) == 0
+    assert main(["teach", "--state", str(state),
+                 str(fill(state / "query_0000.csv", truth))]) == 0
+    capsys.readouterr()
+    assert main(["query", "--state", str(state), "--n", "20"]) == 0
+    _no_traceback(capsys, "Only 5 samples are left unlabeled", "not --n 20")
+    assert len(ids_of(state / "query_0001.csv")) == 5
+
+
+def test_status_cv_is_checked_and_a_skip_is_called_one(taught, capsys):
+    capsys.readouterr()
+    assert main(["status", "--state", str(taught), "--cv", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy: not estimated (skipped by --cv 0" in out
+    assert "at least 2 labels" not in out
+    with pytest.raises(UserError, match="--cv must be 0 .* or an integer between "
+                       "2 and 100 .*, got 1"):
+        labeling.state_status(taught, cv=1)
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """Make a folder read only as a read-only mount does (works as root too)."""
+    folders = []
+
+    def inside(path):
+        return any(Path(os.path.abspath(path)).is_relative_to(f) for f in folders)
+
+    real_access, real_mkstemp = os.access, tempfile.mkstemp
+
+    def access(path, mode, **kwargs):
+        if mode & os.W_OK and inside(path):
+            return False
+        return real_access(path, mode, **kwargs)
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and inside(dir):
+            raise OSError(errno.EROFS, "Read-only file system", str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    return folders.append
+
+
+@pytest.fixture
+def fits(monkeypatch):
+    """The number of rows of every fit that trains (max_epochs > 0)."""
+    from skmixal.classifier import MixupNetClassifier
+
+    calls, real_fit = [], MixupNetClassifier.fit
+
+    def spy(self, X, *args, **kwargs):
+        if self.max_epochs:
+            calls.append(len(X))
+        return real_fit(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", spy)
+    return calls
+
+
+def test_query_on_a_read_only_state_fails_before_refitting(taught, capsys,
+                                                           read_only, fits):
+    (taught / "model.pt").unlink()  # the query would have to refit
+    before = snapshot(taught)
+    read_only(taught)
+    capsys.readouterr()
+    assert main(["query", "--state", str(taught), "--n", "3"]) == 2
+    _no_traceback(capsys, f"--state {taught} is not writable",
+                  "Nothing was changed")
+    assert fits == []  # no refit whose model could not be saved
+    assert snapshot(taught) == before
+
+
+def test_status_on_a_read_only_state_refits_without_saving(tmp_path, truth, capsys,
+                                                           read_only):
+    labels, test = tmp_path / "labels.csv", tmp_path / "test.csv"
+    fill(labels, truth, rows=[(i, truth[i]) for i in range(20)])
+    fill(test, truth, rows=[(i, truth[i]) for i in range(100, 150)])
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial-labels", str(labels),
+                 "--test-labels", str(test), *FAST]) == 0
+    (state / "model.pt").unlink()
+    before = snapshot(state)
+    read_only(state)
+    capsys.readouterr()
+    assert main(["status", "--state", str(state)]) == 0
+    captured = capsys.readouterr()
+    assert "held-out accuracy" in captured.out
+    assert "is not writable: the refitted model is not saved" in captured.err
+    assert snapshot(state) == before
+
+
+def test_a_model_pt_with_objects_is_refit_without_torchs_advice(taught, capsys):
+    import fractions
+
+    # a pickled object where the weights should be: torch's message tells the
+    # user to load it with weights_only=False, i.e. to run what it holds
+    torch.save({"weights": fractions.Fraction(1, 3)}, taught / "model.pt")
+    capsys.readouterr()
+    assert main(["query", "--state", str(taught), "--n", "3"]) == 0
+    err = _no_traceback(capsys, "model.pt is unreadable", "not written by skmixal",
+                        "refitting the model from the 10 labels")
+    assert "weights_only" not in err and "trust" not in err
+    # refit and replaced: the next command loads it quietly
+    assert main(["query", "--state", str(taught), "--n", "3", "--force"]) == 0
+    assert "unreadable" not in capsys.readouterr().err
+
+
+def test_a_semi_supervised_state_without_a_pool_says_it_fits_supervised(
+        tmp_path, capsys, monkeypatch):
+    from skmixal.classifier import MixupNetClassifier
+
+    unlabeled, real_fit = [], MixupNetClassifier.fit
+
+    def spy(self, X, y, X_unlabeled=None, **kwargs):
+        unlabeled.append(X_unlabeled)
+        return real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
+
+    data = digits_npz(tmp_path / "d.npz", n=20)
+    truth = np.load(data)["y"]
+    labels = fill(tmp_path / "all.csv", truth,
+                  rows=[(i, truth[i]) for i in range(20)])
+    state = tmp_path / "state"
+    monkeypatch.setattr(MixupNetClassifier, "fit", spy)
+    assert main(["init", "--state", str(state), "--data", str(data),
+                 "--initial-labels", str(labels), "--semi-supervised", *FAST]) == 0
+    _no_traceback(capsys, "no unlabeled pool is left",
+                  "refits on the labels alone", "Refitting the model: 20 labels ...")
+    assert unlabeled[-1] is None  # a supervised fit, as said

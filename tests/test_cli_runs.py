@@ -162,7 +162,9 @@ def test_run_semi_supervised_arms_fit_with_the_remaining_pool(tmp_path, fit_spy)
             ["config"]["arms"]]
     assert arms == ["random", "entropy", "entropy+mixup", "entropy+mixup+ssl"]
     n_train = 1797 - int(np.ceil(1797 * 0.25))  # the split holds 450 out
-    rounds = [(n_lab, n_unl) for n_lab, n_unl in fit_spy[1:] if n_unl is not None]
+    # the settings checks fit 2 rows; the rounds 10, 20, 30 labels
+    rounds = [(n_lab, n_unl) for n_lab, n_unl in fit_spy
+              if n_unl is not None and n_lab > 2]
     # one per round of the +ssl arm, with every training row not yet labeled
     assert rounds == [(n, n_train - n) for n in (10, 20, 30)]
     records = _records(out)
@@ -260,3 +262,65 @@ def test_module_by_dotted_path_with_kwargs(tmp_path):
     assert params["module__hidden_units"] == [32]
     # filled in from the data
     assert params["module__n_features"] == 64 and params["module__n_classes"] == 10
+
+
+@pytest.fixture
+def alpha_spy(monkeypatch):
+    """Every fit of more than 2 rows: (unlabeled rows or None, its mixup_alpha).
+
+    The parameter as the runner set it ('auto' is resolved by the estimator,
+    tests/test_cli.py reads what to), not ``mixup_alpha_``, which a collapse
+    guard's supervised refit would change.
+    """
+    from skmixal.classifier import MixupNetClassifier
+
+    calls, real_fit = [], MixupNetClassifier.fit
+
+    def spy(self, X, y, X_unlabeled=None, **kwargs):
+        out = real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
+        if len(X) > 2:  # not the settings checks
+            calls.append((None if X_unlabeled is None else len(X_unlabeled),
+                          self.mixup_alpha))
+        return out
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", spy)
+    return calls
+
+
+def test_run_semi_supervised_on_vectors_names_its_arms_for_what_they_do(
+        tmp_path, capsys, alpha_spy):
+    # --mixup-alpha auto: no supervised Mixup on vectors, but MixMatch mixes
+    argv = [a for a in TINY if a not in ("--mixup-alpha", "0.4", "--quiet")]
+    out = tmp_path / "res"
+    assert main(["run", *argv, "--strategies", "entropy", "--n-jobs", "1",
+                 "--semi-supervised", "--budget", "20", "--out", str(out)]) == 0
+    arms = [a["name"] for a in json.loads((out / "results.json").read_text())
+            ["config"]["arms"]]
+    assert arms == ["random", "entropy", "entropy+mixup+ssl"]
+    assert "the +mixup+ssl arms still mix" in capsys.readouterr().err
+    ssl = [alpha for n_unl, alpha in alpha_spy if n_unl is not None]
+    plain = [alpha for n_unl, alpha in alpha_spy if n_unl is None]
+    assert ssl == ["auto", "auto"] and set(plain) == {0.0}
+
+
+def test_run_mixup_alpha_leaves_mixmatch_alone(tmp_path, alpha_spy):
+    assert main(["run", *TINY, "--mixup-alpha", "0.1", "--strategies", "entropy",
+                 "--n-jobs", "1", "--semi-supervised", "--budget", "20", "--out",
+                 str(tmp_path / "res")]) == 0
+    ssl = {alpha for n_unl, alpha in alpha_spy if n_unl is not None}
+    supervised = {alpha for n_unl, alpha in alpha_spy if n_unl is None}
+    assert ssl == {"auto"}  # MixMatch's 0.75, not the 0.1 of supervised Mixup
+    assert supervised == {0.0, 0.1}
+
+
+def test_run_warnings_are_one_line_naming_the_flag(tmp_path, capsys):
+    data = load_dataset("digits")
+    npz = tmp_path / "d.npz"
+    np.savez(npz, X=data.X[:60], y=data.y[:60])
+    assert main(["run", *TINY, "--data", f"npz:{npz}", "--strategies", "random",
+                 "--n-jobs", "1", "--query-size", "35", "--budget", "100",
+                 "--out", str(tmp_path / "res")]) == 0
+    err = capsys.readouterr().err
+    assert ("skmixal: warning: --budget (100) is more than the 45 training "
+            "samples of each split: every run stops at 45 labels.") in err
+    assert "UserWarning" not in err and "warnings.warn" not in err

@@ -243,3 +243,87 @@ def test_arms_are_paired_at_the_first_round(digits):
     assert first["random"] == first["entropy"]
     later = {r["arm"]: r["accuracy"] for r in result.records if r["round"] == 3}
     assert later["random"] != later["entropy"]
+
+
+# --- issue 16: MixMatch's alpha, bounds, an exhausted pool ------------------------
+
+@pytest.fixture
+def fits(monkeypatch):
+    """Every fit: (rows, unlabeled rows or None, mixup_alpha given, resolved)."""
+    calls, real_fit = [], MixupNetClassifier.fit
+
+    def spy(self, X, y, X_unlabeled=None, **kwargs):
+        out = real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
+        calls.append((len(X), None if X_unlabeled is None else len(X_unlabeled),
+                      self.mixup_alpha, self.mixup_alpha_))
+        return out
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", spy)
+    return calls
+
+
+def test_mixup_alpha_is_supervised_mixup_only(digits, fits):
+    """The experiment's mixup_alpha reaches the +mixup arms, not MixMatch's."""
+    arms = [Arm("random", random_pick, False), Arm("random+mixup", random_pick, True),
+            Arm("random+mixup+ssl", random_pick, True, ssl=True)]
+    # no collapse guard: its supervised refit would report supervised settings
+    result = _run(digits, arms=arms, mixup_alpha=0.3, budget=20,
+                  estimator_params={**FAST, "collapse_guard": None})
+    rounds = [f for f in fits if f[0] > 2]  # the settings checks fit 2 rows
+    plain, mixed, ssl = rounds[0:2], rounds[2:4], rounds[4:6]
+    assert {f[2:] for f in plain} == {(0.0, 0.0)}
+    assert {f[2:] for f in mixed} == {(0.3, 0.3)}
+    # MixMatch keeps the estimator's 'auto': the paper's 0.75, not 0.3
+    assert {f[2:] for f in ssl} == {("auto", 0.75)}
+    assert all(f[1] is not None for f in ssl)
+    # recorded, so that a folder of a version that gave these arms 0.3 is not
+    # resumed with rounds of another alpha
+    entries = {a["name"]: a for a in result.config["arms"]}
+    assert entries["random+mixup+ssl"]["mixup_alpha"] == "auto"
+    assert "mixup_alpha" not in entries["random+mixup"]
+
+
+def test_semi_supervised_arms_are_named_for_their_mixing():
+    # with supervised Mixup off (vectors at 'auto'), MixMatch still mixes: the
+    # arm is <strategy>+mixup+ssl, as the README promises
+    arms = make_arms(["margin"], mixup=False, semi_supervised=True)
+    assert [(a.name, a.mixup, a.ssl) for a in arms] == [
+        ("random", False, False), ("margin", False, False),
+        ("margin+mixup+ssl", True, True)]
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"estimator_params": {**FAST, "min_steps": 10**20}},
+     "min_steps must be an integer between 0 and 1,000,000, got 10000"),
+    ({"estimator_params": {**FAST, "min_steps": 2**63}}, "min_steps must be"),
+    ({"estimator_params": {**FAST, "max_epochs": 10**6}},
+     "max_epochs must be an integer between 0 and 10,000"),
+    ({"budget": 10**20}, "budget must be an integer between 1 and 1,000,000"),
+    ({"query_size": 0}, "query_size must be an integer between 1"),
+    ({"torch_threads": 10**6}, "torch_threads must be an integer between 1"),
+    ({"mixup_alpha": float("inf")}, "mixup_alpha must be a finite number"),
+])
+def test_settings_out_of_range_fail_before_any_round(digits, fits, settings,
+                                                     message):
+    from skmixal.experiment import SettingsError
+
+    with pytest.raises(SettingsError, match=message):
+        _run(digits, **settings)
+    assert not fits  # refused before the one-step check fit, or by it
+
+
+def test_an_exhausted_pool_is_said_and_fits_supervised(fits):
+    X, y = load_digits(return_X_y=True)
+    X, y = (X[:80] / 16).astype(np.float32), y[:80]
+    arms = [Arm("random+mixup+ssl", random_pick, True, ssl=True)]
+    n_train = 80 - 20  # test_size=0.25
+    with pytest.warns(UserWarning) as seen:
+        _run((X, y), arms=arms, n_initial=30, query_size=30, budget=100,
+             estimator_params={**FAST, "collapse_guard": None})
+    said = [str(w.message) for w in seen]
+    assert len(said) == 2
+    assert f"budget (100) is more than the {n_train} training samples" in said[0]
+    assert "no unlabeled pool is left" in said[1]
+    rounds = [f[:2] for f in fits if f[0] > 2]
+    # the first round trains on the rest of the pool; the last has none left
+    assert rounds == [(30, n_train - 30), (n_train, None)]

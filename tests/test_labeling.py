@@ -1,39 +1,18 @@
 """Real-labeling workflow through the CLI: init, query, teach, status; bad input."""
 
-import csv
 import json
 
 import numpy as np
 import pytest
+from labeling_support import FAST, fill, ids_of, snapshot
 
 from skmixal.cli import main
 from skmixal.datasets import load_dataset
-
-FAST = ["--max-epochs", "2", "--min-steps", "10"]
 
 
 @pytest.fixture(scope="module")
 def truth():
     return load_dataset("digits").y
-
-
-def _ids(path):
-    with open(path, newline="") as fh:
-        return [int(row["id"]) for row in csv.DictReader(fh)]
-
-
-def _fill(path, labels, *, rows=None):
-    """The scripted expert: write labels for the ids (or custom rows) of a query."""
-    rows = rows if rows is not None else [(i, labels[i]) for i in _ids(path)]
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "label"])
-        writer.writerows(rows)
-    return path
-
-
-def _snapshot(state):
-    return {p.name: p.read_bytes() for p in sorted(state.iterdir()) if p.is_file()}
 
 
 @pytest.fixture
@@ -43,7 +22,7 @@ def pending(tmp_path):
     assert main(["init", "--state", str(state), "--initial", "10", *FAST]) == 0
     y = load_dataset("digits").y
     assert main(["teach", "--state", str(state),
-                 str(_fill(state / "query_0000.csv", y))]) == 0
+                 str(fill(state / "query_0000.csv", y))]) == 0
     assert main(["query", "--state", str(state), "--n", "5"]) == 0
     return state, state / "query_0001.csv"
 
@@ -52,14 +31,14 @@ def test_expert_workflow_end_to_end(tmp_path, truth, capsys):
     state = tmp_path / "state"
     assert main(["init", "--state", str(state), "--initial", "20", *FAST]) == 0
     first = state / "query_0000.csv"
-    assert len(_ids(first)) == 20 and (state / "query_0000.png").exists()
-    assert main(["teach", "--state", str(state), str(_fill(first, truth))]) == 0
+    assert len(ids_of(first)) == 20 and (state / "query_0000.png").exists()
+    assert main(["teach", "--state", str(state), str(fill(first, truth))]) == 0
     for k in (1, 2):
         assert main(["query", "--state", str(state), "--n", "15"]) == 0
         query = state / f"query_{k:04d}.csv"
-        ids = _ids(query)
+        ids = ids_of(query)
         assert len(ids) == 15 and (state / f"query_{k:04d}.png").exists()
-        assert main(["teach", "--state", str(state), str(_fill(query, truth))]) == 0
+        assert main(["teach", "--state", str(state), str(fill(query, truth))]) == 0
     labels = np.load(state / "labels.npz", allow_pickle=False)
     assert len(labels["ids"]) == len(set(labels["ids"].tolist())) == 50
     assert (np.asarray(json.loads((state / "state.json").read_text())["classes"])
@@ -71,9 +50,9 @@ def test_expert_workflow_end_to_end(tmp_path, truth, capsys):
 
 
 def test_initial_labels_test_set_and_saved_model(tmp_path, truth, capsys):
-    init_csv = _fill(tmp_path / "init.csv", truth, rows=[(i, truth[i]) for i in
+    init_csv = fill(tmp_path / "init.csv", truth, rows=[(i, truth[i]) for i in
                                                         range(30)])
-    test_csv = _fill(tmp_path / "test.csv", truth,
+    test_csv = fill(tmp_path / "test.csv", truth,
                      rows=[(i, truth[i]) for i in range(1000, 1200)])
     state = tmp_path / "state"
     assert main(["init", "--state", str(state), "--initial-labels", str(init_csv),
@@ -83,7 +62,7 @@ def test_initial_labels_test_set_and_saved_model(tmp_path, truth, capsys):
     assert main(["query", "--state", str(state), "--n", "10"]) == 0
     assert (state / "model.pt").read_bytes() == model_bytes  # loaded, not refit
     excluded = set(range(30)) | set(range(1000, 1200))
-    assert not set(_ids(state / "query_0000.csv")) & excluded
+    assert not set(ids_of(state / "query_0000.csv")) & excluded
     capsys.readouterr()
     assert main(["status", "--state", str(state)]) == 0
     assert "held-out accuracy" in capsys.readouterr().out
@@ -99,7 +78,7 @@ def test_labels_survive_an_interrupted_refit(pending, truth, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(MixupNetClassifier, "fit", interrupted)
-    assert main(["teach", "--state", str(state), str(_fill(query, truth))]) == 130
+    assert main(["teach", "--state", str(state), str(fill(query, truth))]) == 130
     assert len(np.load(state / "labels.npz")["ids"]) == 15
     monkeypatch.setattr(MixupNetClassifier, "fit", real_fit)
     # the stale model is refit by the next command
@@ -131,13 +110,13 @@ def _bad_rows(case, ids, truth):
 def test_bad_csv_is_refused_and_changes_nothing(pending, truth, capsys, case,
                                                 message):
     state, query = pending
-    _fill(query, truth, rows=_bad_rows(case, _ids(query), truth))
-    before = _snapshot(state)
+    fill(query, truth, rows=_bad_rows(case, ids_of(query), truth))
+    before = snapshot(state)
     capsys.readouterr()
     assert main(["teach", "--state", str(state), str(query)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
-    assert _snapshot(state) == before
+    assert snapshot(state) == before
 
 
 @pytest.mark.parametrize("case, message", [
@@ -154,7 +133,7 @@ def test_bad_state_is_refused(tmp_path, truth, capsys, case, message):
     np.savez(data, X=load_dataset("digits").X[:200], y=truth[:200])
     assert main(["init", "--state", str(state), "--data", f"npz:{data}",
                  "--initial", "10", *FAST]) == 0
-    query = _fill(state / "query_0000.csv", truth)
+    query = fill(state / "query_0000.csv", truth)
     command = ["teach", "--state", str(state), str(query)]
     if case == "corrupt json":
         (state / "state.json").write_text('{"format": "skmixal-lab')
@@ -169,12 +148,12 @@ def test_bad_state_is_refused(tmp_path, truth, capsys, case, message):
         assert main(command) == 0
     elif case == "query twice":
         command = ["query", "--state", str(state)]
-    before = _snapshot(state)
+    before = snapshot(state)
     capsys.readouterr()
     assert main(command) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
-    assert _snapshot(state) == before
+    assert snapshot(state) == before
 
 
 def test_init_refuses_existing_state_and_bad_classes(tmp_path, capsys):
@@ -276,7 +255,7 @@ def test_python_api_torch_threads(tmp_path, truth, monkeypatch):
         query = labeling.init_state(tmp_path / "s", n_initial=5,
                                     estimator_params=params, torch_threads=1)
         assert seen == [1] and torch.get_num_threads() == 2  # restored
-        _fill(query, truth)
+        fill(query, truth)
         labeling.teach_state(tmp_path / "s", query)  # None: the caller's setting
         assert seen[1:] == [2]
         with pytest.raises(UserError, match="--torch-threads must be an integer"):
