@@ -46,9 +46,9 @@ def _check_embeddings(embeddings, name="embeddings"):
     if X.shape[1] == 0:
         raise ValueError(f"{name} must have at least one feature (column).")
     X = np.asarray(X, dtype=np.float32)
-    # in row blocks: a whole-array isfinite would be a 256 MB temporary at 1M x 256
-    step = max(1, 2**22 // X.shape[1])
-    if not all(np.isfinite(X[s : s + step]).all() for s in range(0, len(X), step)):
+    # min and max propagate NaN and reach +-inf: all finite without an
+    # (n_samples, n_features) temporary (np.isfinite(X) is 256 MB at 1M x 256)
+    if not (np.isfinite(X.min()) and np.isfinite(X.max())):
         raise ValueError(f"{name} must contain only finite values (no NaN or inf).")
     return X
 
@@ -90,13 +90,11 @@ def top_k(scores, k, random_state=None):
     shuffled = scores[perm].astype(np.float64)
     # Sort key: -score for finite scores, +inf (last) for the rest.
     keys = np.where(np.isfinite(shuffled), -shuffled, np.inf)
-    if k < n:
-        # Keep the k smallest keys and every key tied with the k-th, then sort
-        # that short list stably, so ties keep the random order of `perm`.
-        kth = np.partition(keys, k - 1)[k - 1]
-        candidates = np.flatnonzero(keys <= kth)
-    else:
-        candidates = np.arange(n)
+    # Keep the k smallest keys and every key tied with the k-th (a partition,
+    # O(n)), then sort that short list stably, so ties keep the random order of
+    # `perm`. With k = n the list is the whole array.
+    kth = np.partition(keys, k - 1)[k - 1]
+    candidates = np.flatnonzero(keys <= kth)
     order = candidates[np.argsort(keys[candidates], kind="stable")[:k]]
     return perm[order].astype(np.int64)
 
@@ -137,10 +135,10 @@ def d2_draw(min_dist, chosen, rng):
     if not total > 0:
         return int(rng.choice(np.flatnonzero(~chosen)))
     # First index whose cumulative weight exceeds u: points with weight 0 (the
-    # chosen ones) can never be hit.
+    # chosen ones, and their duplicates) can never be hit...
     pick = min(int(np.searchsorted(weights, rng.uniform(0.0, total),
                                    side="right")), len(weights) - 1)
-    if chosen[pick]:  # u rounded onto the very end of the range
+    if not min_dist[pick] > 0:  # ...unless u rounded onto the end of the range
         pick = int(np.flatnonzero(~chosen & (min_dist > 0))[-1])
     return pick
 

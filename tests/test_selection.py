@@ -89,6 +89,7 @@ def test_top_k_accepts_integer_scores_and_tensors():
         ([1.0, 2.0], True, "k must be a positive integer"),
         ([], 1, "scores is empty"),
         ([[1.0, 2.0]], 1, r"scores must be a 1-D array"),
+        (np.float64(3.0), 1, r"scores must be a 1-D array .* got shape \(\)"),
         (["a", "b"], 1, "scores must be numeric"),
     ],
 )
@@ -183,14 +184,120 @@ def test_kcenter_first_center_is_seeded():
     assert len(firsts) > 1
 
 
+def test_kcenter_small_distances_match_reference():
+    # Squared distances well below 1: nothing may round or clip them.
+    X = 1e-3 * np.random.RandomState(6).randn(40, 3)
+    idx = kcenter_greedy(X, 8, labeled=[0])
+    assert idx.tolist() == _kcenter_reference(X, 8, [0])
+
+
+@pytest.mark.parametrize(
+    "labeled, as_indices",
+    [
+        ([-1], [59]),  # negative indices count from the end, as in NumPy
+        ([-60, 59], [0, 59]),  # the two ends of the valid range
+        (np.array([3, 7], dtype=np.int32), [3, 7]),  # any integer dtype
+    ],
+)
+def test_kcenter_labeled_index_forms(labeled, as_indices):
+    X = np.random.RandomState(7).randn(60, 3)
+    idx = kcenter_greedy(X, 5, labeled=labeled)
+    assert idx.tolist() == _kcenter_reference(X, 5, as_indices)
+
+
+@pytest.mark.parametrize(
+    "labeled", [[], np.empty(0, dtype=np.int64), np.empty((0, 3))]
+)
+def test_kcenter_empty_labeled_means_none(labeled):
+    # No labeled point: a random first center, then the reference algorithm
+    # from it, exactly as with labeled=None.
+    X = np.random.RandomState(8).randn(30, 3)
+    idx = kcenter_greedy(X, 6, labeled=labeled, random_state=3)
+    np.testing.assert_array_equal(idx, kcenter_greedy(X, 6, random_state=3))
+    assert idx[1:].tolist() == _kcenter_reference(X, 5, [idx[0]])
+
+
+def test_kcenter_one_labeled_embedding():
+    X = np.random.RandomState(9).randn(30, 3)
+    center = np.random.RandomState(10).randn(1, 3)
+    idx = kcenter_greedy(X, 4, labeled=center)
+    expected = np.array(_kcenter_reference(np.vstack([center, X]), 4, [0])) - 1
+    np.testing.assert_array_equal(idx, expected)
+
+
+def test_kcenter_boolean_labeled_embeddings_are_embeddings():
+    # Binary codes as embeddings: a 2-D boolean array is a labeled set, not a
+    # mask.
+    X = np.random.RandomState(11).rand(40, 6) > 0.5
+    idx = kcenter_greedy(X, 5, labeled=X[:2])
+    Xf = X.astype(np.float64)
+    expected = np.array(_kcenter_reference(np.vstack([Xf[:2], Xf]), 5, [0, 1])) - 2
+    np.testing.assert_array_equal(idx, expected)
+
+
+def test_kcenter_wide_and_many_points():
+    # 300 points and 300 features (beyond the small integers Python caches):
+    # sizes are compared by value, for a mask and for labeled embeddings.
+    X = np.random.RandomState(12).randn(300, 300)
+    mask = np.zeros(300, dtype=bool)
+    mask[[5, 100]] = True
+    idx = kcenter_greedy(X, 3, labeled=mask)
+    assert idx.tolist() == _kcenter_reference(X, 3, [5, 100])
+    idx = kcenter_greedy(X[2:], 3, labeled=X[:2])
+    assert (idx + 2).tolist() == _kcenter_reference(X, 3, [0, 1])
+
+
+def test_kcenter_with_labeled_embeddings_can_select_every_point():
+    # Labeled embeddings are outside the pool: none of the pool is excluded.
+    X = np.random.RandomState(13).randn(12, 2)
+    idx = kcenter_greedy(X, 50, labeled=np.zeros((1, 2)))
+    assert sorted(idx.tolist()) == list(range(12))
+    expected = np.array(_kcenter_reference(np.vstack([np.zeros((1, 2)), X]), 12, [0]))
+    np.testing.assert_array_equal(idx, expected - 1)
+
+
+def test_kcenter_caps_k_at_the_unlabeled_count():
+    X = np.arange(6.0)[:, None]
+    idx = kcenter_greedy(X, 10, labeled=[0, 1, 2])
+    # 5 is farthest from {0, 1, 2}; then 3 and 4 tie at distance 1 (first wins)
+    assert idx.tolist() == [5, 3, 4] == _kcenter_reference(X, 3, [0, 1, 2])
+
+
+def test_kcenter_options_are_keyword_only():
+    # kcenter_greedy(embeddings, k, *, labeled=None, random_state=None)
+    X = np.random.RandomState(14).randn(10, 2)
+    np.testing.assert_array_equal(
+        kcenter_greedy(embeddings=X, k=3, random_state=0),
+        kcenter_greedy(X, 3, random_state=0),
+    )
+    with pytest.raises(TypeError, match="positional argument"):
+        kcenter_greedy(X, 3, [0])
+
+
+def test_kcenter_integer_labeled_embeddings_are_embeddings():
+    # A 2-D integer array is a set of embeddings, never a grid of indices.
+    X, blob = _blobs()
+    idx = kcenter_greedy(X, 2, labeled=BLOB_CENTERS[:2].astype(np.int64))
+    assert sorted(blob[idx]) == [2, 3]
+
+
 @pytest.mark.parametrize(
     "labeled, message",
     [
         (np.array([0, 500]), r"labeled indices must lie in \[0, 200\)"),
+        (np.array([200]), r"labeled indices must lie in \[0, 200\); got values "
+                          "from 200 to 200"),
+        (np.array([-201, 3]), r"labeled indices must lie in \[0, 200\); got "
+                              "values from -201 to 3"),
         (np.ones((2, 3)), "labeled embeddings have 3 features, embeddings have 2"),
+        (np.ones((2, 1)), "labeled embeddings have 1 features, embeddings have 2"),
         (np.ones((2, 2, 2)), "labeled must be None, a 1-D array of integer"),
         (np.array([0.5, 1.5]), "labeled must be None"),
-        (np.zeros(5, dtype=bool), "boolean mask must have length 200"),
+        (3, r"labeled must be None, .* got an array of shape \(\) and dtype int"),
+        (True, r"labeled must be None, .* got an array of shape \(\) and dtype bool"),
+        (np.array(["a", "b"]), "labeled must be None, .* dtype <U1"),
+        (np.zeros(5, dtype=bool), "boolean mask must have length 200, got 5"),
+        (np.zeros(201, dtype=bool), "boolean mask must have length 200, got 201"),
         (np.array([[np.nan, 0.0]]), "labeled must contain only finite"),
     ],
 )
@@ -275,6 +382,76 @@ def test_kmeans_pp_reproducible_and_capped():
     _check_indices(kmeans_pp(X[:5], 50, random_state=0), 5, 5)
 
 
+class _TopOfRange(np.random.RandomState):
+    """A generator whose uniform draw lands exactly on the top of its range.
+
+    NumPy's ``uniform(0, total)`` can round onto ``total`` (with probability
+    near 2**-53); this makes that case happen every time.
+    """
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        return high
+
+
+@pytest.mark.parametrize(
+    "min_dist, chosen, expected",
+    [
+        # u = total lands past the end: the last point, which has weight
+        ([0.0, 4.0, 1.0, 2.0], [True, False, False, False], 3),
+        # ... but not when that point was drawn: the last one with weight
+        ([4.0, 1.0, 2.0, 0.0], [False, False, False, True], 2),
+        # ... nor when it duplicates a drawn point (D^2 = 0, not drawn yet)
+        ([0.0, 4.0, 1.0, 0.0], [True, False, False, False], 2),
+    ],
+)
+def test_d2_draw_at_the_top_of_the_range_never_picks_zero_weight(
+    min_dist, chosen, expected
+):
+    pick = selection.d2_draw(np.array(min_dist), np.array(chosen), _TopOfRange(0))
+    assert pick == expected
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3])
+def test_d2_draw_follows_the_weights(scale):
+    # Exact law: P(i) = w_i / sum(w), whatever the scale of the weights.
+    # Chi-square on 4,000 draws.
+    min_dist = scale * np.array([0.0, 1.0, 3.0, 0.0, 4.0])
+    chosen = np.array([True, False, False, False, False])
+    rng = np.random.RandomState(0)
+    draws = [selection.d2_draw(min_dist, chosen, rng) for _ in range(4000)]
+    counts = np.bincount(draws, minlength=5)
+    assert counts[0] == counts[3] == 0
+    expected = min_dist[[1, 2, 4]] / min_dist.sum() * len(draws)
+    assert chisquare(counts[[1, 2, 4]], expected).pvalue > 1e-3
+
+
+def test_d2_draw_without_weight_is_uniform_over_the_undrawn():
+    # Every D^2 is 0 (all points coincide with drawn ones): uniform over the
+    # points not drawn yet, 1/3 each here.
+    min_dist = np.zeros(5)
+    chosen = np.array([True, False, False, True, False])
+    rng = np.random.RandomState(0)
+    draws = [selection.d2_draw(min_dist, chosen, rng) for _ in range(3000)]
+    counts = np.bincount(draws, minlength=5)
+    assert counts[0] == counts[3] == 0
+    assert chisquare(counts[[1, 2, 4]]).pvalue > 1e-3
+
+
+def test_squared_distances_are_never_negative():
+    # Near-duplicates far from the origin: the expansion |x|^2 - 2<x, c> + |c|^2
+    # rounds some exact squared distances (~1e-6 here) below zero in float32.
+    rng = np.random.RandomState(0)
+    X = (1000.0 + 1e-3 * rng.randn(200, 8)).astype(np.float32)
+    X_sq = np.einsum("ij,ij->i", X, X)
+    raw = X_sq - 2.0 * (X @ X[0]) + X[0] @ X[0]
+    assert (raw < 0).any()  # the case the clip is for
+    d = selection._sq_dist_to_point(X, X_sq, X[0])
+    assert d.min() >= 0.0
+    exact = ((X.astype(np.float64) - X[0]) ** 2).sum(axis=1)
+    # within a few float32 ulps of |x|^2 = 8e6 (one ulp is 0.5)
+    np.testing.assert_allclose(d, exact, rtol=0, atol=4 * np.spacing(X_sq.max()))
+
+
 # --- shared validation ----------------------------------------------------------
 
 
@@ -290,6 +467,8 @@ def test_kmeans_pp_reproducible_and_capped():
         (np.ones((5, 2, 2)), 1, "embeddings must be a 2-D array"),
         (np.ones((5, 0)), 1, "embeddings must have at least one feature"),
         (np.array([[0.0, np.nan]]), 1, "embeddings must contain only finite"),
+        (np.array([[0.0, 1.0], [np.inf, 0.0]]), 1, "embeddings must contain only"),
+        (np.array([[0.0, 1.0], [-np.inf, 0.0]]), 1, "embeddings must contain only"),
     ],
 )
 def test_diversity_selectors_reject_bad_input(selector, embeddings, k, message):
