@@ -404,6 +404,7 @@ class _TopOfRange(np.random.RandomState):
         ([0.0, 4.0, 1.0, 0.0], [True, False, False, False], 2),
     ],
 )
+@pytest.mark.filterwarnings("error")  # and quietly: no NumPy warning either
 def test_d2_draw_at_the_top_of_the_range_never_picks_zero_weight(
     min_dist, chosen, expected
 ):

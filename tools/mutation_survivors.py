@@ -1,0 +1,156 @@
+"""Surviving mutants that no test can or should kill, and why.
+
+Read by ``tools/mutation.py``: a survivor is matched on its module and on the
+source line before and after the mutation (as cosmic-ray writes them, stripped),
+so an entry still applies when the code around it moves. Add one only after
+trying to write the test that kills the mutant; say why there is none.
+"""
+
+# Reasons that recur.
+NONNEG_SIZE = "array sizes are never negative, so `<= 0` is `== 0`"
+SMALL_INT = ("`is not` compares identity; the values are numbers of dimensions "
+             "(1 to 3), which CPython caches, so it equals `!=` here")
+NEGATIVE_RESHAPE = ("NumPy takes any negative size in reshape as the one unknown "
+                    "dimension, so -2 and ~1 (= -2) mean the same as -1")
+STEP_IS_NONNEG = "the loop counter `step` starts at 0, so `<= 0` is `== 0`"
+ONE_D_LAST_AXIS = "the array is 1-D here (checked above), so axis -1 is axis 0"
+
+SURVIVORS = [
+    # --- skmixal/scoring.py ---------------------------------------------------
+    {"module": "skmixal/scoring.py",
+     "before": "if proba.ndim != ndim:",
+     "after": "if proba.ndim is not ndim:",
+     "why": SMALL_INT},
+    {"module": "skmixal/scoring.py",
+     "before": "if proba.shape[-1] == 0:",
+     "after": "if proba.shape[-1] <= 0:",
+     "why": NONNEG_SIZE},
+    {"module": "skmixal/scoring.py",
+     "before": "if ndim == 3 and proba.shape[0] == 0:",
+     "after": "if ndim >= 3 and proba.shape[0] == 0:",
+     "why": "_check_proba is only ever called with ndim 2 or 3"},
+    {"module": "skmixal/scoring.py",
+     "before": "if ndim == 3 and proba.shape[0] == 0:",
+     "after": "if ndim == 3 and proba.shape[0] <= 0:",
+     "why": NONNEG_SIZE},
+    {"module": "skmixal/scoring.py",
+     "before": "if proba.shape[1] == 1:",
+     "after": "if proba.shape[1] <= 1:",
+     "why": "zero columns are rejected by _check_proba before this line"},
+    {"module": "skmixal/scoring.py",
+     "before": "return 1.0 - proba[:, 0]",
+     "after": "return 1.0 - proba[:, -1]",
+     "why": "this branch has exactly one column: 0 and -1 are the same column"},
+    {"module": "skmixal/scoring.py",
+     "before": "top2 = -np.partition(-proba, 1, axis=1)[:, :2]  "
+               "# (n_samples, 2), descending",
+     "after": "top2 = -np.partition(-proba, 1, axis=1)[:, : 3]  "
+              "# (n_samples, 2), descending",
+     "why": "only columns 0 and 1 of top2 are read; a third changes nothing"},
+    {"module": "skmixal/scoring.py",
+     "before": "return (mc_joint[:, :, None] * mc_proba_selected[:, None, :])"
+               ".reshape(n_mc, -1)",
+     "after": "return (mc_joint[:, :, None] * mc_proba_selected[:, None, :])"
+              ".reshape(n_mc, - 2)",
+     "why": NEGATIVE_RESHAPE},
+    {"module": "skmixal/scoring.py",
+     "before": "return (mc_joint[:, :, None] * mc_proba_selected[:, None, :])"
+               ".reshape(n_mc, -1)",
+     "after": "return (mc_joint[:, :, None] * mc_proba_selected[:, None, :])"
+              ".reshape(n_mc, ~1)",
+     "why": NEGATIVE_RESHAPE},
+    # --- skmixal/selection.py -------------------------------------------------
+    {"module": "skmixal/selection.py",
+     "before": "if X.shape[0] == 0:",
+     "after": "if X.shape[0] <= 0:",
+     "why": NONNEG_SIZE},
+    {"module": "skmixal/selection.py",
+     "before": "if X.shape[1] == 0:",
+     "after": "if X.shape[1] <= 0:",
+     "why": NONNEG_SIZE},
+    {"module": "skmixal/selection.py",
+     "before": "if scores.shape[0] == 0:",
+     "after": "if scores.shape[ -1] == 0:",
+     "why": ONE_D_LAST_AXIS},
+    {"module": "skmixal/selection.py",
+     "before": "if scores.shape[0] == 0:",
+     "after": "if scores.shape[0] <= 0:",
+     "why": NONNEG_SIZE},
+    {"module": "skmixal/selection.py",
+     "before": "n = scores.shape[0]",
+     "after": "n = scores.shape[ -1]",
+     "why": ONE_D_LAST_AXIS},
+    {"module": "skmixal/selection.py",
+     "before": "kth = np.partition(keys, k - 1)[k - 1]",
+     "after": "kth = np.partition(keys, k - 2)[k - 1]",
+     "why": "partitioning at k - 2 leaves at position k - 1 a key no smaller "
+            "than the k-th smallest, so the candidate list only grows; the "
+            "stable sort of the candidates then gives the same k indices"},
+    {"module": "skmixal/selection.py",
+     "before": "return np.maximum(d, 0.0).astype(np.float32)",
+     "after": "return np.maximum(d, -1.0).astype(np.float32)",
+     "why": "scikit-learn's pairwise_distances_argmin_min already clips its "
+            "squared distances at 0 (checked on near-duplicates at norm 1000: "
+            "min exactly 0.0); the clip here is a second guard"},
+    {"module": "skmixal/selection.py",
+     "before": "if not total > 0:",
+     "after": "if not total != 0:",
+     "why": "total is a sum of squared distances, never negative (nor NaN: "
+            "embeddings are checked finite), so `> 0` is `!= 0`"},
+    {"module": "skmixal/selection.py",
+     "before": "if not min_dist[pick] > 0:  # ...unless u rounded onto the end "
+               "of the range",
+     "after": "if not min_dist[pick] != 0:  # ...unless u rounded onto the end "
+              "of the range",
+     "why": "min_dist holds squared distances clipped at 0: never negative"},
+    {"module": "skmixal/selection.py",
+     "before": "pick = int(np.flatnonzero(~chosen & (min_dist > 0))[-1])",
+     "after": "pick = int(np.flatnonzero(~chosen & (min_dist != 0))[-1])",
+     "why": "min_dist holds squared distances clipped at 0: never negative"},
+    {"module": "skmixal/selection.py",
+     "before": "pick = int(np.flatnonzero(~chosen & (min_dist > 0))[-1])",
+     "after": "pick = int(np.flatnonzero(~chosen * (min_dist > 0))[-1])",
+     "why": "on boolean arrays `*` is logical and, the same as `&`"},
+    {"module": "skmixal/selection.py",
+     "before": 'if labeled.ndim == 1 and (labeled.dtype.kind in "iu" or '
+               "labeled.size == 0):",
+     "after": 'if labeled.ndim == 1 and (labeled.dtype.kind in "iu" or '
+              "labeled.size <= 0):",
+     "why": NONNEG_SIZE},
+    {"module": "skmixal/selection.py",
+     "before": "if labeled.shape[0] != n:",
+     "after": "if labeled.shape[ -1] != n:",
+     "why": "a 1-D boolean mask here: axis -1 is axis 0"},
+    {"module": "skmixal/selection.py",
+     "before": 'f"{labeled.shape[0]}."',
+     "after": 'f"{labeled.shape[ -1]}."',
+     "why": "a 1-D boolean mask here: axis -1 is axis 0"},
+    {"module": "skmixal/selection.py",
+     "before": "if labeled.shape[0] == 0:",
+     "after": "if labeled.shape[0] <= 0:",
+     "why": NONNEG_SIZE},
+    {"module": "skmixal/selection.py",
+     "before": "if k == 0:",
+     "after": "if k == -1:",
+     "why": "an early return: with k = 0 the code below selects nothing and "
+            "returns the same empty int64 array (k is never negative)"},
+    {"module": "skmixal/selection.py",
+     "before": "if k == 0:",
+     "after": "if k < 0:",
+     "why": "an early return: with k = 0 the code below selects nothing and "
+            "returns the same empty int64 array (k is never negative)"},
+    {"module": "skmixal/selection.py",
+     "before": "if k == 0:",
+     "after": "if k <= 0:",
+     "why": "k = min(k, n_unlabeled) is never negative"},
+    {"module": "skmixal/selection.py",
+     "before": "if step == 0 and centers is None:",
+     "after": "if step <= 0 and centers is None:",
+     "why": STEP_IS_NONNEG},
+    {"module": "skmixal/selection.py",
+     "before": "pick = int(rng.randint(n)) if step == 0 else "
+               "d2_draw(min_dist, chosen, rng)",
+     "after": "pick = int(rng.randint(n)) if step <= 0 else "
+              "d2_draw(min_dist, chosen, rng)",
+     "why": STEP_IS_NONNEG},
+]
