@@ -22,7 +22,10 @@ test_size=400, stratify=y, random_state=0)``), labeled rows
   to rounding).
 
 The 1-minute load average is printed next to every timing: other jobs share
-the machine's cores.
+the machine's cores. The CPU seconds of the process are printed too: on one
+thread they are about the wall time on an idle core. Measured at 160 px on the
+busy 2-core machine (``results/embedding_speed.txt``): 37 s on one thread, 78 s
+on two, whose threads spent twice the CPU time waiting for each other.
 
     python benchmarks/embedding_speed.py                    # everything
     python benchmarks/embedding_speed.py --sizes 160 --no-baselines --threads 1
@@ -51,8 +54,12 @@ LABELS = (100, 250)
 
 
 def embed(X, size, variant, threads, repeats):
-    """(embeddings, fastest seconds, load average before, after) for one
-    setting; the fastest of ``repeats`` runs, the least disturbed by others."""
+    """(embeddings, (wall, cpu) seconds, load average before, after) for one
+    setting: the fastest of ``repeats`` runs, the least disturbed by others.
+
+    CPU seconds are this process's (all its threads): on one thread, about
+    what the wall time would be on an idle core, whatever else runs.
+    """
     from skmixal import ImageEmbedder
     from skmixal.backbones import IMAGENET_MEAN, IMAGENET_STD, get_backbone
 
@@ -65,10 +72,10 @@ def embed(X, size, variant, threads, repeats):
     load_before = os.getloadavg()[0]
     seconds = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         embedder = ImageEmbedder(backbone, input_size=size, progress=False)
         emb = embedder.fit_transform(X)
-        seconds.append(time.perf_counter() - start)
+        seconds.append((time.perf_counter() - start, time.process_time() - cpu))
     return emb, min(seconds), load_before, os.getloadavg()[0]
 
 
@@ -108,12 +115,12 @@ def main(argv=None):
           f"{os.cpu_count()} cores, python {sys.version.split()[0]}")
     print("# accuracy: LogisticRegression on standardised features, 400 test "
           f"images, seeds {SEEDS}: mean +- std (worst seed) [each seed]")
-    print(f"{'setting':<22} {'seconds':>8} {'load':>11}  "
+    print(f"{'setting':<22} {'seconds':>8} {'cpu s':>6} {'load':>11}  "
           + "  ".join(f"{'@' + str(n):<40}" for n in LABELS))
     seconds = {}
     for size, variant in settings:
-        emb, took, before, after = embed(X, size, variant, args.threads,
-                                         args.repeats)
+        emb, (took, cpu), before, after = embed(X, size, variant, args.threads,
+                                                args.repeats)
         seconds[size, variant] = took
         cells = []
         for n in LABELS:
@@ -123,11 +130,12 @@ def main(argv=None):
                          f"{np.mean(acc):.3f} +- {np.std(acc):.3f} ({min(acc):.3f}) "
                          f"[{' '.join(f'{a:.3f}' for a in acc)}]")
         name = f"{size} px" + ("" if variant == "default" else f" {variant}")
-        print(f"{name:<22} {took:8.1f} {before:5.2f}>{after:5.2f}  "
+        print(f"{name:<22} {took:8.1f} {cpu:6.1f} {before:5.2f}>{after:5.2f}  "
               + "  ".join(f"{c:<40}" for c in cells), flush=True)
     print("# seconds: ImageEmbedder fit (the backbone's load) + transform of the "
-          f"2,000 images, fastest of {args.repeats}; load: 1-minute load average "
-          f"before > after ({os.cpu_count()} cores, shared with other jobs)")
+          f"2,000 images, fastest of {args.repeats} (wall; cpu s: this process's "
+          "CPU time, all threads); load: 1-minute load average before > after "
+          f"({os.cpu_count()} cores, shared with other jobs)")
     base = seconds.get((224, "default"))
     for (size, variant), took in seconds.items():
         if variant == "default" and base and size != 224:
