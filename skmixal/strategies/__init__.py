@@ -8,7 +8,7 @@ scores of the selected points. Called by a modAL learner it returns what
 modAL's own strategies return in the installed version (indices alone on
 0.4.1, ``(indices, scores)`` on 0.4.2.x), so ``idx, rows = learner.query(X)``
 gives pool rows on both; ``return_scores=True`` or ``False`` forces one form
-(see :func:`skmixal.strategies._pool.modal_strategy`).
+(see :func:`skmixal.strategies._modal.modal_strategy`).
 
 Scoring (:mod:`skmixal.scoring`) and selection (:mod:`skmixal.selection`) are
 pure functions; the strategies here only stream the pool and compose them.

@@ -21,11 +21,11 @@ from skorch.utils import is_dataset
 from skmixal._validation import as_numpy, check_features, check_in_range, seed_from
 from skmixal.scoring import bald_scores, expand_joint_proba, joint_entropy_scores
 from skmixal.selection import top_k
+from skmixal.strategies._modal import modal_strategy
 from skmixal.strategies._pool import (
     default_rows,
     is_skmixal,
     iter_batches,
-    modal_strategy,
     prepare,
 )
 

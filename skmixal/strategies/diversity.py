@@ -18,11 +18,11 @@ from threadpoolctl import threadpool_limits
 
 from skmixal._validation import as_numpy, check_in_range
 from skmixal.selection import d2_draw, kcenter_greedy
+from skmixal.strategies._modal import modal_strategy
 from skmixal.strategies._pool import (
     CHUNK_ROWS,
     iter_batches,
     labeled_embeddings,
-    modal_strategy,
     pool_embeddings,
     prepare,
 )

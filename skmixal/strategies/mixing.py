@@ -15,6 +15,7 @@ from skorch.utils import is_dataset
 from skmixal._validation import as_numpy, check_features, check_in_range
 from skmixal.modules import last_linear
 from skmixal.selection import top_k
+from skmixal.strategies._modal import modal_strategy
 from skmixal.strategies._pool import (
     default_rows,
     is_skmixal,
@@ -22,7 +23,6 @@ from skmixal.strategies._pool import (
     iter_proba,
     label_codes,
     labeled_embeddings,
-    modal_strategy,
     prepare,
     to_final_step,
 )

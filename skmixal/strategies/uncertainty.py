@@ -14,7 +14,8 @@ from sklearn.utils import check_random_state
 
 from skmixal.scoring import entropy_scores, least_confidence_scores, margin_scores
 from skmixal.selection import top_k
-from skmixal.strategies._pool import fill_doc, modal_strategy, pool_scores, prepare
+from skmixal.strategies._modal import fill_doc, modal_strategy
+from skmixal.strategies._pool import pool_scores, prepare
 
 __all__ = [
     "entropy_sampling",
