@@ -79,6 +79,9 @@ def _fresh_copy(module):
     return module
 
 
+# min_steps='auto' of a fit that continues from the last one (warm_start=True):
+# this share of a cold fit's steps (benchmarks/warm_rounds.py)
+WARM_SHARE = 0.25
 # the parameters that 'auto' resolves per fit, and how an explicit value is read
 _RESOLVED = {"mixup_alpha": float, "augment": lambda value: value, "min_steps": int,
              "unlabeled_weight": float, "unlabeled_rampup": float,
@@ -386,18 +389,20 @@ class MixupNetClassifier(NeuralNetClassifier):
     def _check_params(self):
         check_params(self)
 
-    def _validate_fit_data(self, X, y, *, reset, classes=None, X_unlabeled=None):
+    def _validate_fit_data(self, X, y, *, reset, classes=None, X_unlabeled=None,
+                           warm=False):
         """Validated (X, codes, unlabeled rows or None); sets the fitted attributes
         (:func:`skmixal._fit_data.validate_fit_data`) and resolves the fit's
         ``'auto'`` parameters."""
         X, y, unlabeled = validate_fit_data(self, X, y, reset=reset, classes=classes,
                                             X_unlabeled=X_unlabeled)
-        self._resolve_training(n_unlabeled=n_rows(unlabeled))
+        self._resolve_training(n_unlabeled=n_rows(unlabeled), warm=warm)
         return X, y, unlabeled
 
-    def _resolve_training(self, *, n_unlabeled):
+    def _resolve_training(self, *, n_unlabeled, warm=False):
         """The ``'auto'`` parameters, resolved by the fit's training method
-        (``mixup_alpha_``, ``augment_``, ``min_steps_``, ``unlabeled_*_``)."""
+        (``mixup_alpha_``, ``augment_``, ``min_steps_``, ``unlabeled_*_``); a
+        warm-started fit takes :data:`WARM_SHARE` of the method's steps."""
         shape = self.input_shape_ or ()
         if self.augment in AUGMENTATIONS and self.augment != "noise" and len(
                 shape) != 3:
@@ -409,6 +414,8 @@ class MixupNetClassifier(NeuralNetClassifier):
             value = getattr(self, name)
             setattr(self, f"{name}_", auto[name] if isinstance(value, str)
                     and value == "auto" else kind(value))
+        if warm and self.min_steps == "auto":
+            self.min_steps_ = math.ceil(WARM_SHARE * self.min_steps_)
         self.n_unlabeled_ = n_unlabeled
 
     def _validate_predict_data(self, X):
@@ -518,7 +525,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         self._check_params()
         warm = bool(self.warm_start) and self._is_fitted()
         X, y, unlabeled = self._validate_fit_data(
-            X, y, reset=not warm, X_unlabeled=X_unlabeled)
+            X, y, reset=not warm, X_unlabeled=X_unlabeled, warm=warm)
         self._fit_guarded(X, y, unlabeled, fit_params, initialize=not warm,
                           routing=True)
         return self

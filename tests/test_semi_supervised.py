@@ -368,13 +368,46 @@ def test_auto_min_steps_is_longer_with_unlabeled_rows(images, monkeypatch):
         return self
 
     monkeypatch.setattr(NeuralNetClassifier, "fit_loop", record)
-    # 40 labeled rows in batches of 16: 3 steps an epoch
-    sup = MixupNetClassifier(batch_size=16, max_epochs=1).fit(X, y)
-    ssl = MixupNetClassifier(batch_size=16, max_epochs=1).fit(X, y, X_unlabeled=U)
-    own = MixupNetClassifier(batch_size=16, max_epochs=1, min_steps=30).fit(
-        X, y, X_unlabeled=U)
+    # 40 labeled rows in batches of 16: 3 steps an epoch; the guard off, since
+    # the untrained nets it would see here would be refit supervised
+    fast = dict(batch_size=16, max_epochs=1, collapse_guard=None)
+    sup = MixupNetClassifier(**fast).fit(X, y)
+    ssl = MixupNetClassifier(**fast).fit(X, y, X_unlabeled=U)
+    own = MixupNetClassifier(**fast, min_steps=30).fit(X, y, X_unlabeled=U)
     assert (sup.min_steps_, ssl.min_steps_, own.min_steps_) == (1000, 2000, 30)
     assert seen == [334, 667, 10]
+
+
+def test_warm_start_refit_takes_a_quarter_of_the_auto_steps(images, monkeypatch):
+    from skorch import NeuralNetClassifier
+
+    X, y, U, _, _, _ = images
+    seen = []
+
+    def record(self, X, y=None, epochs=None, **kw):
+        seen.append(epochs)
+        return self
+
+    monkeypatch.setattr(NeuralNetClassifier, "fit_loop", record)
+    clf = MixupNetClassifier(batch_size=16, max_epochs=1, warm_start=True,
+                             collapse_guard=None)
+    clf.fit(X, y, X_unlabeled=U)                   # cold: nothing to continue from
+    cold = clf.min_steps_
+    clf.fit(X, y, X_unlabeled=U)                   # warm: continues the last model
+    warm = clf.min_steps_
+    clf.fit(X, y)                                  # warm, supervised
+    # ceil(0.25 * steps) of each method's 'auto'; 3 steps an epoch at 40 rows
+    assert (cold, warm, clf.min_steps_) == (2000, 500, 250)
+    assert seen == [667, 167, 84]
+    # an explicit min_steps is the user's: warm or not, it stays
+    own = MixupNetClassifier(batch_size=16, max_epochs=1, warm_start=True,
+                             min_steps=90, collapse_guard=None).fit(X, y)
+    own.fit(X, y)
+    assert own.min_steps_ == 90 and seen[-2:] == [30, 30]
+    # without warm_start every fit is cold
+    cold_again = MixupNetClassifier(batch_size=16, max_epochs=1).fit(X, y)
+    cold_again.fit(X, y)
+    assert cold_again.min_steps_ == 1000
 
 
 # -- composes with CutMix, user modules, accelerate, vectors, threads ------------------
