@@ -181,13 +181,16 @@ def check_fit_settings(params, X, y, *, X_unlabeled=None):
     """
     from sklearn.base import clone
 
+    from skmixal._params import check_params
     from skmixal.classifier import MixupNetClassifier
 
     est = MixupNetClassifier(**params)
     check_step_settings(params)  # the one-step fit below replaces these two
     fit_params = {} if X_unlabeled is None else {"X_unlabeled": X_unlabeled}
-    clone(est).set_params(max_epochs=1, min_steps=0, verbose=0).fit(
-        X, y, **fit_params)
+    check_params(est)  # all of them, collapse_guard too, before it is set off
+    # the guard off: one step never fits, and its verdict is not the user's
+    clone(est).set_params(max_epochs=1, min_steps=0, verbose=0,
+                          collapse_guard=None).fit(X, y, **fit_params)
 
 
 def check_threads(n):

@@ -292,7 +292,8 @@ def _add_run(sub, strategies):
                      help="share of the data held out (stratified, per seed) for "
                      "scoring, between 0 and 1 (default: %(default)s)")
     run.add_argument("--warm-start", action="store_true",
-                     help="continue training the previous round's model instead "
+                     help="continue training the previous round's model, with a "
+                     "quarter of the steps unless --min-steps is given, instead "
                      "of refitting from scratch")
     run.add_argument("--target", type=_fraction, default=0.9,
                      help="report the labels each arm needs to reach this score, "
@@ -351,6 +352,10 @@ def _add_init(sub, strategies):
     init.add_argument("--seed", type=_seed, default=0,
                       help=f"random seed of the model and the queries, 0 to "
                       f"{_MAX_SEED} (default: %(default)s)")
+    init.add_argument("--warm-start", action="store_true",
+                      help="each refit continues from the last saved model, "
+                      "with a quarter of the steps unless --min-steps is given, "
+                      "instead of training from scratch")
     _threads_arg(init)
     _estimator_args(init, "init")
 
@@ -572,8 +577,8 @@ def _cmd_init(args, out, log):
         test_labels=args.test_labels, strategy=args.strategy,
         mixup_alpha=args.mixup_alpha,
         estimator_params={**_estimator_params(args), **module}, seed=args.seed,
-        semi_supervised=args.semi_supervised, torch_threads=args.torch_threads,
-        log=log)
+        semi_supervised=args.semi_supervised, warm_start=args.warm_start,
+        torch_threads=args.torch_threads, log=log)
     print(f"Initialized {args.state}.", file=out)
     if path is not None:
         print(f"Label the samples in {path}, then: "
@@ -612,6 +617,14 @@ def _print_status(st, out):
         print(f"{st['accuracy_kind']} accuracy: {st['accuracy']:.3f}", file=out)
     else:
         print(f"accuracy: not estimated ({st['accuracy_note']})", file=out)
+    report = st.get("fit_report")
+    if report and report["collapsed"]:
+        print(f"model: the {report['method']} fit collapsed ({report['reason']}); "
+              f"{report['action']}", file=out)
+    elif report and report["method"] != "supervised":
+        seen = ", no collapse seen" if "pool_classes" in report else ""
+        print(f"model: {report['method']} with {report['n_unlabeled']} unlabeled "
+              f"samples{seen}", file=out)
 
 
 # --- main --------------------------------------------------------------------------

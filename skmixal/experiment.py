@@ -485,6 +485,10 @@ def _run_round(task, X, y, r, size, model, labeled, guard):
         "queried": new,
         "query_s": round(query_s, 4), "fit_s": round(fit_s, 4),
     }
+    report = getattr(model, "fit_report_", None) or {}
+    if report.get("collapsed"):
+        # only where the guard fired, so folders of earlier versions still resume
+        record["collapse"] = f"{report['action']}: {report['reason']}"
     return record, model
 
 

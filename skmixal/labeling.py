@@ -711,6 +711,12 @@ class _State:
             return None
         if not isinstance(info, dict) or info.get("labels") != self.labels_key():
             return None
+        return self._with_saved_weights(X, y)
+
+    def _with_saved_weights(self, X, y, **overrides):
+        """The network for this data with model.pt's weights, or None (logged)
+        when they do not load."""
+        weights = self.dir / "model.pt"
         # build the network for this data without training, then load
         net = self.estimator(max_epochs=0, min_steps=0).fit(X, y)
         try:
@@ -720,7 +726,20 @@ class _State:
                      f"only a cache: refitting the model from the {len(y)} labels, "
                      "and replacing the file.")
             return None
-        return net
+        base = self.estimator()
+        return net.set_params(max_epochs=base.max_epochs, min_steps=base.min_steps,
+                              **overrides)
+
+    def _fresh_estimator(self, X, y):
+        """What a refit trains: a new estimator, or, in a warm-start state with
+        a saved model of earlier labels, that model continued (warm_start)."""
+        if (self.meta["config"].get("warm_start")
+                and (self.dir / "model.pt").exists()):
+            net = self._with_saved_weights(X, y, warm_start=True)
+            if net is not None:
+                self.log("Continuing the last model (warm start).")
+                return net
+        return self.estimator()
 
     def model(self):
         """The model fitted on the current labels: loaded, or refitted and saved.
@@ -740,7 +759,7 @@ class _State:
         self.log(f"Refitting the model: {len(y)} labels{extra} ...")
         try:
             with InterruptGuard() as guard:
-                net = self.estimator().fit(X, y, **fit_params)
+                net = self._fresh_estimator(X, y).fit(X, y, **fit_params)
                 guard.check()
         except KeyboardInterrupt:
             raise RefitInterrupted(len(y)) from None
@@ -751,8 +770,23 @@ class _State:
         with atomic_path(self.dir / "model.pt") as tmp:
             net.save_params(f_params=str(tmp))
         write_json(self.dir / "model.json",
-                   {"labels": self.labels_key(), "n_labels": len(y)})
+                   {"labels": self.labels_key(), "n_labels": len(y),
+                    "fit_report": net.fit_report_})
         return net
+
+    def fit_report(self):
+        """The ``fit_report_`` of the cached model of the current labels, or
+        None (no model yet, a stale one, or one saved by an earlier version)."""
+        path = self.dir / "model.json"
+        if not path.exists():
+            return None
+        try:
+            info = read_json(path)
+        except UserError:
+            return None
+        if not isinstance(info, dict) or info.get("labels") != self.labels_key():
+            return None
+        return info.get("fit_report")
 
 
 # --- writing a query ---------------------------------------------------------
@@ -905,7 +939,8 @@ def _write_new_state(state_dir, meta, parsed, classes):
 def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                classes=None, test_labels=None, strategy="entropy",
                mixup_alpha="auto", estimator_params=None, seed=0,
-               semi_supervised=False, torch_threads=None, log=_quiet):
+               semi_supervised=False, warm_start=False, torch_threads=None,
+               log=_quiet):
     """Create a state directory: data reference, classes, settings, first labels.
 
     Every argument is checked before anything is written (the model settings
@@ -939,6 +974,10 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         Seeds the model and the queries.
     semi_supervised : bool, default=False
         Every refit also trains on the unlabeled pool (``X_unlabeled``).
+    warm_start : bool, default=False
+        Every refit continues from the last saved model (``warm_start=True``:
+        ``min_steps='auto'`` then takes a quarter of the steps) instead of
+        training from scratch.
     torch_threads : int or None, default=None
         torch CPU threads for this call, restored after it (see the module
         docstring); None leaves torch's setting as it is.
@@ -978,7 +1017,8 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
             "classes": cls.tolist(), "label_names": names,
             "config": {"strategy": strategy, "mixup_alpha": mixup_alpha,
                        "estimator_params": estimator_params or {}, "seed": int(seed),
-                       "semi_supervised": bool(semi_supervised)},
+                       "semi_supervised": bool(semi_supervised),
+                       "warm_start": bool(warm_start)},
             "queries": [],
             # how many labels came from --initial-labels: a rebuild of labels.npz
             # from its journal checks it has them all
@@ -1137,8 +1177,11 @@ def state_status(state_dir, *, cv=5, data=None, torch_threads=None, log=_quiet):
         ``n_labels``, ``class_counts`` (class -> count), ``class_names`` (list
         or None), ``pending`` (file or None), ``n_queries``, ``n_pool``,
         ``accuracy`` with ``accuracy_kind`` ("held-out", "k-fold
-        cross-validated" or None), and ``accuracy_note``: why there is no
-        accuracy, or None.
+        cross-validated" or None), ``accuracy_note``: why there is no
+        accuracy, or None, and ``fit_report``: the current model's
+        :attr:`~skmixal.MixupNetClassifier.fit_report_` (whether its
+        semi-supervised fit collapsed), or None when no model of the current
+        labels is saved.
     """
     _check_cv(cv)
     with _threads(torch_threads):
@@ -1152,6 +1195,7 @@ def state_status(state_dir, *, cv=5, data=None, torch_threads=None, log=_quiet):
                "n_pool": int(state.meta["data"]["shape"][0] - len(state.ids)
                              - len(state.test_ids))}
         out.update(_accuracy(state, counts, cv))
+        out["fit_report"] = state.fit_report()
         return out
 
 

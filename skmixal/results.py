@@ -20,7 +20,9 @@ class ExperimentResult:
         The experiment's settings (JSON-ready).
     records : list of dict
         One per (arm, seed, round): ``n_labeled``, ``accuracy``, ``f1_macro``,
-        ``queried`` (dataset row indices labeled that round), timings.
+        ``queried`` (dataset row indices labeled that round), timings; and
+        ``collapse`` (what the collapse guard saw and did) where a
+        semi-supervised fit collapsed.
     arms : list of str
         Arm names in display order.
     """
@@ -87,8 +89,21 @@ class ExperimentResult:
         title = (f"{self.config['dataset']['name']}: test "
                  f"{metric.replace('_', ' ')}, mean ± std over "
                  f"{len(self.config['seeds'])} seed(s)")
-        return format_table(self.curves(metric), title=title, reach=reach,
-                            target=target)
+        table = format_table(self.curves(metric), title=title, reach=reach,
+                             target=target)
+        return "\n".join([table, *self.collapse_notes()])
+
+    def collapse_notes(self):
+        """One line per fit whose semi-supervised training collapsed.
+
+        Returns
+        -------
+        notes : list of str
+            Arm, seed, labels and what the collapse guard saw and did
+            (:attr:`MixupNetClassifier.fit_report_`); empty when none did.
+        """
+        return [f"collapse guard: {r['arm']}, seed {r['seed']}, {r['n_labeled']} "
+                f"labels: {r['collapse']}" for r in self.records if r.get("collapse")]
 
     def save(self, out_dir, *, metric="accuracy", target=None):
         """Write ``results.json``, ``results.csv`` and ``learning_curve.png``.
@@ -120,7 +135,7 @@ class ExperimentResult:
                                 else self.labels_to_reach(target, metric)),
             "records": self.records})
         write_csv(paths["csv"], self.records, ["arm", "seed", "round", "n_labeled",
-                  "accuracy", "f1_macro", "query_s", "fit_s"])
+                  "accuracy", "f1_macro", "query_s", "fit_s", "collapse"])
         plot_learning_curves(
             self.curves(metric), paths["plot"], metric=metric, target=target,
             title=f"{self.config['dataset']['name']}: active learning x Mixup")

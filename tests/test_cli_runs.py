@@ -190,6 +190,27 @@ def test_semi_supervised_state_refits_with_the_real_pool(tmp_path, fit_spy):
     assert fit_spy[1:] == [(8, None)]
 
 
+def test_status_says_whether_the_models_fit_collapsed(tmp_path, capsys):
+    truth = load_dataset("digits").y
+    state = tmp_path / "state"
+    # 10 steps: the careless setting of issue 14, whose fits the guard catches
+    assert main(["init", "--state", str(state), "--initial", "8",
+                 "--semi-supervised", *FAST]) == 0
+    assert main(["status", "--state", str(state), "--cv", "0"]) == 0
+    assert "model:" not in capsys.readouterr().out  # no model of 8 labels yet
+    query = state / "query_0000.csv"
+    with open(query, newline="") as fh:
+        ids = [int(r["id"]) for r in csv.DictReader(fh)]
+    query.write_text("id,label\n" + "".join(f"{i},{truth[i]}\n" for i in ids))
+    assert main(["teach", "--state", str(state), str(query)]) == 0
+    assert "The mixmatch fit collapsed" in capsys.readouterr().err
+    report = json.loads((state / "model.json").read_text())["fit_report"]
+    assert report["collapsed"] and report["action"] == "refit supervised"
+    assert main(["status", "--state", str(state), "--cv", "0"]) == 0
+    assert (f"model: the mixmatch fit collapsed ({report['reason']}); refit "
+            "supervised") in capsys.readouterr().out.splitlines()
+
+
 # --- --module resnet18 on CIFAR-format files -----------------------------------
 
 def _write_cifar(root, n=40):
@@ -324,3 +345,65 @@ def test_run_warnings_are_one_line_naming_the_flag(tmp_path, capsys):
     assert ("skmixal: warning: --budget (100) is more than the 45 training "
             "samples of each split: every run stops at 45 labels.") in err
     assert "UserWarning" not in err and "warnings.warn" not in err
+
+
+def test_run_names_each_collapsed_fit_under_its_table(tmp_path, capsys):
+    # the careless run of issue 14: --semi-supervised with a handful of steps
+    out = tmp_path / "res"
+    argv = [a for a in TINY if a != "--quiet"]
+    assert main(["run", *argv, "--strategies", "margin", "--n-jobs", "1",
+                 "--semi-supervised", "--budget", "20", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    notes = [line for line in printed.out.splitlines()
+             if line.startswith("collapse guard: ")]
+    records = json.loads((out / "results.json").read_text())["records"]
+    collapsed = [r for r in records if "collapse" in r]
+    # every SSL fit of 10 steps collapsed and was refit supervised; the others
+    # never train on unlabeled rows, and the one-step settings check says nothing
+    assert {r["arm"] for r in collapsed} == {"margin+mixup+ssl"}
+    assert [r["n_labeled"] for r in collapsed] == [10, 20]
+    assert all(r["collapse"].startswith("refit supervised: ") for r in collapsed)
+    assert notes == [f"collapse guard: margin+mixup+ssl, seed 0, {r['n_labeled']} "
+                     f"labels: {r['collapse']}" for r in collapsed]
+    assert printed.err.count("The mixmatch fit collapsed") == 2
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [row["collapse"] != "" for row in rows] == [
+        "collapse" in r for r in records]
+
+
+def test_a_warm_start_state_continues_the_last_model(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from skmixal.classifier import MixupNetClassifier
+
+    truth = load_dataset("digits").y
+    state = tmp_path / "state"
+    histories, real_fit = [], MixupNetClassifier.fit
+
+    def spy(self, X, y, **kwargs):
+        if self.max_epochs and len(X) > 2:  # not a build nor the settings check
+            # a warm fit starts from exactly the weights of the saved model
+            starts = self.warm_start and all(
+                torch.equal(torch.load(state / "model.pt", weights_only=True)[k], v)
+                for k, v in self.module_.state_dict().items())
+            histories.append((len(X), self.warm_start, starts))
+        return real_fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", spy)
+
+    def label(query):
+        with open(query, newline="") as fh:
+            ids = [int(r["id"]) for r in csv.DictReader(fh)]
+        query.write_text("id,label\n" + "".join(f"{i},{truth[i]}\n" for i in ids))
+        assert main(["teach", "--state", str(state), str(query)]) == 0
+
+    assert main(["init", "--state", str(state), "--initial", "8", "--warm-start",
+                 *FAST]) == 0
+    assert json.loads((state / "state.json").read_text())["config"]["warm_start"]
+    label(state / "query_0000.csv")
+    assert main(["query", "--state", str(state), "--n", "4"]) == 0
+    capsys.readouterr()
+    label(state / "query_0001.csv")
+    assert "Continuing the last model (warm start)." in capsys.readouterr().err
+    # the second refit went on from the first one's weights
+    assert histories == [(8, False, False), (12, True, True)]
