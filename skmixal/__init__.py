@@ -20,6 +20,7 @@ __all__ = [
     "MLP",
     "STRATEGIES",
     "MixupNetClassifier",
+    "SemiSupervisedCollapseWarning",
     "SmallCNN",
     "TensorLoader",
     "__version__",
@@ -42,6 +43,7 @@ _HOMES = {
     "MLP": "skmixal.modules",
     "SmallCNN": "skmixal.modules",
     "MixupNetClassifier": "skmixal.classifier",
+    "SemiSupervisedCollapseWarning": "skmixal.training.guard",
     "TensorLoader": "skmixal.iterators",
 }
 

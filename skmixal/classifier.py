@@ -134,55 +134,90 @@ class MixupNetClassifier(NeuralNetClassifier):
         Minimum number of optimizer steps per fit: with few labels an epoch is
         one or two steps, so the number of epochs grows until this many steps
         are taken. This lets one setting serve 10 to 10,000 labels. ``'auto'``
-        is 1,000 for a supervised fit and 2,000 for a fit with unlabeled rows
-        (the value used is ``min_steps_``). Measured on MNIST with 100 labels,
-        the default CNN gains 2 to 5 points from 300 to 1,000 supervised
-        steps; the MLP neither gains nor loses. MixMatch on digits with 50
-        labels reached 0.92 after 1,000 steps and 0.97 after 2,000
-        (benchmarks/semi_supervised.py).
-    semi_supervised : {'mixmatch'} or None, default='mixmatch'
-        How unlabeled rows (``y == -1``, or ``fit(..., X_unlabeled=U)``) are
-        used. ``'mixmatch'``: MixMatch (Berthelot et al., 2019), Mixup across
-        labeled rows and unlabeled rows with sharpened guessed labels. It only
+        is 1,000 for a supervised fit, 2,000 for MixMatch and 1,000 for
+        FixMatch; a fit that continues the last one (``warm_start=True`` on a
+        fitted model) takes a quarter of that (the value used is
+        ``min_steps_``). Measured on MNIST with 100 labels, the default CNN
+        gains 2 to 5 points from 300 to 1,000 supervised steps; MixMatch on
+        digits with 50 labels reached 0.92 after 1,000 steps and 0.97 after
+        2,000 (benchmarks/semi_supervised.py).
+    semi_supervised : {'mixmatch', 'fixmatch'} or None, default='mixmatch'
+        How the unlabeled rows of ``fit(..., X_unlabeled=U)`` are used. It only
         acts when a fit is given unlabeled rows; without them training is
-        exactly the supervised fit. ``None``: a plain classifier, for which -1
-        is an ordinary class label and ``X_unlabeled`` is an error.
-    unlabeled_weight : float, default=75.0
-        Weight of the unlabeled loss (MixMatch's ``lambda_u``; the squared
-        error is averaged over classes, as in the paper).
-    unlabeled_rampup : float, default=1.0
-        Share of the fit's steps over which that weight rises linearly from 0
-        (1.0: over the whole fit; the paper's 16,000 of 1,000,000 steps is far
-        from a fit of a few thousand).
+        exactly the supervised fit. ``'mixmatch'``: MixMatch (Berthelot et
+        al., 2019), Mixup across labeled and unlabeled rows with sharpened,
+        distribution-aligned guesses averaged over ``n_augmentations`` views.
+        ``'fixmatch'``: FixMatch (Sohn et al., 2020), hard pseudo-labels of a
+        weak view where the network is at least ``confidence_threshold``
+        sure, learned on a strong view (batched RandAugment + Cutout on the
+        device, :mod:`skmixal.randaugment`). ``None``: a plain classifier, for
+        which ``X_unlabeled`` is an error. Measured by the worst of 5 seeds on
+        digits with 2 to 10 labels a class, MixMatch is the stronger
+        (README, "Choosing the method").
+    unlabeled_weight : float or 'auto', default='auto'
+        Weight ``lambda_u`` of the unlabeled loss: 'auto' is MixMatch's 75
+        (squared error averaged over classes, as in the paper) and FixMatch's
+        1 (cross-entropy); the value used is ``unlabeled_weight_``.
+    unlabeled_rampup : float or 'auto', default='auto'
+        Share of the fit's steps over which that weight rises linearly from 0:
+        'auto' is 1.0 for MixMatch (the whole fit; the paper's 16,000 of
+        1,000,000 steps is far from a fit of a few thousand) and 0 for
+        FixMatch, whose threshold does that job.
+    unlabeled_ratio : int or 'auto', default='auto'
+        Unlabeled rows per labeled row in a step (FixMatch's ``mu``), 1 to
+        64: 'auto' is 1 for MixMatch (which trains on K views of each) and 2
+        for FixMatch.
+    confidence_threshold : float, default=0.95
+        FixMatch: the top probability a pseudo-label needs, in (0, 1].
     sharpen_temperature : float, default=0.5
-        Temperature ``T`` that sharpens the guessed labels (``0 < T <= 1``).
+        MixMatch: temperature ``T`` that sharpens the guessed labels
+        (``0 < T <= 1``).
     n_augmentations : int, default=4
-        Augmented views ``K`` of each unlabeled sample whose predictions are
-        averaged into its guessed label; each step trains on ``K`` views of a
-        ``batch_size`` batch of the pool. Measured on digits with 50 labels
-        (5 seeds), K=4 held 0.96-0.97 on the seeds where one or two labels of
-        a class made K=2 fall to 0.91; it costs 1.6x the time of K=2 a step.
+        MixMatch: augmented views ``K`` of each unlabeled sample whose
+        predictions are averaged into its guessed label; each step trains on
+        ``K`` views of a ``batch_size`` batch of the pool. Measured on digits
+        with 50 labels (5 seeds), K=4 held 0.96-0.97 on the seeds where one or
+        two labels of a class made K=2 fall to 0.91; it costs 1.6x the time
+        of K=2 a step.
     distribution_alignment : {'uniform', 'labeled'}, array-like or None, \
             default='uniform'
-        Scale the guessed labels so that their running average matches a
-        class prior before sharpening (ReMixMatch's distribution alignment):
-        ``'uniform'``; ``'labeled'``, the labeled rows' class frequencies plus
-        one pseudo-count each; or your own class proportions, in the order of
-        ``classes_``; ``None`` is MixMatch as published. Measured on digits
-        (50 random labels, 5 seeds; ``benchmarks/semi_supervised.py``),
-        alignment stopped the collapse of classes that had one or two labels.
-        'uniform' is right for balanced classes; when you know the classes are
+        Scale the guessed labels (both methods) so that their average over
+        the last 128 steps matches a class prior before sharpening or
+        thresholding (ReMixMatch's distribution alignment, started from the
+        prior as in its code): ``'uniform'``; ``'labeled'``, the labeled rows'
+        class frequencies plus one pseudo-count each; or your own class
+        proportions, in the order of ``classes_``; ``None`` is MixMatch as
+        published. Measured on digits (50 random labels, 5 seeds), alignment
+        stopped the collapse of classes that had one or two labels. 'uniform'
+        is right for balanced classes; when you know the classes are
         imbalanced, pass their proportions.
-    augment : {'auto', 'shift', 'shift+flip', 'noise'} or None, default='auto'
-        Batched, seeded augmentation on the device (:mod:`skmixal.augment`).
-        ``'auto'``: random shifts of up to 1/14 of the image side (at least
-        1 pixel) when the fit has unlabeled image rows, otherwise none. An
-        explicit value also augments supervised fits. ``'noise'`` (Gaussian,
-        for vectors) and flips are never chosen automatically; flips are wrong
-        for digits and characters. Vector rows are not augmented: MixMatch is
-        then Mixup with guessed labels, the K views differing only in their
-        mixing partners. Measured on digits as 64 features (MLP, 50 labels,
-        3 seeds): supervised 0.814, no augmentation 0.932, 'noise' 0.924.
+    unlabeled_label : int, str or None, default=None
+        None: every value of ``y`` is a class (``-1`` included), and unlabeled
+        rows come only through ``X_unlabeled``. A value (``-1`` for
+        scikit-learn's convention): rows of ``y`` equal to it are unlabeled,
+        as for ``sklearn.semi_supervised`` estimators.
+    collapse_guard : {'refit', 'warn'} or None, default='refit'
+        After a semi-supervised fit, look for collapse: the predictions on the
+        last 100 steps' unlabeled batches cover fewer than half as many
+        effective classes (the exponential of the entropy of their counts) as
+        the labels, or the network fits under half of its own labeled rows
+        (class-balanced). ``'refit'``: warn
+        (:class:`~skmixal.SemiSupervisedCollapseWarning`) and refit
+        the supervised model on the labeled rows; ``'warn'``: warn and keep
+        the model; None: do not look. ``fit_report_`` says what happened.
+    augment : {'auto', 'shift', 'shift+flip', 'crop+flip', 'noise'} or None, \
+            default='auto'
+        Batched, seeded augmentation on the device (:mod:`skmixal.augment`),
+        the weak view of a semi-supervised fit. ``'auto'``: when the fit has
+        unlabeled image rows, ``'crop+flip'`` for 3-channel images (shift by
+        up to 1/8 of the side with reflected borders, and horizontal flips)
+        and ``'shift'`` for other images (up to 1/14 of the side, black
+        borders: flips are wrong for digits and characters); otherwise none.
+        An explicit value also augments supervised fits. ``'noise'``
+        (Gaussian, for vectors) is never chosen automatically. Vector rows are
+        not augmented: MixMatch is then Mixup with guessed labels. Measured on
+        digits as 64 features (MLP, 50 labels, 3 seeds): supervised 0.814, no
+        augmentation 0.932, 'noise' 0.924.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, dropout, mixing, augmentation
         and unlabeled sampling for each fit, through the fit's own generators:
@@ -231,8 +266,18 @@ class MixupNetClassifier(NeuralNetClassifier):
         The minimum number of steps of the last fit (``min_steps`` resolved).
     augment_ : str or None
         The augmentation used in the last fit (``augment`` resolved).
+    unlabeled_weight_, unlabeled_rampup_ : float
+        The unlabeled loss's weight and ramp-up of the last fit (resolved).
+    unlabeled_ratio_ : int
+        Unlabeled rows per labeled row of the last fit (resolved).
     n_unlabeled_ : int
         Number of unlabeled rows the last fit trained on (0: supervised).
+    fit_report_ : dict
+        What the last fit did: ``method`` ('supervised', 'mixmatch' or
+        'fixmatch'), ``n_unlabeled``, ``collapsed`` (bool), ``reason`` and
+        ``action`` (None, 'warned' or 'refit supervised'); where the guard
+        looked, also ``pool_classes`` and ``label_classes`` (effective classes
+        of the pool's predictions and of the labels) and ``labeled_accuracy``.
     input_shape_ : tuple of int
         Shape of one sample, e.g. ``(64,)`` or ``(1, 28, 28)``.
     module_ : torch.nn.Module
@@ -250,7 +295,9 @@ class MixupNetClassifier(NeuralNetClassifier):
     Zhang, Cisse, Dauphin, Lopez-Paz. "mixup: Beyond Empirical Risk
     Minimization", ICLR 2018. Yun et al. "CutMix", ICCV 2019. Berthelot,
     Carlini, Goodfellow, Papernot, Oliver, Raffel. "MixMatch: A Holistic
-    Approach to Semi-Supervised Learning", NeurIPS 2019.
+    Approach to Semi-Supervised Learning", NeurIPS 2019. Sohn et al.
+    "FixMatch: Simplifying Semi-Supervised Learning with Consistency and
+    Confidence", NeurIPS 2020. Berthelot et al. "ReMixMatch", ICLR 2020.
 
     Examples
     --------

@@ -357,10 +357,11 @@ def test_labeled_alignment_needs_labels_a_dataset_hides(images):
                            **FAST).fit(data, None, X_unlabeled=U)
 
 
-def test_auto_min_steps_is_longer_with_unlabeled_rows(images, monkeypatch):
+@pytest.fixture
+def epochs_asked(monkeypatch):
+    """The epochs each fit asks skorch's fit loop for (which then trains nothing)."""
     from skorch import NeuralNetClassifier
 
-    X, y, U, _, _, _ = images
     seen = []
 
     def record(self, X, y=None, epochs=None, **kw):
@@ -368,6 +369,12 @@ def test_auto_min_steps_is_longer_with_unlabeled_rows(images, monkeypatch):
         return self
 
     monkeypatch.setattr(NeuralNetClassifier, "fit_loop", record)
+    return seen
+
+
+def test_auto_min_steps_is_longer_with_unlabeled_rows(images, epochs_asked):
+    X, y, U, _, _, _ = images
+    seen = epochs_asked
     # 40 labeled rows in batches of 16: 3 steps an epoch; the guard off, since
     # the untrained nets it would see here would be refit supervised
     fast = dict(batch_size=16, max_epochs=1, collapse_guard=None)
@@ -378,17 +385,9 @@ def test_auto_min_steps_is_longer_with_unlabeled_rows(images, monkeypatch):
     assert seen == [334, 667, 10]
 
 
-def test_warm_start_refit_takes_a_quarter_of_the_auto_steps(images, monkeypatch):
-    from skorch import NeuralNetClassifier
-
+def test_warm_start_refit_takes_a_quarter_of_the_auto_steps(images, epochs_asked):
     X, y, U, _, _, _ = images
-    seen = []
-
-    def record(self, X, y=None, epochs=None, **kw):
-        seen.append(epochs)
-        return self
-
-    monkeypatch.setattr(NeuralNetClassifier, "fit_loop", record)
+    seen = epochs_asked
     clf = MixupNetClassifier(batch_size=16, max_epochs=1, warm_start=True,
                              collapse_guard=None)
     clf.fit(X, y, X_unlabeled=U)                   # cold: nothing to continue from
