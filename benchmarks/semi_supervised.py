@@ -156,7 +156,8 @@ def one_fit(task, params, threads):
         clf.fit(Xp[lab], yp[lab], X_unlabeled=unlabeled)
     seconds = time.perf_counter() - start
     report = dict(clf.fit_report_)
-    return dict(task, accuracy=float(clf.score(Xt, yt)), seconds=round(seconds, 1),
+    return dict(task, threads=threads, accuracy=float(clf.score(Xt, yt)),
+                seconds=round(seconds, 1),
                 n_labeled=int(len(lab)), steps=int(clf.min_steps_),
                 warnings=[str(w.message)[:200] for w in caught
                           if "collapse" in str(w.message)], **{
@@ -205,7 +206,7 @@ def summarise(records):
 
 def markdown(rows, header):
     out = [header, "", "| data | labels | arm | mean ± std | worst seed | worst gap "
-           "to supervised | seeds below sup. − 0.01 | at chance | guard fired | "
+           "to supervised | seeds below sup. − 0.01 | at chance | collapse seen | "
            "s per fit |", "|" + " --- |" * 10]
     for r in rows:
         gap = "" if r["worst_gap"] is None else f"{r['worst_gap']:+.3f}"
@@ -294,7 +295,8 @@ def main():
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, torch "
                f"{torch.__version__}, {args.jobs} jobs x {args.threads} threads")
     done = {_key(r) for r in _read(args.out)}
-    tasks = [t for t in _tasks(args, chosen) if _key(t) not in done]
+    tasks = [dict(t, jobs=args.jobs) for t in _tasks(args, chosen)
+             if _key(t) not in done]
     fresh = []
     if not args.summary:
         print(f"{machine}; {len(tasks)} fits to run", flush=True)
@@ -312,8 +314,12 @@ def main():
                     fh.write(json.dumps(record) + "\n")
         print(f"{(time.time() - started) / 60:.0f} min", flush=True)
     records = _read(args.out) if args.out else fresh
-    rows = summarise([r for r in records if r["data"] in args.data])
-    table = markdown(rows, f"Measured on {machine}.")
+    records = [r for r in records if r["data"] in args.data]
+    ran = sorted({f"{r.get('jobs', '?')} jobs x {r.get('threads', '?')} threads"
+                  for r in records})
+    table = markdown(summarise(records), f"Measured on {platform.machine()}, "
+                     f"{os.cpu_count()} cores, torch {torch.__version__}; fits ran "
+                     f"{' or '.join(ran)} (seconds per fit are wall time).")
     print(table)
     if args.markdown:
         Path(args.markdown).write_text(table)

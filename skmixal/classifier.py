@@ -204,7 +204,8 @@ class MixupNetClassifier(NeuralNetClassifier):
         (class-balanced). ``'refit'``: warn
         (:class:`~skmixal.SemiSupervisedCollapseWarning`) and refit
         the supervised model on the labeled rows; ``'warn'``: warn and keep
-        the model; None: do not look. ``fit_report_`` says what happened.
+        the model; None: neither (``fit_report_`` still says what the check
+        saw). ``fit_report_`` says what happened.
     augment : {'auto', 'shift', 'shift+flip', 'crop+flip', 'noise'} or None, \
             default='auto'
         Batched, seeded augmentation on the device (:mod:`skmixal.augment`),

@@ -88,7 +88,10 @@ def test_warn_keeps_the_collapsed_model_and_none_stays_silent(images):
         warnings.simplefilter("error")
         silent = MixupNetClassifier(collapse_guard=None, **SHORT).fit(
             X, y, X_unlabeled=U)
-    assert silent.fit_report_["collapsed"] is False
+    # None neither warns nor refits, but the report says what the check saw
+    assert silent.fit_report_["collapsed"] is True
+    assert silent.fit_report_["action"] is None
+    assert silent.fit_report_["reason"] == warned.fit_report_["reason"]
     np.testing.assert_array_equal(warned.predict_proba(Xt), silent.predict_proba(Xt))
     # the collapsed model predicts (almost) one class
     assert np.bincount(silent.predict(Xt)).max() > 0.8 * len(Xt)
