@@ -25,6 +25,10 @@ torch.set_num_threads(1)
 
 HAS_TIMM = importlib.util.find_spec("timm") is not None
 HAS_LITE = importlib.util.find_spec("efficientnet_lite_pytorch") is not None
+# torchvision is the optional `vision` extra (absent from the floors venv)
+HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
+needs_torchvision = pytest.mark.skipif(not HAS_TORCHVISION,
+                                       reason="optional extra skmixal[vision]")
 RESNET18_FILE = "resnet18-f37072fd.pth"  # the file name torchvision publishes
 
 
@@ -172,6 +176,7 @@ def empty_torch_home(tmp_path, monkeypatch):
     return tmp_path / "hub" / "checkpoints" / RESNET18_FILE
 
 
+@needs_torchvision
 def test_resnet18_offline_names_the_file_and_the_url(empty_torch_home):
     backbone = get_backbone("resnet18")
     assert (backbone.input_size, backbone.mean) == (224, IMAGENET_MEAN)
@@ -183,6 +188,7 @@ def test_resnet18_offline_names_the_file_and_the_url(empty_torch_home):
     assert "torch.hub.get_dir()" in message and "no network" in message
 
 
+@needs_torchvision
 def test_resnet18_loads_the_cached_file(empty_torch_home):
     import torchvision
 
@@ -205,6 +211,7 @@ def test_resnet18_loads_the_cached_file(empty_torch_home):
     torch.testing.assert_close(fused(x), expected, rtol=1e-4, atol=1e-5)
 
 
+@needs_torchvision
 def test_resnet18_corrupt_cached_file(empty_torch_home):
     empty_torch_home.parent.mkdir(parents=True)
     empty_torch_home.write_bytes(b"half a download")
@@ -213,6 +220,7 @@ def test_resnet18_corrupt_cached_file(empty_torch_home):
     assert str(empty_torch_home) in str(info.value)
 
 
+@needs_torchvision
 def test_resnet18_local_weights_override(tmp_path, empty_torch_home):
     import torchvision
 
@@ -227,6 +235,13 @@ def test_resnet18_local_weights_override(tmp_path, empty_torch_home):
     got = get_backbone("resnet18", weights=path).load(fuse=False)(x)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
     assert not empty_torch_home.exists()  # nothing was looked up in the cache
+
+
+def test_resnet18_without_torchvision_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"resnet18 needs the package "
+                       r"'torchvision'.*pip install \"skmixal\[vision\]\""):
+        get_backbone("resnet18")
 
 
 # --- EfficientNet-Lite0 from its wheels ----------------------------------------
