@@ -269,7 +269,7 @@ def report(module, results, reasons, out):
     return score, notes, unexplained
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", default=list(MODULES),
                         help=f"modules to mutate (default: all of {list(MODULES)})")
@@ -291,6 +291,11 @@ def main():
     unknown = sorted(set(args.modules) - set(MODULES))
     if unknown:
         parser.error(f"unknown modules {unknown}; add them to MODULES first")
+    return args
+
+
+def main():
+    args = parse_args()
     output = args.output.resolve() if args.output else None
     try:
         tool = f"cosmic-ray {version('cosmic-ray')}"
