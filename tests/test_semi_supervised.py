@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from modAL.models import ActiveLearner
+from sklearn.model_selection import train_test_split
 
 from skmixal import MixupNetClassifier
 from skmixal.iterators import UnlabeledSampler
@@ -504,8 +505,6 @@ def test_mixmatch_beats_supervised_training_with_the_same_labels(digits):
     seeds 0-2 of these labels MixMatch led by 4.3, 7.4 and 3.3 points (0.850
     against 0.776 on the seed used here); a MixMatch that ignores or mislabels
     its pool lands at or below the supervised fit."""
-    from sklearn.model_selection import train_test_split
-
     X, y = digits
     X = X.reshape(-1, 8, 8).astype(np.float32)
     Xp, Xt, yp, yt = train_test_split(X, y, test_size=0.3, stratify=y,
