@@ -14,6 +14,7 @@ flag's name as the command line is read, before anything runs.
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shlex
@@ -27,6 +28,7 @@ from skmixal._fitting import (
     MAX_BATCH_SIZE,
     MAX_EPOCHS,
     MAX_FOLDS,
+    MAX_INPUT_SIZE,
     MAX_LABELS,
     MAX_LR,
     MAX_SEEDS,
@@ -227,6 +229,38 @@ def _estimator_args(parser, command):
                        help=_SSL_HELP[command])
 
 
+_BACKBONE_HELP = {
+    "run": "train and query on the frozen features of this pretrained "
+           "backbone instead of the pixels: efficientnet_lite0 (offline, from "
+           "the skmixal[pretrained] extra), resnet18 (torchvision, downloads its "
+           "weights once) or timm:<model> (timm). The images are embedded once; "
+           "the features are cached in --out/embeddings and recomputed when the "
+           "data changes",
+    "init": "train and query on the frozen features of this pretrained "
+            "backbone (names as for `skmixal run --backbone`); embedded once, "
+            "cached in the state folder, recomputed when the data changes",
+}
+
+
+def _backbone_args(parser, command):
+    group = parser.add_argument_group("pretrained features")
+    group.add_argument("--backbone", default=None, help=_BACKBONE_HELP[command])
+    group.add_argument("--input-size", type=_int_arg(16, MAX_INPUT_SIZE),
+                       default=None,
+                       help=f"side the images are resized to for --backbone, 16 "
+                       f"to {MAX_INPUT_SIZE} (default: the backbone's own: 160 "
+                       "for efficientnet_lite0, 224 for resnet18)")
+
+
+def _check_backbone_args(args):
+    if args.input_size is not None and args.backbone is None:
+        raise UserError("--input-size applies to --backbone; pass --backbone too.")
+    if args.backbone is not None and args.module is not None:
+        raise UserError("--module and --backbone do not go together: with "
+                        "--backbone the model is an MLP on the features "
+                        "(--module-kwargs '{\"hidden_units\": [...]}' sizes it).")
+
+
 def _estimator_params(args):
     keys = ("max_epochs", "min_steps", "batch_size", "lr")
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
@@ -324,6 +358,7 @@ def _add_run(sub, strategies):
                      help="no progress bar or notes on stderr: the table, warnings "
                      "and errors only")
     _estimator_args(run, "run")
+    _backbone_args(run, "run")
 
 
 def _add_init(sub, strategies):
@@ -358,6 +393,7 @@ def _add_init(sub, strategies):
                       "instead of training from scratch")
     _threads_arg(init)
     _estimator_args(init, "init")
+    _backbone_args(init, "init")
 
 
 def _add_loop_commands(sub):
@@ -493,7 +529,10 @@ def _cmd_run(args, out, err):
     from skmixal.experiment import SettingsError
 
     _check_out_dir(args.out, "--out")
+    _check_backbone_args(args)
     data = load_data(args.data)
+    if args.backbone is not None:
+        data = _embedded(data, args, Path(args.out) / "embeddings", err)
     settings = _run_settings(args, data, err)
     if not args.quiet:
         print(f"{data.name}: {len(data.X)} samples; arms: "
@@ -519,6 +558,20 @@ def _cmd_run(args, out, err):
     if not args.quiet:
         print(f"\n{time.perf_counter() - tic:.1f} s; wrote {paths['json']}, "
               f"{paths['csv']}, {paths['plot']}", file=err)
+
+
+def _embedded(data, args, folder, err):
+    """The data set with its images replaced by the backbone's cached features."""
+    from skmixal._embedding_cache import backbone_features
+
+    def log(message):
+        if not args.quiet:
+            print(message, file=err, flush=True)
+
+    X = backbone_features(data, args.backbone, folder,
+                          input_size=args.input_size, log=log)
+    return dataclasses.replace(data, X=X, name=f"{data.name}+{args.backbone}",
+                               image_shape=None)
 
 
 @contextlib.contextmanager
@@ -570,6 +623,7 @@ def _cmd_init(args, out, log):
     from skmixal import labeling
 
     _check_out_dir(args.state, "--state")
+    _check_backbone_args(args)
     module = _module_settings(args)
     path = labeling.init_state(
         args.state, args.data, initial_labels=args.initial_labels,
@@ -578,6 +632,7 @@ def _cmd_init(args, out, log):
         mixup_alpha=args.mixup_alpha,
         estimator_params={**_estimator_params(args), **module}, seed=args.seed,
         semi_supervised=args.semi_supervised, warm_start=args.warm_start,
+        backbone=args.backbone, input_size=args.input_size,
         torch_threads=args.torch_threads, log=log)
     print(f"Initialized {args.state}.", file=out)
     if path is not None:

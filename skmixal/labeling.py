@@ -51,6 +51,13 @@ from pathlib import Path
 
 import numpy as np
 
+from skmixal._embedding_cache import (
+    backbone_features,
+    embed,
+    images_of,
+    save_embeddings,
+    standardized,
+)
 from skmixal._fitting import (
     MAX_FOLDS,
     MAX_LABELS,
@@ -551,6 +558,7 @@ class _State:
         test = self._read_test()
         self.test_ids, self.test_codes = test["ids"], test["codes"]
         self._data = None
+        self._features = None
         self._data_override = data
 
     def check_writable(self, command):
@@ -632,6 +640,20 @@ class _State:
         return data
 
     @property
+    def features(self):
+        """What the model trains and queries on: the images, or under
+        ``--backbone`` their embeddings (cached in the state folder)."""
+        if self._features is None:
+            backbone = self.meta["config"].get("backbone")
+            if backbone is None:
+                self._features = self.data.X
+            else:
+                self._features = backbone_features(
+                    self.data, backbone["name"], self.dir / "embeddings",
+                    input_size=backbone["input_size"], log=self.log)
+        return self._features
+
+    @property
     def pending(self):
         """The last query if it was not taught yet, else None."""
         queries = self.meta["queries"]
@@ -681,7 +703,7 @@ class _State:
                 f"{self.dir / 'state.json'} holds a model setting out of range: "
                 f"{exc} Nothing was changed; correct it under config, "
                 "estimator_params in that file, or start a new state.") from None
-        params = {**model_params(cfg["estimator_params"], self.data.X, self.classes),
+        params = {**model_params(cfg["estimator_params"], self.features, self.classes),
                   "mixup_alpha": cfg["mixup_alpha"], "random_state": cfg["seed"],
                   "classes": self.classes,
                   "torch_load_kwargs": {"weights_only": True}, **overrides}
@@ -697,7 +719,7 @@ class _State:
                      "left, so this semi-supervised state refits on the labels "
                      "alone (a supervised fit).")
             return {}
-        return {"X_unlabeled": self.data.X[pool]}
+        return {"X_unlabeled": self.features[pool]}
 
     def _load_model(self, X, y):
         """The cached model, or None if missing, stale or unreadable."""
@@ -749,7 +771,7 @@ class _State:
         """
         if len(self.ids) == 0:
             return None
-        X, y = self.data.X[self.ids], self.classes[self.codes]
+        X, y = self.features[self.ids], self.classes[self.codes]
         net = self._load_model(X, y)
         if net is not None:
             return net
@@ -939,8 +961,8 @@ def _write_new_state(state_dir, meta, parsed, classes):
 def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                classes=None, test_labels=None, strategy="entropy",
                mixup_alpha="auto", estimator_params=None, seed=0,
-               semi_supervised=False, warm_start=False, torch_threads=None,
-               log=_quiet):
+               semi_supervised=False, warm_start=False, backbone=None,
+               input_size=None, torch_threads=None, log=_quiet):
     """Create a state directory: data reference, classes, settings, first labels.
 
     Every argument is checked before anything is written (the model settings
@@ -978,6 +1000,13 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         Every refit continues from the last saved model (``warm_start=True``:
         ``min_steps='auto'`` then takes a quarter of the steps) instead of
         training from scratch.
+    backbone : str or None, default=None
+        Train and query on the frozen features of this pretrained backbone (a
+        name of :data:`skmixal.backbones.BACKBONES`) instead of the pixels:
+        embedded here once, cached in ``state_dir/embeddings`` and checked
+        against the data at every later command (recomputed when stale).
+    input_size : int or None, default=None
+        Side the images are resized to for ``backbone``; None: its own.
     torch_threads : int or None, default=None
         torch CPU threads for this call, restored after it (see the module
         docstring); None leaves torch's setting as it is.
@@ -1002,12 +1031,14 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         if len(np.unique(cls.astype(str))) != len(cls) or len(cls) < 2:
             raise UserError(f"Need at least two distinct classes; got {cls.tolist()}.")
         names = _label_names(loaded, cls)
-        params = {**model_params(estimator_params or {}, loaded.X, cls),
-                  "mixup_alpha": mixup_alpha, "random_state": int(seed), "classes": cls}
-        check_model_settings(params, loaded.X, cls, semi_supervised=semi_supervised)
         parsed = _read_init_labels(initial_labels, test_labels, cls, len(loaded.X),
                                    names)
         _check_first_query(n_initial, len(loaded.X), parsed)
+        # the slow part (embedding) after the quick checks
+        features, cached = _init_features(loaded, backbone, input_size, log)
+        params = {**model_params(estimator_params or {}, features, cls),
+                  "mixup_alpha": mixup_alpha, "random_state": int(seed), "classes": cls}
+        check_model_settings(params, features, cls, semi_supervised=semi_supervised)
         meta = {
             "format": STATE_FORMAT, "version": STATE_VERSION,
             "skmixal_version": __version__,
@@ -1024,15 +1055,38 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
             # from its journal checks it has them all
             "initial_labels": len(parsed["labels"][0]) if "labels" in parsed else 0,
         }
+        if cached is not None:
+            meta["config"]["backbone"] = {"name": backbone,
+                                          "input_size": cached[1]["input_size"]}
         _write_new_state(state_dir, meta, parsed, cls)
         state = _State(state_dir, log=log)
         state._data = loaded
+        if cached is not None:
+            save_embeddings(state_dir / "embeddings", *cached, log=log)
+            state._features = features
         if n_initial:
             rng = np.random.default_rng(seed)
             picks = np.sort(rng.choice(state.pool(), n_initial, replace=False))
             return _write_query(state, picks, "query_0000.csv")
         state.model()
         return None
+
+
+def _init_features(loaded, backbone, input_size, log):
+    """(features, (embeddings, cache description) or None) for a new state.
+
+    Nothing is written yet: init leaves nothing behind when a later check fails.
+    """
+    if backbone is None:
+        if input_size is not None:
+            raise UserError("--input-size applies to --backbone; pass --backbone "
+                            "too.")
+        return loaded.X, None
+    X = images_of(loaded)
+    log(f"Embedding {len(X)} images with {backbone} (once: later commands read "
+        "them from the state folder) ...")
+    emb, meta = embed(X, backbone, input_size=input_size)
+    return standardized(emb), (emb, meta)
 
 
 # --- query, teach, status ----------------------------------------------------
@@ -1098,9 +1152,9 @@ def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
         else:
             log(f"Scoring {len(pool)} unlabeled samples with "
                 f"{_strategy_name(func)} ...")
-            picks = pool[query_indices(func, model, state.data.X[pool], n,
+            picks = pool[query_indices(func, model, state.features[pool], n,
                                        random_state=seed,
-                                       X_labeled=state.data.X[state.ids],
+                                       X_labeled=state.features[state.ids],
                                        y_labeled=state.classes[state.codes])]
         return _write_query(state, picks, f"query_{round_no:04d}.csv",
                             replaces=pending)
@@ -1207,7 +1261,7 @@ def _accuracy(state, counts, cv):
     if not len(state.ids):
         return {**none, "accuracy_note": "no labels yet"}
     if len(state.test_ids):
-        pred = state.model().predict(state.data.X[state.test_ids])
+        pred = state.model().predict(state.features[state.test_ids])
         return {"accuracy": float(np.mean(pred == state.classes[state.test_codes])),
                 "accuracy_kind": "held-out", "accuracy_note": None}
     if cv == 0:
@@ -1220,7 +1274,7 @@ def _accuracy(state, counts, cv):
                 "in each of 2 or more classes, or pass --test-labels at init"}
     state.log(f"Cross-validating: {folds} fits on {len(state.ids)} labels ...")
     scores = cross_val_score(
-        state.estimator(), state.data.X[state.ids], state.classes[state.codes],
+        state.estimator(), state.features[state.ids], state.classes[state.codes],
         cv=StratifiedKFold(folds, shuffle=True,
                            random_state=state.meta["config"]["seed"]))
     return {"accuracy": float(scores.mean()),
