@@ -137,3 +137,115 @@ def test_one_hot_equals_torchs():
         torch.testing.assert_close(
             one_hot(y, 10, dtype), torch.nn.functional.one_hot(y, 10).to(dtype),
             rtol=0, atol=0)
+
+
+# --- CutMix against a brute force of its box ------------------------------------------
+
+def _box_of(mixed, x):
+    """(rows, cols) where ``mixed`` differs from ``x``: the pasted box (brute force)."""
+    diff = (mixed != x).any(dim=(0, 1)).numpy()
+    rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
+    # every pixel in the bounding box is pasted: a box, not a scatter
+    assert diff[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+    assert diff.sum() == len(rows) * len(cols)
+    return rows, cols
+
+
+@pytest.mark.parametrize("height, width, lam", [(20, 12, 0.75), (16, 16, 0.36),
+                                                (10, 30, 0.91)])
+def test_cutmix_box_side_centre_and_kept_share_by_brute_force(height, width, lam):
+    x = torch.zeros(1, 2, height, width)
+    partner = torch.ones(1, 2, height, width)
+    cut = np.sqrt(1.0 - lam)  # the paper: the box covers 1 - lam of the image
+    side_h, side_w = int(height * cut), int(width * cut)
+    interior = 0
+    for seed in range(60):
+        draws = np.random.default_rng(seed)
+        cy, cx = draws.integers(height), draws.integers(width)  # the same draws
+        mixed, kept = cutmix(x, partner, lam, rng=np.random.default_rng(seed))
+        rows, cols = _box_of(mixed, x)
+        # the box is the side-long window centred on (cy, cx), clipped
+        expect_rows = [r for r in range(cy - side_h // 2, cy + side_h // 2)
+                       if 0 <= r < height]
+        expect_cols = [c for c in range(cx - side_w // 2, cx + side_w // 2)
+                       if 0 <= c < width]
+        assert rows.tolist() == expect_rows
+        assert cols.tolist() == expect_cols
+        assert kept == pytest.approx(1 - len(rows) * len(cols) / (height * width))
+        assert kept == pytest.approx(1 - mixed.mean().item())
+        if len(rows) == 2 * (side_h // 2) and len(cols) == 2 * (side_w // 2):
+            interior += 1
+            # unclipped: the share kept is lam up to the rounding of the sides
+            assert abs(kept - lam) <= (2 / height + 2 / width) + 1e-9
+    assert interior >= 5  # the unclipped case was exercised
+
+
+def test_cutmix_uses_the_last_two_axes_as_height_and_width():
+    x = torch.zeros(1, 3, 40, 8)  # tall: a swap of the axes shows
+    mixed, _ = cutmix(x, torch.ones_like(x), 0.0, rng=np.random.default_rng(0))
+    rows, cols = _box_of(mixed, x)
+    # lam = 0: the box is the whole side in each direction, clipped at the centre
+    assert len(rows) <= 40 and len(cols) <= 8
+    assert len(rows) > 8
+
+
+def test_cutmix_needs_exactly_four_dimensions():
+    for shape in [(2, 8, 8), (2, 1, 1, 8, 8)]:
+        with pytest.raises(ValueError, match=r"cutmix needs image batches"):
+            cutmix(torch.zeros(shape), torch.zeros(shape), 0.5)
+
+
+# --- mix_batch's switches ------------------------------------------------------------
+
+def test_mix_batch_mixes_pairs_from_two_rows_on():
+    x, y = torch.eye(2), torch.tensor([0, 1])
+    torch.manual_seed(0)
+    out_x, out_y = mix_batch(x, y, sampler=lambda: 0.5)
+    assert isinstance(out_y, MixedTarget)
+    out_x, out_y = mix_batch(x[:1], y[:1], sampler=lambda: 0.5)
+    assert out_x is x[:1] or torch.equal(out_x, x[:1])
+    assert not isinstance(out_y, MixedTarget)
+
+
+@pytest.mark.parametrize("prob", [0.3, 0.8])
+def test_mix_batch_mixes_with_probability_prob(prob):
+    x, y = torch.randn(4, 3), torch.arange(4)
+    rng = np.random.default_rng(0)
+    reference = np.random.default_rng(0)
+    mixed = 0
+    for _ in range(400):
+        _, out_y = mix_batch(x, y, sampler=lambda: 0.5, prob=prob, rng=rng)
+        expected = reference.random() < prob  # one draw a batch, mixed below prob
+        assert isinstance(out_y, MixedTarget) == expected
+        mixed += expected
+    assert abs(mixed / 400 - prob) < 0.08
+
+
+def test_mix_batch_prob_one_mixes_every_batch_without_drawing():
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    for _ in range(20):
+        _, out_y = mix_batch(torch.randn(4, 3), torch.arange(4), sampler=lambda: 0.5,
+                             rng=rng)
+        assert isinstance(out_y, MixedTarget)
+    assert rng.bit_generator.state == state  # nothing drawn for the mix decision
+
+
+def test_mix_batch_cutmix_mode_pastes_boxes_and_reports_the_kept_share():
+    x = torch.zeros(4, 1, 12, 12)
+    for i in range(4):
+        x[i] = i + 1.0  # each image one value: a pasted pixel names its source
+    y = torch.arange(4)
+    out_x, out_y = mix_batch(x, y, sampler=lambda: 0.6, mode="cutmix",
+                             rng=np.random.default_rng(3),
+                             generator=torch.Generator().manual_seed(0))
+    assert isinstance(out_y, MixedTarget)
+    assert out_y.lam != 0.6  # the exact share, not the drawn lambda
+    for i in range(4):
+        values = torch.unique(out_x[i]).tolist()
+        source = [v for v in values if v != i + 1.0]
+        partner = int(out_y.y_b[i])
+        # the box came from the partner whose label y_b holds
+        assert source in ([], [partner + 1.0])
+        kept = float((out_x[i] == i + 1.0).float().mean())
+        assert kept == pytest.approx(out_y.lam) or partner == i
