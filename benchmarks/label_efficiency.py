@@ -17,6 +17,17 @@ with the arms
   the pool every round (MixMatch with the estimator's defaults);
 * ``random+mixup+ssl`` (digits): random labels with semi-supervised training.
 
+and, on the frozen features of a pretrained backbone (what ``skmixal run
+--backbone efficientnet_lite0`` trains on: EfficientNet-Lite0 at 160 px,
+standardised; cached in ``--out/embeddings/<data>``), the same CIFAR-10 splits
+and schedule (``cifar10+efficientnet_lite0``) with the MLP head for
+``random``, ``margin``, ``entropy``, ``typiclust`` and ``badge`` (no Mixup: it
+lowered accuracy on these features), and scikit-learn's
+``LogisticRegression`` with ``random`` and ``margin`` as the baseline of issue
+15 (``logreg random``, ``logreg margin``); the same with the first 100 labels
+chosen by TypiClust (``+typiclust-start``); and digits and MNIST on the same
+backbone (``random``, ``margin``) against their from-scratch arms.
+
 Each data set's rounds are saved under ``--out/<data>/`` as they finish (a rerun
 resumes), with ``results.json``, ``results.csv`` and ``learning_curve.png``;
 ``summary.json`` there holds the tables and the targets, and
@@ -29,8 +40,11 @@ Targets (issue 11), for the recipe:
 * the accuracy of ``random`` at the largest budget reached with at most a
   quarter of its labels.
 
-    python benchmarks/label_efficiency.py --jobs 2          # all three, 3 seeds
+    python benchmarks/label_efficiency.py --jobs 2          # every plan, 3 seeds
     python benchmarks/label_efficiency.py --only digits --seeds 0,1,2,3,4
+    python benchmarks/label_efficiency.py --only cifar10+efficientnet_lite0 \\
+        cifar10+efficientnet_lite0+typiclust-start digits+efficientnet_lite0 \\
+        mnist+efficientnet_lite0
 """
 
 import argparse
@@ -42,7 +56,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
 
+from skmixal._embedding_cache import backbone_features
 from skmixal.datasets import load_dataset
 from skmixal.experiment import Arm, run_experiment
 from skmixal.results import package_versions
@@ -70,6 +86,27 @@ PLAN = {
 }
 
 
+BACKBONE_ARMS = [Arm(name, name, False)
+                 for name in ("random", "margin", "entropy", "typiclust", "badge")]
+LOGREG_ARMS = [Arm("logreg random", "random", False),
+               Arm("logreg margin", "margin", False)]
+PLAN["cifar10+efficientnet_lite0"] = dict(
+    PLAN["cifar10"], backbone="efficientnet_lite0", arms=BACKBONE_ARMS,
+    recipe="margin", baseline_arms=LOGREG_ARMS)
+# the first 100 labels chosen by TypiClust (typical points of k-means clusters
+# of the features) instead of at random: the cold start it was designed for
+PLAN["cifar10+efficientnet_lite0+typiclust-start"] = dict(
+    PLAN["cifar10+efficientnet_lite0"], initial_strategy="typiclust",
+    arms=[a for a in BACKBONE_ARMS if a.name != "entropy"], baseline_arms=[])
+# the same features on the grey digit sets, against their from-scratch arms
+PLAN["digits+efficientnet_lite0"] = dict(
+    PLAN["digits"], backbone="efficientnet_lite0", arms=BACKBONE_ARMS[:2],
+    recipe="margin", target_labels=None)
+PLAN["mnist+efficientnet_lite0"] = dict(
+    PLAN["mnist"], backbone="efficientnet_lite0", arms=BACKBONE_ARMS[:2],
+    recipe="margin", target_labels=None)
+
+
 def _at(curve, n):
     ns, mean, std = curve
     hit = np.flatnonzero(np.asarray(ns) == n)
@@ -78,20 +115,26 @@ def _at(curve, n):
 
 def summarise(name, result, plan):
     curves = result.curves("accuracy")
-    budgets = [int(n) for n in curves["random"][0]]
+    recipe = plan.get("recipe", RECIPE)
+    random_arm = "random" if "random" in curves else recipe
+    budgets = [int(n) for n in curves[random_arm][0]]
     largest = budgets[-1]
     table = {arm: {int(n): [float(m), float(s)] for n, m, s in zip(*curves[arm])}
              for arm in result.arms}
-    baseline, _ = _at(curves["random"], largest)
+    baseline, _ = _at(curves[random_arm], largest)
     # labels the recipe needs to match random sampling's accuracy at the largest
     # budget, against the quarter of that budget the target allows
-    ns, mean, _ = curves[RECIPE]
+    ns, mean, _ = curves[recipe]
     reach = next((int(n) for n, m in zip(ns, mean) if m >= baseline), None)
-    out = {"data": name, "budgets": budgets, "table": table,
+    worst = {arm: {int(n): float(min(r["accuracy"] for r in result.records
+                                     if r["arm"] == arm and r["n_labeled"] == n))
+                   for n in budgets} for arm in result.arms}
+    out = {"data": name, "recipe": recipe, "budgets": budgets, "table": table,
+           "worst_seed": worst,
            "random_at_largest": baseline, "recipe_labels_to_match": reach,
            "quarter_of_largest": largest / 4}
     if plan["target_labels"] is not None:
-        out["recipe_at_target_labels"] = _at(curves[RECIPE], plan["target_labels"])[0]
+        out["recipe_at_target_labels"] = _at(curves[recipe], plan["target_labels"])[0]
         out["target_labels"] = plan["target_labels"]
     return out
 
@@ -99,25 +142,30 @@ def summarise(name, result, plan):
 def print_summary(summary):
     name = summary["data"]
     budgets = summary["budgets"]
-    print(f"\n{name}: test accuracy, mean ± std over seeds")
-    print(f"{'arm':>18}" + "".join(f"{n:>16}" for n in budgets))
+    recipe = summary.get("recipe", RECIPE)
+    worst = summary.get("worst_seed", {})
+    print(f"\n{name}: test accuracy, mean ± std over seeds (worst seed)")
+    print(f"{'arm':>18}" + "".join(f"{n:>24}" for n in budgets))
     for arm, row in summary["table"].items():
-        cells = "".join(f"{row[n][0]:>9.3f} ± {row[n][1]:.3f}" if n in row
-                        else f"{'':>16}" for n in budgets)
+        low = worst.get(arm, {})
+        cells = "".join(
+            f"{row[n][0]:>9.3f} ± {row[n][1]:.3f} ({low[n]:.3f})" if n in low
+            else f"{row[n][0]:>9.3f} ± {row[n][1]:.3f}{'':>8}" if n in row
+            else f"{'':>24}" for n in budgets)
         print(f"{arm:>18}{cells}")
     if "target_labels" in summary:
         acc = summary["recipe_at_target_labels"]
-        print(f"  {RECIPE} at {summary['target_labels']} labels: {acc:.3f} "
+        print(f"  {recipe} at {summary['target_labels']} labels: {acc:.3f} "
               f"(target >= 0.97: {'met' if acc >= 0.97 else 'MISSED'})")
     reach, quarter = summary["recipe_labels_to_match"], summary["quarter_of_largest"]
     print(f"  random at {budgets[-1]} labels: {summary['random_at_largest']:.3f}; "
-          f"{RECIPE} matches it with {reach} labels (target <= {quarter:.0f}: "
+          f"{recipe} matches it with {reach} labels (target <= {quarter:.0f}: "
           f"{'met' if reach is not None and reach <= quarter else 'MISSED'})")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=list(PLAN))
+    parser.add_argument("--only", choices=list(PLAN), nargs="+")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", default=str(HERE / "results" / "label_efficiency"))
@@ -130,7 +178,7 @@ def main():
     print(machine, flush=True)
     summaries = []
     for name, plan in PLAN.items():
-        if args.only not in (None, name):
+        if args.only is not None and name not in args.only:
             continue
         params = None
         if args.smoke:
@@ -141,21 +189,42 @@ def main():
         data = load_dataset(plan["spec"], **plan["load"])
         out = Path(args.out) / name
         started = time.time()
-        result = run_experiment(
-            data.X, data.y, arms=plan["arms"], seeds=seeds, n_initial=plan["n_initial"],
-            query_size=plan["query_size"], budget=plan["budget"],
-            test_size=plan["test_size"], estimator_params=params, out_dir=out,
-            n_jobs=args.jobs, torch_threads=1, dataset_name=name)
-        wall = time.time() - started
+        X = data.X
+        if "backbone" in plan:
+            torch.set_num_threads(args.jobs)
+            # one cache folder per data set: the plans on CIFAR share theirs
+            cache = Path(args.out) / "embeddings" / name.split("+")[0]
+            X = backbone_features(data, plan["backbone"], cache, log=print)
+            torch.set_num_threads(1)
+        schedule = dict(seeds=seeds, n_initial=plan["n_initial"],
+                        initial_strategy=plan.get("initial_strategy"),
+                        query_size=plan["query_size"], budget=plan["budget"],
+                        test_size=plan["test_size"], n_jobs=args.jobs,
+                        torch_threads=1, dataset_name=name)
+        result = run_experiment(X, data.y, arms=plan["arms"], estimator_params=params,
+                                out_dir=out, **schedule)
         result.save(out)
         summary = summarise(name, result, plan)
+        if plan.get("baseline_arms"):
+            base = run_experiment(
+                X, data.y, arms=plan["baseline_arms"],
+                estimator=LogisticRegression(max_iter=2000), out_dir=out / "logreg",
+                **schedule)
+            base.save(out / "logreg")
+            extra = summarise(name, base, dict(plan, recipe="logreg random"))
+            summary["table"].update(extra["table"])
+            summary["worst_seed"].update(extra["worst_seed"])
+            result.records.extend(base.records)
+        wall = time.time() - started
         # wall_s counts this invocation only (a rerun resumes saved rounds);
         # compute_s is what every round cost, in whichever invocation it ran
         compute = sum(r["fit_s"] + r["query_s"] for r in result.records)
         summary.update(machine=machine, seeds=seeds, versions=package_versions(),
                        wall_s=wall, compute_s=compute, shape=list(data.X.shape),
-                       schedule={k: plan[k] for k in
-                                 ("test_size", "n_initial", "query_size", "budget")})
+                       schedule={k: plan.get(k) for k in
+                                 ("test_size", "n_initial", "initial_strategy",
+                                  "query_size", "budget")},
+                       backbone=plan.get("backbone"))
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
         summaries.append(summary)
         print(f"{name}: {wall / 60:.0f} min", flush=True)

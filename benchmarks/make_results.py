@@ -74,7 +74,9 @@ def run(names, jobs):
 def _label_efficiency_section():
     lines = []
     root = OUT / "label_efficiency"
-    for name in ("digits", "mnist", "cifar10"):
+    for name in ("digits", "mnist", "cifar10", "cifar10+efficientnet_lite0",
+                 "cifar10+efficientnet_lite0+typiclust-start",
+                 "digits+efficientnet_lite0", "mnist+efficientnet_lite0"):
         path = root / name / "summary.json"
         if not path.exists():
             lines.append(f"### {name}\n\nNot run yet.\n")
@@ -83,19 +85,28 @@ def _label_efficiency_section():
         sched = s["schedule"]
         budgets = s["budgets"]
         lines.append(f"### {name}\n")
+        if s.get("backbone"):
+            lines.append(f"On the frozen {s['backbone']} features of the images "
+                         "(standardised), as `skmixal run --backbone` trains.\n")
         lines.append(
             f"{s['shape'][0]:,} images {tuple(s['shape'][1:])}, test share "
-            f"{sched['test_size']}, {sched['n_initial']} random labels then rounds of "
+            f"{sched['test_size']}, {sched['n_initial']} labels chosen by "
+            f"{sched.get('initial_strategy') or 'random'} sampling, then rounds of "
             f"{sched['query_size']} to {sched['budget']}; seeds {s['seeds']}; "
             f"{s['compute_s'] / 60:.0f} min of fits and queries "
             f"({s['wall_s'] / 60:.0f} min wall in the last invocation, which "
             f"resumes saved rounds) on {s['machine']}. Versions: "
             + ", ".join(f"{k} {v}" for k, v in s["versions"].items()) + ".\n")
+        worst = s.get("worst_seed", {})
+        if worst:
+            lines.append("Mean ± std over seeds (worst seed).\n")
         lines.append("| arm | " + " | ".join(str(n) for n in budgets) + " |")
         lines.append("| --- |" + " --- |" * len(budgets))
         for arm, row in s["table"].items():
-            cells = [f"{row[str(n)][0]:.3f} ± {row[str(n)][1]:.3f}" if str(n) in row
-                     else "" for n in budgets]
+            low = worst.get(arm, {})
+            cells = [f"{row[str(n)][0]:.3f} ± {row[str(n)][1]:.3f}"
+                     + (f" ({low[str(n)]:.3f})" if str(n) in low else "")
+                     if str(n) in row else "" for n in budgets]
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
         lines.append("")
         if "target_labels" in s:
@@ -104,8 +115,9 @@ def _label_efficiency_section():
                          f"(target ≥ 0.97: {'met' if acc >= 0.97 else 'missed'})")
         reach, quarter = s["recipe_labels_to_match"], s["quarter_of_largest"]
         ok = reach is not None and reach <= quarter
+        recipe = s.get("recipe", "the recipe")
         lines.append(f"- random sampling, plain training, at {budgets[-1]} labels: "
-                     f"{s['random_at_largest']:.3f}; the recipe matches it with "
+                     f"{s['random_at_largest']:.3f}; {recipe} matches it with "
                      f"**{reach}** labels (target ≤ {quarter:.0f}: "
                      f"{'met' if ok else 'missed'})")
         lines.append(f"\n![{name} learning curves](results/label_efficiency/{name}/"

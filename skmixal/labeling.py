@@ -1103,7 +1103,9 @@ def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
         ``log`` says so).
     strategy : str or None, default=None
         Overrides the state's strategy for this query. With no labels yet,
-        random sampling is used.
+        random sampling is used, except by ``'typiclust'``, which needs no
+        model (typical points of k-means clusters of the features: a cold
+        start).
     force : bool, default=False
         Replace a query that was issued but not taught yet. If labels were
         already typed into it, the file is kept under a new name
@@ -1122,6 +1124,7 @@ def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
         The CSV to fill in (a PNG grid with the same name accompanies images).
     """
     from skmixal.experiment import derive_seed, query_indices, resolve_strategy
+    from skmixal.strategies import typiclust_sampling
 
     with _threads(torch_threads):
         n = _user_check(check_int, n, "n", 1, MAX_LABELS)
@@ -1147,7 +1150,13 @@ def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
         round_no = len(state.meta["queries"])
         seed = derive_seed(state.meta["config"]["seed"], "query", round_no)
         model = state.model()
-        if model is None:
+        if model is None and func is typiclust_sampling:
+            # TypiClust needs no model: the cold start it was designed for
+            log(f"Choosing {n} typical samples of {len(pool)} (TypiClust on the "
+                "features; no labels yet) ...")
+            picks = pool[query_indices(func, state.estimator(), state.features[pool],
+                                       n, random_state=seed, features="raw")]
+        elif model is None:
             picks = np.random.default_rng(seed).choice(pool, n, replace=False)
         else:
             log(f"Scoring {len(pool)} unlabeled samples with "

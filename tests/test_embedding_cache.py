@@ -281,3 +281,29 @@ def test_skmixal_version_is_in_the_cache_key():
     meta = _meta(_images(), "efficientnet_lite0", SIZE)
     assert meta["skmixal"] == skmixal.__version__
     assert set(meta) == {"data", "backbone", "input_size", "skmixal"}
+
+
+@needs_lite
+def test_first_query_by_typiclust_is_a_cold_start_on_the_features(
+        tmp_path, image_npz, capsys):
+    from skmixal.strategies import typiclust_sampling
+
+    state = tmp_path / "state"
+    assert main(["init", "--data", str(image_npz), "--state", str(state),
+                 "--backbone", "efficientnet_lite0", "--input-size", str(SIZE),
+                 "--strategy", "typiclust"]) == 0
+    capsys.readouterr()
+    assert main(["query", "--state", str(state), "--n", "6"]) == 0
+    assert "TypiClust on the features; no labels yet" in capsys.readouterr().err
+    ids = sorted(int(r["id"]) for r in csv.DictReader(open(state /
+                                                          "query_0000.csv")))
+    # what TypiClust picks on the cached features by itself, with the same seed
+    from skmixal.experiment import derive_seed
+    features = _State(state).features
+    expected = typiclust_sampling(
+        skmixal.MixupNetClassifier(), features, 6, features="raw",
+        random_state=derive_seed(0, "query", 0))[0]
+    assert ids == sorted(expected.tolist())
+    # both colours asked for: typical points of two clusters, not one
+    y = np.load(image_npz)["y"]
+    assert set(y[ids]) == {0, 1}
