@@ -51,7 +51,12 @@ MODULES = {
     "skmixal/scoring.py": ["tests/test_scoring.py"],
     "skmixal/selection.py": ["tests/test_selection.py"],
     "skmixal/mixup.py": ["tests/test_mixup.py"],
-    "skmixal/semi_supervised.py": ["tests/test_semi_supervised.py"],
+    # its pure functions' tests and the few fits that use them (the others
+    # train full models: minutes a mutant, and they test other modules)
+    "skmixal/semi_supervised.py": [
+        "tests/test_semi_supervised.py", "tests/test_fixmatch.py", "-k",
+        "sharpen or formula or hand_written or guesses or class_prior or "
+        "alignment or bad_semi_supervised or ramps_up"],
     "skmixal/augment.py": ["tests/test_augment.py"],
 }
 PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider"]
