@@ -20,6 +20,7 @@ __all__ = [
     "MLP",
     "STRATEGIES",
     "MixupNetClassifier",
+    "PretrainedClassifier",
     "SemiSupervisedCollapseWarning",
     "SmallCNN",
     "TensorLoader",
@@ -43,6 +44,7 @@ _HOMES = {
     "MLP": "skmixal.modules",
     "SmallCNN": "skmixal.modules",
     "MixupNetClassifier": "skmixal.classifier",
+    "PretrainedClassifier": "skmixal.finetune",
     "SemiSupervisedCollapseWarning": "skmixal.training.guard",
     "TensorLoader": "skmixal.iterators",
 }

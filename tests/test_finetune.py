@@ -10,9 +10,8 @@ import torch.nn.functional as F
 from sklearn.base import clone
 from torch import nn
 
-from skmixal import MixupNetClassifier
+from skmixal import MixupNetClassifier, PretrainedClassifier
 from skmixal.backbones import Backbone
-from skmixal.finetune import PretrainedClassifier
 
 torch.set_num_threads(1)
 
