@@ -14,15 +14,18 @@ import contextlib
 import math
 import numbers
 
-__all__ = ["MAX_ALPHA", "MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_FOLDS", "MAX_LABELS",
-           "MAX_LR", "MAX_SEEDS", "MAX_STEPS", "MAX_THREADS", "check_fit_settings",
+__all__ = ["MAX_ALPHA", "MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_FOLDS",
+           "MAX_INPUT_SIZE", "MAX_LABELS", "MAX_LR", "MAX_SEEDS", "MAX_STEPS",
+           "MAX_THREADS", "check_fit_settings",
            "check_int", "check_step_settings", "check_threads",
            "int_problem", "int_range", "real_problem", "thread_guard"]
 
 # Upper bounds far beyond any useful value. They exist so that a typo (an extra
 # zero, a pasted 2**63) fails at once, naming this range, instead of
 # overflowing NumPy in the first fit (10**20 steps) or training for ever.
-MAX_STEPS = 1_000_000      # --min-steps: the default is 1,000 (2,000 with a pool)
+# --min-steps, and the estimator's min_steps: about a day of MixMatch steps on a
+# GPU, years on a CPU (the default is 1,000; 2,000 with a pool)
+MAX_STEPS = 10_000_000
 MAX_EPOCHS = 10_000        # --max-epochs: the default is 30
 MAX_BATCH_SIZE = 100_000   # --batch-size: the default is 64
 MAX_LABELS = 1_000_000     # --initial, --query-size, --budget, query --n

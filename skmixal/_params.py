@@ -7,6 +7,7 @@ never ends (``min_steps=2**63``) or a raw error deep in NumPy (``10**20``).
 import numpy as np
 from sklearn.utils import check_random_state
 
+from skmixal._fitting import MAX_STEPS  # one bound for the CLI and the estimator
 from skmixal._validation import check_in_range
 from skmixal.augment import AUGMENTATIONS
 from skmixal.mixup import MIXUP_MODES
@@ -14,9 +15,6 @@ from skmixal.semi_supervised import check_alignment
 
 __all__ = ["MAX_STEPS", "check_params"]
 
-#: the most optimizer steps (and epochs) a fit may ask for: about a day of
-#: MixMatch steps on a GPU, years on a CPU
-MAX_STEPS = 10_000_000
 
 # name: (integer, low, high, low inclusive); "auto" allowed where noted below
 _NUMBERS = {

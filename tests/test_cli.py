@@ -194,7 +194,7 @@ def test_help_names_what_module_kwargs_fills_in():
 @pytest.mark.parametrize("command, flag, low, high", [
     ("run", "--initial", "1", "1,000,000"), ("run", "--query-size", "1", "1,000,000"),
     ("run", "--budget", "1", "1,000,000"), ("run", "--torch-threads", "1", "1,024"),
-    ("run", "--n-jobs", "1", "1,024"), ("run", "--min-steps", "0", "1,000,000"),
+    ("run", "--n-jobs", "1", "1,024"), ("run", "--min-steps", "0", "10,000,000"),
     ("run", "--max-epochs", "0", "10,000"), ("run", "--batch-size", "1", "100,000"),
     ("run", "--lr", "0", "10"), ("run", "--mixup-alpha", "0", "100"),
     ("run", "--seeds", "0", "4294967295"), ("init", "--initial", "0", "1,000,000"),

@@ -781,9 +781,9 @@ def test_query_force_keeps_labels_typed_under_a_capitalised_header(taught, truth
 OUT_OF_RANGE = [
     # the stuck campaign of the issue: exit 0, then a raw TypeError at each fit
     (["init", "--state", "s", "--min-steps", "100000000000000000000"],
-     "--min-steps", "between 0 and 1,000,000"),
+     "--min-steps", "between 0 and 10,000,000"),
     (["init", "--state", "s", "--min-steps", str(2**63)], "--min-steps",
-     "between 0 and 1,000,000"),
+     "between 0 and 10,000,000"),
     (["init", "--state", "s", "--max-epochs", "1000000"], "--max-epochs",
      "between 0 and 10,000"),
     (["init", "--state", "s", "--batch-size", "10000000"], "--batch-size",
@@ -802,7 +802,7 @@ OUT_OF_RANGE = [
     (["run", "--initial", "2000000"], "--initial", "between 1 and 1,000,000"),
     (["run", "--seeds", "1000000000"], "--seeds", "<= 1,000"),
     (["run", "--n-jobs", "100000"], "--n-jobs", "-1 (all cores) or an integer"),
-    (["run", "--min-steps", "-1"], "--min-steps", "between 0 and 1,000,000"),
+    (["run", "--min-steps", "-1"], "--min-steps", "between 0 and 10,000,000"),
     (["query", "--state", "s", "--n", "1" + "0" * 20], "--n",
      "between 1 and 1,000,000"),
     (["status", "--state", "s", "--cv", "1"], "--cv",
@@ -824,7 +824,7 @@ def test_numbers_out_of_range_are_refused_naming_flag_and_range(
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"min_steps": 10**20}, "--min-steps must be an integer between 0 and 1,000,000"),
+    ({"min_steps": 10**20}, "--min-steps must be an integer between 0 and 10,000,000"),
     ({"max_epochs": 2**63}, "--max-epochs must be an integer between 0 and 10,000"),
 ])
 def test_init_state_refuses_settings_out_of_range(tmp_path, params, message):
@@ -843,7 +843,7 @@ def test_a_state_holding_a_setting_out_of_range_says_so(taught, truth, capsys):
     capsys.readouterr()
     assert main(["query", "--state", str(taught), "--n", "3"]) == 2
     _no_traceback(capsys, "state.json holds a model setting out of range",
-                  "min_steps must be an integer between 0 and 1,000,000")
+                  "min_steps must be an integer between 0 and 10,000,000")
     assert snapshot(taught) == before
 
 

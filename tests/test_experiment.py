@@ -293,7 +293,7 @@ def test_semi_supervised_arms_are_named_for_their_mixing():
 
 @pytest.mark.parametrize("settings, message", [
     ({"estimator_params": {**FAST, "min_steps": 10**20}},
-     "min_steps must be an integer between 0 and 1,000,000, got 10000"),
+     "min_steps must be an integer between 0 and 10,000,000, got 10000"),
     ({"estimator_params": {**FAST, "min_steps": 2**63}}, "min_steps must be"),
     ({"estimator_params": {**FAST, "max_epochs": 10**6}},
      "max_epochs must be an integer between 0 and 10,000"),
