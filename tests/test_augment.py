@@ -90,7 +90,9 @@ def test_image_augmentation_needs_image_batches():
 
 @pytest.mark.parametrize("shape, max_shift, used", [
     ((5, 3, 8, 8), 1, 1), ((4, 3, 12, 9), 3, 3),
-    ((3, 1, 3, 5), 4, 2),  # reflection needs a pad under the side: clamped to 2
+    # reflection needs a pad under the side: clamped to the shorter side - 1
+    ((3, 1, 3, 5), 4, 2), ((3, 1, 5, 3), 4, 2), ((3, 1, 4, 6), 5, 3),
+    ((3, 1, 6, 4), 5, 3),
 ])
 def test_reflect_shift_matches_numpys_reflect_padding(shape, max_shift, used):
     x = torch.rand(shape, generator=torch.Generator().manual_seed(2))
@@ -98,6 +100,41 @@ def test_reflect_shift_matches_numpys_reflect_padding(shape, max_shift, used):
                 padding="reflect")
     np.testing.assert_array_equal(out.numpy(),
                                   _shift_by_hand(x, used, 5, mode="reflect"))
+
+
+def test_zero_padding_is_not_clamped_like_reflection():
+    # zeros can be shifted in from any distance: a shift past the side is kept
+    x = torch.rand((6, 1, 3, 4), generator=torch.Generator().manual_seed(0))
+    out = shift(x, 5, generator=torch.Generator().manual_seed(1))
+    np.testing.assert_array_equal(out.numpy(), _shift_by_hand(x, 5, 1))
+
+
+def _crop_flip_by_hand(x, seed):
+    """crop+flip with its draws in their documented order: the (2, n) offsets of
+    the crop, then one uniform number per image (flipped below 0.5)."""
+    n, _, height, width = x.shape
+    s = max(1, min(height, width) // 8)
+    gen = torch.Generator().manual_seed(seed)
+    offsets = torch.randint(0, 2 * s + 1, (2, n), generator=gen)
+    flips = torch.rand(n, generator=gen) < 0.5
+    padded = np.pad(x.numpy(), ((0, 0), (0, 0), (s, s), (s, s)), mode="reflect")
+    out = np.empty_like(x.numpy())
+    for i in range(n):
+        dy, dx = int(offsets[0, i]), int(offsets[1, i])
+        out[i] = padded[i, :, dy:dy + height, dx:dx + width]
+        if flips[i]:
+            out[i] = out[i, :, :, ::-1]
+    return out
+
+
+@pytest.mark.parametrize("shape", [(7, 3, 64, 64), (7, 3, 24, 40), (7, 3, 40, 24),
+                                   (7, 1, 9, 9)])
+def test_crop_flip_draws_in_a_fixed_order(shape):
+    # the same generator state gives the same views: reproducible fits depend
+    # on the order and number of draws, not only on their distribution
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    out = augment_batch(x, "crop+flip", torch.Generator().manual_seed(3))
+    np.testing.assert_array_equal(out.numpy(), _crop_flip_by_hand(x, 3))
 
 
 def test_shift_without_room_or_images_returns_a_copy():

@@ -14,6 +14,16 @@ NEGATIVE_RESHAPE = ("NumPy takes any negative size in reshape as the one unknown
                     "dimension, so -2 and ~1 (= -2) mean the same as -1")
 STEP_IS_NONNEG = "the loop counter `step` starts at 0, so `<= 0` is `== 0`"
 ONE_D_LAST_AXIS = "the array is 1-D here (checked above), so axis -1 is axis 0"
+FOUR_D = ("the batch is 4-D (checked above), so shape[2:] and shape[+2:] are "
+          "shape[-2:]")
+INTERNED = ("`is` compares identity; the mode strings are literals, which "
+            "CPython interns, so it equals `==` for every value the code is given")
+VALID_STRINGS = ("compares strings by order; for the values the parameter "
+                 "accepts it is true exactly when `==` is")
+KEYWORD_ONLY = ("every caller passes these by keyword, so keyword-only (`*`) and "
+                "positional-or-keyword (`/`) take the same calls")
+EXACT_DRAW = ("differs from the original only when a uniform draw equals the "
+              "threshold exactly (probability about 2**-24 per draw)")
 
 SURVIVORS = [
     # --- skmixal/scoring.py ---------------------------------------------------
@@ -153,4 +163,131 @@ SURVIVORS = [
      "after": "pick = int(rng.randint(n)) if step <= 0 else "
               "d2_draw(min_dist, chosen, rng)",
      "why": STEP_IS_NONNEG},
+    # --- skmixal/mixup.py and skmixal/augment.py -------------------------------
+    {"module": "skmixal/mixup.py",
+     "before": 'height, width = x.shape[-2:]',
+     "after": 'height, width = x.shape[2:]',
+     "why": FOUR_D},
+    {"module": "skmixal/mixup.py",
+     "before": 'height, width = x.shape[-2:]',
+     "after": 'height, width = x.shape[+2:]',
+     "why": FOUR_D},
+    {"module": "skmixal/mixup.py",
+     "before": 'def mix_batch(x, y, *, sampler, mode="input", prob=1.0, rng=None, '
+               'generator=None):',
+     "after": 'def mix_batch(x, y, *, sampler, mode="input", prob= 2.0, rng=None, '
+              'generator=None):',
+     "why": "any prob >= 1 mixes every batch without a draw, so a default of 2 is a "
+            "default of 1"},
+    {"module": "skmixal/mixup.py",
+     "before": 'def mix_batch(x, y, *, sampler, mode="input", prob=1.0, rng=None, '
+               'generator=None):',
+     "after": 'def mix_batch(x, y, /, sampler, mode="input", prob=1.0, rng=None, '
+              'generator=None):',
+     "why": KEYWORD_ONLY},
+    {"module": "skmixal/mixup.py",
+     "before": 'if prob < 1.0:',
+     "after": 'if prob != 1.0:',
+     "why": "prob is mixup_prob, checked to lie in [0, 1]: for those values `!= 1` is "
+            "`< 1`"},
+    {"module": "skmixal/mixup.py",
+     "before": 'if draw >= prob:',
+     "after": 'if draw > prob:',
+     "why": EXACT_DRAW},
+    {"module": "skmixal/mixup.py",
+     "before": 'if mode == "cutmix":',
+     "after": 'if mode is "cutmix":',
+     "why": INTERNED},
+    {"module": "skmixal/mixup.py",
+     "before": 'if mode == "cutmix":',
+     "after": 'if mode <= "cutmix":',
+     "why": VALID_STRINGS + " ('input', 'cutmix')"},
+    {"module": "skmixal/mixup.py",
+     "before": 'return x, MixedTarget(y, torch.index_select(y, 0, perm), lam)',
+     "after": 'return x, MixedTarget(y, torch.index_select(y, -1, perm), lam)',
+     "why": ONE_D_LAST_AXIS},
+    {"module": "skmixal/augment.py",
+     "before": 'if padding == "reflect":',
+     "after": 'if padding is "reflect":',
+     "why": INTERNED},
+    {"module": "skmixal/augment.py",
+     "before": 'if padding == "reflect":',
+     "after": 'if padding <= "reflect":',
+     "why": VALID_STRINGS + " ('zeros', 'reflect')"},
+    {"module": "skmixal/augment.py",
+     "before": 'padded = F.pad(x, (s, s, s, s), mode="reflect" if padding == "reflect"',
+     "after": 'padded = F.pad(x, (s, s, s, s), mode="reflect" if padding is "reflect"',
+     "why": INTERNED},
+    {"module": "skmixal/augment.py",
+     "before": 'padded = F.pad(x, (s, s, s, s), mode="reflect" if padding == "reflect"',
+     "after": 'padded = F.pad(x, (s, s, s, s), mode="reflect" if padding <= "reflect"',
+     "why": VALID_STRINGS + " ('zeros', 'reflect')"},
+    {"module": "skmixal/augment.py",
+     "before": 'if s <= 0 or n == 0:',
+     "after": 'if s <= -1 or n == 0:',
+     "why": "at s = 0 the general path draws offsets in [0, 0] and pads by 0: the same "
+            "copy"},
+    {"module": "skmixal/augment.py",
+     "before": 'if s <= 0 or n == 0:',
+     "after": 'if s <= 0 or n == -1:',
+     "why": "an empty batch through the general path is the same empty batch"},
+    {"module": "skmixal/augment.py",
+     "before": 'if s <= 0 or n == 0:',
+     "after": 'if s <= 0 or n < 0:',
+     "why": "an empty batch through the general path is the same empty batch"},
+    {"module": "skmixal/augment.py",
+     "before": 'if s <= 0 or n == 0:',
+     "after": 'if s <= 0 or n <= 0:',
+     "why": "an empty batch through the general path is the same empty batch"},
+    {"module": "skmixal/augment.py",
+     "before": 'if s <= 0 or n == 0:',
+     "after": 'if s < 0 or n == 0:',
+     "why": "at s = 0 the general path draws offsets in [0, 0] and pads by 0: the same "
+            "copy"},
+    {"module": "skmixal/augment.py",
+     "before": 'offsets = torch.randint(0, 2 * s + 1, (2, n), generator=generator,',
+     "after": 'offsets = torch.randint(0, 2 * s | 1, (2, n), generator=generator,',
+     "why": "2 * s is even, so setting or flipping its lowest bit adds 1"},
+    {"module": "skmixal/augment.py",
+     "before": 'offsets = torch.randint(0, 2 * s + 1, (2, n), generator=generator,',
+     "after": 'offsets = torch.randint(0, 2 * s ^ 1, (2, n), generator=generator,',
+     "why": "2 * s is even, so setting or flipping its lowest bit adds 1"},
+    {"module": "skmixal/augment.py",
+     "before": 'mask = torch.rand(len(x), generator=generator, device=x.device) < 0.5',
+     "after": 'mask = torch.rand(len(x), generator=generator, device=x.device) <= 0.5',
+     "why": EXACT_DRAW},
+    {"module": "skmixal/augment.py",
+     "before": 'scale = x.std(dim=0, keepdim=True) * std',
+     "after": 'scale = x.std(dim=0, keepdim=False) * std',
+     "why": "broadcasting aligns trailing axes: the std without its leading axis of 1 "
+            "scales the same features"},
+    {"module": "skmixal/augment.py",
+     "before": 'if kind == "noise":',
+     "after": 'if kind is "noise":',
+     "why": INTERNED},
+    {"module": "skmixal/augment.py",
+     "before": 'if kind == "crop+flip":',
+     "after": 'if kind <= "crop+flip":',
+     "why": VALID_STRINGS + " (the image kinds 'shift', 'shift+flip', 'crop+flip')"},
+    {"module": "skmixal/augment.py",
+     "before": 'out = shift(x, max(1, min(x.shape[-2:]) // 8), generator=generator,',
+     "after": 'out = shift(x, max(1, min(x.shape[-2:]) / 8), generator=generator,',
+     "why": "shift() takes int(max_shift), which floors a positive quotient as // "
+            "does"},
+    {"module": "skmixal/augment.py",
+     "before": 'out = shift(x, max(1, min(x.shape[-2:]) // 8), generator=generator,',
+     "after": 'out = shift(x, max(1, min(x.shape[2:]) // 8), generator=generator,',
+     "why": FOUR_D},
+    {"module": "skmixal/augment.py",
+     "before": 'out = shift(x, max(1, min(x.shape[-2:]) // 8), generator=generator,',
+     "after": 'out = shift(x, max(1, min(x.shape[+2:]) // 8), generator=generator,',
+     "why": FOUR_D},
+    {"module": "skmixal/augment.py",
+     "before": 'out = shift(x, default_shift(*x.shape[-2:]), generator=generator)',
+     "after": 'out = shift(x, default_shift(*x.shape[2:]), generator=generator)',
+     "why": FOUR_D},
+    {"module": "skmixal/augment.py",
+     "before": 'out = shift(x, default_shift(*x.shape[-2:]), generator=generator)',
+     "after": 'out = shift(x, default_shift(*x.shape[+2:]), generator=generator)',
+     "why": FOUR_D},
 ]
