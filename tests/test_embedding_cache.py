@@ -223,6 +223,12 @@ def test_input_size_is_bounded(capsys):
                      capsys.readouterr().err)
 
 
+def _init(state, image_npz, *extra):
+    return main(["init", "--data", str(image_npz), "--state", str(state),
+                 "--backbone", "efficientnet_lite0", "--input-size", str(SIZE),
+                 *extra])
+
+
 def _teach_all(state, query, labels):
     rows = list(csv.DictReader(open(query)))
     filled = state / "filled.csv"
@@ -239,9 +245,8 @@ def test_labeling_loop_with_backbone_uses_the_cached_features(
         tmp_path, image_npz, capsys):
     state = tmp_path / "state"
     y = np.load(image_npz)["y"]
-    assert main(["init", "--data", str(image_npz), "--state", str(state),
-                 "--backbone", "efficientnet_lite0", "--input-size", str(SIZE),
-                 "--initial", "10", "--max-epochs", "2", "--min-steps", "10"]) == 0
+    assert _init(state, image_npz, "--initial", "10", "--max-epochs", "2",
+                 "--min-steps", "10") == 0
     meta = json.loads((state / "state.json").read_text())
     assert meta["config"]["backbone"] == {"name": "efficientnet_lite0",
                                           "input_size": SIZE}
@@ -267,9 +272,7 @@ def test_labeling_loop_with_backbone_uses_the_cached_features(
 def test_init_checks_the_labels_before_embedding_and_leaves_nothing(
         tmp_path, image_npz, capsys):
     state = tmp_path / "state"
-    assert main(["init", "--data", str(image_npz), "--state", str(state),
-                 "--backbone", "efficientnet_lite0", "--input-size", str(SIZE),
-                 "--initial", "100"]) == 2
+    assert _init(state, image_npz, "--initial", "100") == 2
     err = capsys.readouterr().err
     assert "--initial" in err and "Embedding" not in err
     assert not state.exists()
@@ -289,9 +292,7 @@ def test_first_query_by_typiclust_is_a_cold_start_on_the_features(
     from skmixal.strategies import typiclust_sampling
 
     state = tmp_path / "state"
-    assert main(["init", "--data", str(image_npz), "--state", str(state),
-                 "--backbone", "efficientnet_lite0", "--input-size", str(SIZE),
-                 "--strategy", "typiclust"]) == 0
+    assert _init(state, image_npz, "--strategy", "typiclust") == 0
     capsys.readouterr()
     assert main(["query", "--state", str(state), "--n", "6"]) == 0
     assert "TypiClust on the features; no labels yet" in capsys.readouterr().err
