@@ -12,6 +12,7 @@ from skmixal import MixupNetClassifier
 from skmixal.iterators import UnlabeledSampler
 from skmixal.semi_supervised import (
     DistributionAlignment,
+    check_alignment,
     class_prior,
     linear_rampup,
     sharpen,
@@ -319,12 +320,80 @@ def test_distribution_alignment_matches_its_formula():
     torch.testing.assert_close(flat(p), p)
 
 
+def test_sharpen_formula_at_a_temperature_whose_inverse_is_not_whole():
+    p = torch.tensor([[0.6, 0.3, 0.1]])
+    powered = np.array([0.6, 0.3, 0.1]) ** (1 / 0.3)
+    np.testing.assert_allclose(sharpen(p, 0.3).numpy()[0], powered / powered.sum(),
+                               rtol=1e-5)
+
+
+def test_rampup_formula_over_one_step():
+    assert [linear_rampup(s, 1) for s in (0, 1, 2)] == [0.0, 1.0, 1.0]
+
+
+def test_distribution_alignment_window_is_128_steps_by_default():
+    prior = torch.full((2,), 0.5)
+    batch = torch.tensor([[0.9, 0.1], [0.7, 0.3]])   # mean (0.8, 0.2)
+    align = DistributionAlignment(prior)
+    for step in range(1, 129):
+        align(batch)
+        # a ring of 128 rows that started uniform: step rows of the batch mean
+        expected = (step * 0.8 + (128 - step) * 0.5) / 128
+        assert align.running[0].item() == pytest.approx(expected, abs=1e-6), step
+    align(batch)
+    assert align.running[0].item() == pytest.approx(0.8, abs=1e-6)
+
+
+@pytest.mark.parametrize("window", [3, 5])
+def test_distribution_alignment_forgets_each_batch_after_window_steps(window):
+    prior = torch.full((2,), 0.5)
+    align = DistributionAlignment(prior, window=window)
+    batches = [torch.tensor([[0.1 * k + 0.05, 0.95 - 0.1 * k]]) for k in range(8)]
+    for k, batch in enumerate(batches):
+        align(batch)
+        # by hand: the last `window` batch means, uniform rows filling the rest
+        seen = [b[0, 0].item() for b in batches[max(0, k + 1 - window):k + 1]]
+        expected = (sum(seen) + 0.5 * (window - len(seen))) / window
+        assert align.running[0].item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_distribution_alignment_leaves_a_class_the_guesses_never_give_at_zero():
+    # a class whose guessed probability underflowed to 0 everywhere: its running
+    # mean is 0, and the scaling must not turn 0 / 0 into NaN
+    align = DistributionAlignment(torch.full((3,), 1 / 3), window=1)
+    p = torch.tensor([[0.5, 0.5, 0.0], [0.8, 0.2, 0.0]])
+    out = align(p)
+    assert torch.isfinite(out).all()
+    assert torch.equal(out[:, 2], torch.zeros(2))
+    # by hand: scaled by prior / running = (1/3) / (0.65, 0.35), renormalised
+    q = p[:, :2].numpy() / np.array([0.65, 0.35])
+    np.testing.assert_allclose(out[:, :2].numpy(), q / q.sum(1, keepdims=True),
+                               rtol=1e-5)
+
+
+def test_check_alignment_accepts_and_refuses():
+    for ok in ("uniform", "labeled", None, [1, 1], [0.2, 0.3, 0.5],
+               np.array([3.0, 1.0])):
+        check_alignment(ok)  # no error
+    bad = [[1.0], [0.0, 1.0], [-1.0, 2.0], [np.inf, 1.0], [np.nan, 1.0], 5.0,
+           [[1.0, 1.0], [1.0, 1.0]], ["a", "b"], {"a": 1}, object()]
+    for value in bad:
+        with pytest.raises(ValueError, match="distribution_alignment as an array "
+                           "needs one positive, finite proportion per class"):
+            check_alignment(value)
+
+
 def test_class_prior_settings():
     codes = np.array([0, 0, 0, 1])
     np.testing.assert_allclose(class_prior("uniform", codes, 3), [1 / 3] * 3)
     # one pseudo-count per class: a class never labeled still gets a share
     np.testing.assert_allclose(class_prior("labeled", codes, 3), [4 / 7, 2 / 7, 1 / 7])
     np.testing.assert_allclose(class_prior([2, 1, 1], codes, 3), [0.5, 0.25, 0.25])
+    np.testing.assert_allclose(class_prior(np.array([2.0, 1.0, 1.0]), codes, 3),
+                               [0.5, 0.25, 0.25])
+    for wrong in ([1, 1], [1, 1, 1, 1], [[1, 1, 1]]):
+        with pytest.raises(ValueError, match=r"one proportion per class \(3\)"):
+            class_prior(wrong, codes, 3)
 
 
 def test_alignment_changes_the_model_and_none_is_plain_mixmatch(images, monkeypatch):

@@ -22,6 +22,10 @@ VALID_STRINGS = ("compares strings by order; for the values the parameter "
                  "accepts it is true exactly when `==` is")
 KEYWORD_ONLY = ("every caller passes these by keyword, so keyword-only (`*`) and "
                 "positional-or-keyword (`/`) take the same calls")
+LABELED_CHECK = ('if isinstance(setting, str) and setting {} "labeled" and codes '
+                 'is None:')
+RING = ("the mean of a ring buffer does not depend on the slot it starts at or "
+        "the direction it turns: each slot is written once per window steps")
 EXACT_DRAW = ("differs from the original only when a uniform draw equals the "
               "threshold exactly (probability about 2**-24 per draw)")
 
@@ -290,4 +294,53 @@ SURVIVORS = [
      "before": 'out = shift(x, default_shift(*x.shape[-2:]), generator=generator)',
      "after": 'out = shift(x, default_shift(*x.shape[+2:]), generator=generator)',
      "why": FOUR_D},
+    # --- skmixal/semi_supervised.py --------------------------------------------
+    {"module": "skmixal/semi_supervised.py",
+     "before": 'self.position = 0',
+     "after": 'self.position = 1',
+     "why": RING},
+    {"module": "skmixal/semi_supervised.py",
+     "before": 'self.position = 0',
+     "after": 'self.position = -1',
+     "why": RING},
+    {"module": "skmixal/semi_supervised.py",
+     "before": 'self.position = (self.position + 1) % self.window',
+     "after": 'self.position = (self.position - 1) % self.window',
+     "why": RING},
+    {"module": "skmixal/semi_supervised.py",
+     "before": 'if isinstance(setting, str) and setting == "uniform":',
+     "after": 'if isinstance(setting, str) and setting is "uniform":',
+     "why": INTERNED},
+    {"module": "skmixal/semi_supervised.py",
+     "before": 'if isinstance(setting, str) and setting == "uniform":',
+     "after": 'if isinstance(setting, str) and setting >= "uniform":',
+     "why": VALID_STRINGS},
+    {"module": "skmixal/semi_supervised.py",
+     "before": 'if isinstance(setting, str) and setting == "labeled":',
+     "after": 'if isinstance(setting, str) and setting is "labeled":',
+     "why": INTERNED},
+    {"module": "skmixal/semi_supervised.py",
+     "before": 'if isinstance(setting, str) and setting == "labeled":',
+     "after": 'if isinstance(setting, str) and setting >= "labeled":',
+     "why": VALID_STRINGS},
+    {"module": "skmixal/semi_supervised.py",
+     "before": 'if isinstance(setting, str) and setting == "labeled":',
+     "after": 'if isinstance(setting, str) and setting <= "labeled":',
+     "why": VALID_STRINGS},
+    {"module": "skmixal/semi_supervised.py",
+     "before": 'if total <= 0:',
+     "after": 'if total == 0:',
+     "why": "total is a number of steps, never negative"},
+    {"module": "skmixal/semi_supervised.py",
+     "before": LABELED_CHECK.format("=="),
+     "after": LABELED_CHECK.format('is'),
+     "why": INTERNED},
+    {"module": "skmixal/semi_supervised.py",
+     "before": LABELED_CHECK.format("=="),
+     "after": LABELED_CHECK.format('>='),
+     "why": VALID_STRINGS},
+    {"module": "skmixal/semi_supervised.py",
+     "before": LABELED_CHECK.format("=="),
+     "after": LABELED_CHECK.format('<='),
+     "why": VALID_STRINGS},
 ]
