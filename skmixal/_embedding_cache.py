@@ -73,9 +73,15 @@ def embed(X, backbone, *, input_size=None):
         What they came from: the data's fingerprint, the backbone, the input
         size, the skmixal version.
     """
+    meta = _meta(X, backbone, input_size)
+    return _embed(X, meta), meta
+
+
+def _embed(X, meta):
+    """Embeddings of ``X`` as ``meta`` (from :func:`_meta`) describes them."""
     from skmixal import ImageEmbedder
 
-    meta = _meta(X, backbone, input_size)
+    backbone = meta["backbone"]
     try:
         embedder = ImageEmbedder(backbone, input_size=meta["input_size"],
                                  data_format="channels_first").fit(X)
@@ -84,7 +90,7 @@ def embed(X, backbone, *, input_size=None):
     except (ValueError, TypeError) as exc:
         raise UserError(f"--backbone {backbone} cannot embed this data: {exc}") \
             from None
-    return embedder.transform(X), meta
+    return embedder.transform(X)
 
 
 def _meta(X, backbone, input_size):
@@ -143,7 +149,7 @@ def cached_embeddings(X, backbone, folder, *, input_size=None, log=_quiet):
             return emb
     log(f"Embedding {len(X)} images with {backbone} at {meta['input_size']} px "
         f"({reason}; saved to {path} for later commands)...")
-    emb, meta = embed(X, backbone, input_size=meta["input_size"])
+    emb = _embed(X, meta)  # meta already holds the data's fingerprint
     save_embeddings(folder, emb, meta, log=log)
     return emb
 
