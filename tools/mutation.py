@@ -58,6 +58,13 @@ MODULES = {
         "sharpen or formula or hand_written or guesses or class_prior or "
         "alignment or bad_semi_supervised or ramps_up"],
     "skmixal/augment.py": ["tests/test_augment.py"],
+    # what robust semi-supervised training (issue 14) added: the training
+    # methods, the collapse guard and the strong augmentation
+    "skmixal/training/mixmatch.py": ["tests/test_semi_supervised.py"],
+    "skmixal/training/fixmatch.py": ["tests/test_fixmatch.py"],
+    "skmixal/training/guard.py": ["tests/test_guard.py"],
+    "skmixal/randaugment.py": ["tests/test_randaugment.py",
+                               "tests/test_fixmatch.py"],
 }
 PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider"]
 # imported once by the fork runner; never skmixal, which the mutants change
