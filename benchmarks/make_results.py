@@ -38,6 +38,8 @@ BENCHMARKS = {
     "warm_rounds": (["--data", "digits", "--seeds", "0,1,2"],
                     "warm rounds against refits from scratch"),
     "embedding_speed": ([], "pretrained embeddings: time against accuracy"),
+    "embedding_ssl": ([], "semi-supervised learning on frozen features (CIFAR-10 "
+                      "subset): LabelSpreading, FixMatch and MixMatch heads"),
     "bench_epoch": ([], "seconds per epoch against a hand-written loop"),
     "bench_query": ([], "query time and memory on a 1,000,000-row pool"),
     "mixup_alpha": (["--layouts", "image", "--labels", "20", "50", "100", "200",
@@ -160,7 +162,7 @@ def assemble():
     parts += ["## Mutation testing (`tools/mutation.py`)\n",
               "Share of the mutants of each module that its own tests kill; each "
               "survivor is listed with why it is equivalent.\n", _text("mutation")]
-    for name in ("embedding_speed", "bench_epoch", "bench_query", "mixup_alpha",
+    for name in ("embedding_speed", "embedding_ssl", "bench_epoch", "bench_query", "mixup_alpha",
                  "compare_strategies", "gpu"):
         parts += [f"## `{name}.py`: {BENCHMARKS[name][1]}\n", _text(name)]
     (HERE / "RESULTS.md").write_text("\n".join(parts))
