@@ -162,8 +162,8 @@ def assemble():
     parts += ["## Mutation testing (`tools/mutation.py`)\n",
               "Share of the mutants of each module that its own tests kill; each "
               "survivor is listed with why it is equivalent.\n", _text("mutation")]
-    for name in ("embedding_speed", "embedding_ssl", "bench_epoch", "bench_query", "mixup_alpha",
-                 "compare_strategies", "gpu"):
+    for name in ("embedding_speed", "embedding_ssl", "bench_epoch", "bench_query",
+                 "mixup_alpha", "compare_strategies", "gpu"):
         parts += [f"## `{name}.py`: {BENCHMARKS[name][1]}\n", _text(name)]
     (HERE / "RESULTS.md").write_text("\n".join(parts))
     print(f"wrote {HERE / 'RESULTS.md'}")

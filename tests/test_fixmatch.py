@@ -183,3 +183,104 @@ def test_fixmatch_is_seeded_and_trains_on_the_pool(images):
     d = MixupNetClassifier(random_state=5, confidence_threshold=1e-3, **FAST).fit(
         X, y, X_unlabeled=U[::-1].copy() * 0.5)
     assert not np.array_equal(c.predict_proba(Xt), d.predict_proba(Xt))
+
+
+def test_a_labeled_only_batch_has_no_unlabeled_loss():
+    # 300 labeled rows (above the small ints CPython shares) and no unlabeled
+    # row: the loss is the labeled cross-entropy, whatever the weight says
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(300, 5, generator=g)
+    labels = torch.randint(0, 5, (300,), generator=g)
+    empty = torch.zeros(0, dtype=torch.int64)
+    loss = fixmatch_loss(logits, PseudoLabelTarget(labels, empty, empty.float(), 1.0))
+    logp = _log_softmax(logits.double().numpy())
+    expected = -logp[np.arange(300), labels.numpy()].mean()
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_one_scalar_tensor_threshold_is_one_threshold_for_all_classes():
+    proba = torch.tensor([[0.96, 0.02, 0.02], [0.5, 0.3, 0.2], [0.05, 0.92, 0.03]])
+    labels, mask = pseudo_labels(proba, torch.tensor(0.9))
+    assert labels.tolist() == [0, 0, 1] and mask.tolist() == [1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("shape, fill", [
+    ((5, 3, 8, 8), 0.5),   # colour images: FixMatch's gray
+    ((3, 1, 3, 8), 0.0),   # grey images (3 of them, 3 rows high): dark
+    ((5, 4, 8, 8), 0.0),
+    ((5, 2, 8, 8), 0.0),
+])
+def test_strong_views_fill_colour_images_with_gray_and_others_with_black(
+        shape, fill, monkeypatch):
+    seen = {}
+
+    def spy(batch, *, low, high, fill, generator):
+        seen.update(low=float(low), high=float(high), fill=fill)
+        return batch
+
+    monkeypatch.setattr("skmixal.training.fixmatch.randaugment", spy)
+    u = (np.arange(np.prod(shape), dtype=np.float32).reshape(shape) % 7) - 2.0
+    ctx = _context(u, lambda inputs: torch.full((len(inputs), 3), 1 / 3))
+    method = FixMatch(ctx, alpha=0.0, augment=None, threshold=0.95, weight=1.0,
+                      rampup=0.0, align=None)
+    method.batch(torch.zeros(2, *shape[1:]), torch.tensor([0, 1]))
+    # the range is the unlabeled batch's own (all of u's values occur in it)
+    assert seen == {"low": -2.0, "high": 4.0, "fill": fill}
+
+
+def test_strong_views_of_vectors_add_noise_of_three_tenths_of_each_features_std():
+    rng = np.random.default_rng(0)
+    scales = np.array([1.0, 2.0, 5.0, 0.5], np.float32)
+    u = (rng.standard_normal((2000, 4)) * scales).astype(np.float32)
+    ctx = _context(u, lambda inputs: torch.full((len(inputs), 3), 1 / 3), seed=2)
+    method = FixMatch(ctx, alpha=0.0, augment=None, threshold=0.95, weight=1.0,
+                      rampup=0.0, align=None)
+    inputs, _ = method.batch(torch.zeros(2, 4), torch.tensor([0, 1]))
+    rows = _context(u, None, seed=2).unlabeled()  # the same draw of 4,000 rows
+    added = (inputs[2:] - rows).numpy()
+    expected = 0.3 * rows.numpy().std(axis=0, ddof=1)
+    np.testing.assert_allclose(added.std(axis=0), expected, rtol=0.05)
+    assert np.all(np.abs(added.mean(axis=0)) < 0.05 * expected)
+
+
+def test_labeled_rows_mix_with_their_partners_inputs_and_targets():
+    # 4 rows, 3 classes: row i is the i-th unit vector, so a mixed row shows
+    # its partner, whose target must be mixed in with the same weight
+    u = np.zeros((4, 4), np.float32)
+    ctx = _context(u, lambda inputs: torch.full((len(inputs), 3), 1 / 3), seed=3)
+    method = FixMatch(ctx, alpha=0.4, augment=None, threshold=0.95, weight=1.0,
+                      rampup=0.0, align=None)
+    x, y = torch.eye(4), torch.tensor([2, 0, 1, 1])
+    inputs, target = method.batch(x, y)
+    mixed = inputs[:4]
+    hard = torch.eye(3)[y]
+    shares = []
+    for i in range(4):
+        own = mixed[i, i]
+        partner = int(torch.argmax(mixed[i] - own * x[i]))
+        if own < 1:  # mixed with another row (not with itself)
+            shares.append(float(own))
+            torch.testing.assert_close(mixed[i], own * x[i] + (1 - own) * x[partner])
+        torch.testing.assert_close(target.labeled[i],
+                                   own * hard[i] + (1 - own) * hard[partner])
+    # one lam for the batch
+    assert len(shares) >= 2 and max(shares) - min(shares) < 1e-6
+
+
+def test_two_labeled_rows_are_mixed_too():
+    u = np.zeros((4, 2), np.float32)
+    for seed in range(20):
+        ctx = _context(u, lambda inputs: torch.full((len(inputs), 3), 1 / 3),
+                       seed=seed)
+        method = FixMatch(ctx, alpha=0.4, augment=None, threshold=0.95,
+                          weight=1.0, rampup=0.0, align=None)
+        inputs, target = method.batch(torch.eye(2), torch.tensor([0, 1]))
+        if not torch.equal(inputs[:2], torch.eye(2)):
+            break
+    else:
+        pytest.fail("20 seeds never mixed two labeled rows")
+    # a swap: each row is lam * itself + (1 - lam) * the other, targets alike
+    lam = inputs[0, 0]
+    torch.testing.assert_close(inputs[:2], torch.tensor([[lam, 1 - lam],
+                                                         [1 - lam, lam]]))
+    torch.testing.assert_close(target.labeled[:, :2], inputs[:2])

@@ -113,3 +113,17 @@ def test_bad_collapse_guard_is_rejected(images):
     with pytest.raises(ValueError, match=r"collapse_guard must be one of \('refit', "
                                          r"'warn'\) or None"):
         MixupNetClassifier(collapse_guard="restart").fit(X, y, X_unlabeled=U)
+
+
+@pytest.mark.parametrize("method, steps", [("fixmatch", 1000), ("mixmatch", 2000)])
+def test_a_fit_without_steps_is_not_judged(images, method, steps):
+    # max_epochs=0 trains nothing: the untrained network is what the user asked
+    # for, not a collapse, and 'auto' still resolves to the documented steps
+    X, y, U, _ = images
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SemiSupervisedCollapseWarning)
+        clf = MixupNetClassifier(semi_supervised=method, max_epochs=0,
+                                 random_state=0).fit(X, y, X_unlabeled=U)
+    assert clf.fit_report_ == {"method": method, "n_unlabeled": len(U),
+                               "collapsed": False, "reason": None, "action": None}
+    assert clf.min_steps_ == steps and clf.n_unlabeled_ == len(U)

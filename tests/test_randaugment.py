@@ -4,6 +4,7 @@ the geometry against pixel shifts, Cutout against a hand-placed box, seeding."""
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageEnhance, ImageOps
 
 import skmixal.randaugment as ra
@@ -110,14 +111,16 @@ def test_non_geometric_rows_are_not_resampled():
     torch.testing.assert_close(ra._geometric(z.clone(), ops, torch.ones(1, 2), 0.0), z)
 
 
-def test_cutout_blanks_one_square_per_image_at_the_drawn_centre():
+@pytest.mark.parametrize("size, before, after", [(4, 2, 2), (5, 2, 3)])
+def test_cutout_blanks_one_square_per_image_at_the_drawn_centre(size, before, after):
+    # `before` rows and columns above and left of the centre, `after` from it on
     z = torch.ones(3, 2, 8, 8)
-    out = ra.cutout(z, 4, 0.0, generator=torch.Generator().manual_seed(5))
+    out = ra.cutout(z, size, 0.0, generator=torch.Generator().manual_seed(5))
     centre = torch.rand(2, 3, generator=torch.Generator().manual_seed(5))
     for i in range(3):
         cy, cx = int(centre[0, i] * 8), int(centre[1, i] * 8)
         expected = torch.ones(8, 8)
-        expected[max(cy - 2, 0):cy + 2, max(cx - 2, 0):cx + 2] = 0
+        expected[max(cy - before, 0):cy + after, max(cx - before, 0):cx + after] = 0
         torch.testing.assert_close(out[i, 0], expected)
         torch.testing.assert_close(out[i, 1], expected)
 
@@ -145,6 +148,92 @@ def test_randaugment_with_no_operation_applied_is_cutout_only():
     torch.testing.assert_close(out, x)
 
 
-def test_randaugment_rejects_vectors():
+@pytest.mark.parametrize("shape", [(4, 10), (2, 1, 3, 4, 4)])
+def test_randaugment_rejects_what_is_not_an_image_batch(shape):
     with pytest.raises(ValueError, match=r"needs image batches \(N, C, H, W\)"):
-        ra.randaugment(torch.rand(4, 10))
+        ra.randaugment(torch.rand(*shape))
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_color_and_contrast_use_the_channel_mean_as_gray_unless_rgb(channels):
+    # 3 images of different brightness: each is judged by its own gray
+    z = torch.rand(3, channels, 5, 6, generator=torch.Generator().manual_seed(3))
+    z = z * torch.tensor([0.3, 0.6, 1.0]).view(3, 1, 1, 1)
+    v = torch.tensor([0.0, 0.5, 1.0])
+    factor = (0.05 + 0.9 * v).view(3, 1, 1, 1)
+    gray = z.mean(dim=1, keepdim=True)
+    torch.testing.assert_close(ra._color(z, v), gray + factor * (z - gray))
+    mean = gray.mean(dim=(1, 2, 3), keepdim=True)
+    torch.testing.assert_close(ra._contrast(z, v), mean + factor * (z - mean))
+
+
+def _matrix(name, v):
+    """FixMatch's table, by hand: the output -> input map of one operation in
+    affine_grid's coordinates (the side spans 2, so 30 % of it is 0.6)."""
+    m = torch.eye(3)
+    if name == "rotate":
+        a = np.radians(30) * v
+        m[:2, :2] = torch.tensor([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    elif name == "shear_x":
+        m[0, 1] = 0.3 * v
+    elif name == "shear_y":
+        m[1, 0] = 0.3 * v
+    elif name == "translate_x":
+        m[0, 2] = 0.6 * v
+    elif name == "translate_y":
+        m[1, 2] = 0.6 * v
+    return m
+
+
+def _by_hand(x, seed, *, low, high, fill):
+    """randaugment one image at a time, from FixMatch's recipe and the same
+    draws: 2 operations per image, each applied with probability 1/2 at a
+    magnitude whose sign (for the geometric ones) is drawn too; the geometric
+    ones composed into one resampling, then the photometric ones in order,
+    then a Cutout square of half the side at the drawn centre."""
+    g = torch.Generator().manual_seed(seed)
+    n, _, h, w = x.shape
+    draw = torch.rand(3, 2, n, generator=g)
+    ops = torch.randint(len(ra.OPERATIONS), (2, n), generator=g)
+    centre = torch.rand(2, n, generator=g)
+    scale = (high - low) or 1.0
+    size = round(0.5 * min(h, w))
+    out = []
+    for i in range(n):
+        z = (x[i:i + 1] - low) / scale
+        names = [ra.OPERATIONS[ops[s, i]] if draw[0, s, i] < 0.5 else "identity"
+                 for s in range(2)]
+        signed = [float(-draw[1, s, i] if draw[2, s, i] < 0.5 else draw[1, s, i])
+                  for s in range(2)]
+        if any(name in ra._GEOMETRIC for name in names):
+            theta = _matrix(names[1], signed[1]) @ _matrix(names[0], signed[0])
+            grid = F.affine_grid(theta[None, :2], list(z.shape), align_corners=False)
+            z = F.grid_sample(z - fill, grid, align_corners=False) + fill
+        for name, v in zip(names, signed):
+            if name in ra._PHOTOMETRIC:
+                z = ra._PHOTOMETRIC[name](z, torch.tensor([abs(v)])).clamp(0, 1)
+        z = z.clone()
+        cy, cx = int(centre[0, i] * h), int(centre[1, i] * w)
+        top, left = cy - size // 2, cx - size // 2
+        z[..., max(top, 0):top + size, max(left, 0):left + size] = fill
+        out.append(low + z * scale)
+    return torch.cat(out)
+
+
+@pytest.mark.parametrize("low, high, fill", [(None, None, 0.5), (-2.0, 3.0, 0.0),
+                                             (0.25, 0.25, 0.5)])
+def test_randaugment_is_the_recipe_applied_image_by_image(low, high, fill):
+    # 200 images: about 6 draw two geometric operations, 40 two photometric
+    # ones. (0.25, 0.25): a constant batch is handled on a unit range
+    x = torch.rand(200, 3, 12, 12, generator=torch.Generator().manual_seed(4))
+    kwargs = {}
+    if low is None:  # the defaults: images in [0, 1]
+        low, high = 0.0, 1.0
+    else:
+        x = low + x * (high - low)
+        kwargs = dict(low=low, high=high)
+    out = ra.randaugment(x, fill=fill, generator=torch.Generator().manual_seed(9),
+                         **kwargs)
+    expected = _by_hand(x, 9, low=low, high=high, fill=fill)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
+    assert not torch.equal(out, x)

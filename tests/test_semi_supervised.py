@@ -588,3 +588,79 @@ def test_mixmatch_beats_supervised_training_with_the_same_labels(digits):
     mixmatch = MixupNetClassifier(collapse_guard=None, **settings).fit(
         Xp[lab], yp[lab], X_unlabeled=pool).score(Xt, yt)
     assert mixmatch >= supervised + 0.03, (mixmatch, supervised)
+
+
+# -- the MixMatch training method ------------------------------------------------------
+def _mixmatch(u, *, prob=1.0, alpha=0.75, weight=1.0, rampup=0.0, seed=0):
+    from skmixal._reproducibility import FitRandomness
+    from skmixal.training import FitContext
+    from skmixal.training.mixmatch import MixMatch
+
+    randomness = FitRandomness(seed)
+    ctx = FitContext(n_classes=3, randomness=randomness,
+                     predict=lambda inputs: torch.full((len(inputs), 3), 1 / 3))
+    ctx.unlabeled = UnlabeledSampler(u, len(u), randomness.numpy(), "cpu")
+    ctx.total_steps = 10
+    return MixMatch(ctx, alpha=alpha, mode="input", prob=prob, augment=None,
+                    weight=weight, rampup=rampup, temperature=0.5, n_views=2,
+                    align=None)
+
+
+def test_mixmatch_auto_settings_are_the_papers(images):
+    # alpha 0.75, lambda_u 75 ramped over the whole fit (Berthelot et al.),
+    # and the documented 2,000 steps; max_epochs=0 resolves them, trains nothing
+    X, y, U, _, _, _ = images
+    clf = MixupNetClassifier(max_epochs=0, random_state=0).fit(X, y, X_unlabeled=U)
+    assert (clf.mixup_alpha_, clf.unlabeled_weight_, clf.unlabeled_rampup_,
+            clf.min_steps_, clf.unlabeled_ratio_) == (0.75, 75.0, 1.0, 2000, 1)
+
+
+def test_mixmatch_loss_with_unit_weight_and_without_unlabeled_rows():
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(300, 4, generator=g)
+    soft = torch.softmax(torch.randn(300, 4, generator=g), dim=1)
+    logp = torch.log_softmax(logits.double(), dim=1).numpy()
+    # 300 labeled rows only (above the small ints CPython shares): L_x alone
+    lx = -np.mean(np.sum(soft.double().numpy() * logp, axis=1))
+    assert mixmatch_loss(logits, SemiSupervisedTarget(soft, 300, 1.0)).item() == \
+        pytest.approx(lx, rel=1e-5)
+    # 200 labeled, 100 unlabeled, weight 1: L_x + L_u
+    lx = -np.mean(np.sum(soft[:200].double().numpy() * logp[:200], axis=1))
+    lu = np.mean((np.exp(logp[200:]) - soft[200:].double().numpy()) ** 2)
+    assert mixmatch_loss(logits, SemiSupervisedTarget(soft, 200, 1.0)).item() == \
+        pytest.approx(lx + lu, rel=1e-5)
+
+
+def test_mixmatch_unlabeled_weight_ramps_up_over_the_given_share_of_steps():
+    method = _mixmatch(np.zeros((4, 2), np.float32), alpha=0.0, weight=2.0,
+                       rampup=0.5)
+    weights = []
+    for step in range(8):
+        method.context.step = step
+        weights.append(method.batch(torch.zeros(2, 2), torch.tensor([0, 1]))[1]
+                       .weight)
+    # 10 steps in all, ramped over the first 5
+    assert weights == pytest.approx([0.0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize("prob, low, high", [(0.0, 0, 0), (0.3, 88, 152),
+                                             (1.0, 400, 400)])
+def test_mixup_prob_is_the_share_of_mixed_mixmatch_batches(prob, low, high):
+    # 400 batches of 6 labeled and 2 x 4 unlabeled rows, all distinct: a mixed
+    # batch changes its labeled rows unless the shuffle leaves all 6 in place
+    # (8! / 14!, about 1e-5). Binomial(400, 0.3): 120 +- 9.2, 3.5 sd either side
+    u = np.eye(8, dtype=np.float32)[[6, 7, 6, 7]]
+    method = _mixmatch(u, prob=prob, alpha=4.0, seed=1)
+    x, y = torch.eye(8)[:6], torch.tensor([0, 1, 2, 0, 1, 2])
+    mixed = sum(not torch.equal(method.batch(x, y)[0][:6], x) for _ in range(400))
+    assert low <= mixed <= high
+
+
+def test_mixmatch_without_mixing_returns_the_views():
+    u = np.eye(8, dtype=np.float32)[[6, 7, 6, 7]]
+    method = _mixmatch(u, alpha=0.0, seed=1)
+    x, y = torch.eye(8)[:2], torch.tensor([0, 1])
+    inputs, target = method.batch(x, y)
+    torch.testing.assert_close(inputs[:2], x)
+    assert len(inputs) == 2 + 2 * 4 and target.n_labeled == 2
+    torch.testing.assert_close(target.soft[:2], torch.eye(3)[:2])

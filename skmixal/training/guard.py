@@ -117,8 +117,11 @@ def fit_report(net, method, X, y):
     # measured whatever collapse_guard says: with None the report still tells
     # what it saw, and only the warning and the refit are left out
     observed = method.context.observed[-WINDOW:]
-    counts = (as_numpy(torch.stack(observed).sum(dim=0)) if observed
-              else np.zeros(len(net.classes_)))
+    if not observed:
+        # no step ran (max_epochs=0): nothing was trained on the pool, so
+        # there is nothing to judge (an untrained network is not a collapse)
+        return report
+    counts = as_numpy(torch.stack(observed).sum(dim=0))
     codes = predicted = None
     if not is_dataset(X):
         # up to 4,096 labeled rows (in order): enough to read how well they fit
