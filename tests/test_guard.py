@@ -2,15 +2,18 @@
 estimator does with it (warning, supervised refit, fit_report_)."""
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from skmixal import MixupNetClassifier
 from skmixal.training.guard import (
     SemiSupervisedCollapseWarning,
     assess,
     effective_classes,
+    fit_report,
 )
 
 
@@ -127,3 +130,74 @@ def test_a_fit_without_steps_is_not_judged(images, method, steps):
     assert clf.fit_report_ == {"method": method, "n_unlabeled": len(U),
                                "collapsed": False, "reason": None, "action": None}
     assert clf.min_steps_ == steps and clf.n_unlabeled_ == len(U)
+
+
+# -- the report, on a fake fit (the numbers by hand) ---------------------------------
+def test_assess_thresholds_are_half_of_the_classes_and_half_of_the_labels():
+    codes = np.repeat(np.arange(10), 2)
+    # 5 equally predicted classes of 10: exactly half, not collapsed; 4: collapsed
+    assert not assess([4] * 5 + [0] * 5, codes, codes, 10)["collapsed"]
+    assert assess([5] * 4 + [0] * 6, codes, codes, 10)["collapsed"]
+    # half of each class fitted: exactly half, kept; 9 classes of 10 half
+    # fitted and one not at all: 45 %, collapsed
+    half = np.where(np.arange(20) % 2 == 0, codes, (codes + 1) % 10)
+    assert assess(np.full(10, 3), codes, half, 10)["labeled_accuracy"] == 0.5
+    assert not assess(np.full(10, 3), codes, half, 10)["collapsed"]
+    worse = np.where(codes == 9, 0, half)
+    report = assess(np.full(10, 3), codes, worse, 10)
+    assert report["collapsed"] and report["labeled_accuracy"] == 0.45
+
+
+def test_assess_rounds_its_numbers_and_skips_classes_without_labels():
+    codes = np.array([0, 0, 1, 2])
+    predicted = np.array([0, 1, 1, 0])  # recalls 1/2, 1, 0 of classes 0, 1, 2
+    report = assess([2, 1, 1, 0], codes, predicted, 4)  # class 3 has no label
+    shares = np.array([0.5, 0.25, 0.25])
+    assert report["pool_classes"] == round(float(np.exp(-(shares * np.log(shares))
+                                                     .sum())), 3) == 2.828
+    assert report["label_classes"] == 2.828
+    assert report["labeled_accuracy"] == 0.5
+    thirds = assess([1, 1, 1, 0], np.array([0, 1, 2]), np.array([0, 1, 0]), 4)
+    assert thirds["labeled_accuracy"] == 0.6667
+
+
+def _fake_fit(observed, n_rows=20, n_classes=4):
+    y = np.arange(n_rows) % n_classes
+    seen = []
+
+    def iter_outputs(X):
+        seen.append(X.copy())
+        # a network that fits every labeled row: row r is class r % n_classes
+        yield torch.nn.functional.one_hot(torch.as_tensor(X[:, 0] % n_classes),
+                                          n_classes).float()
+
+    net = SimpleNamespace(semi_supervised="fixmatch", n_unlabeled_=7,
+                          classes_=np.arange(n_classes), iter_outputs=iter_outputs)
+    method = SimpleNamespace(uses_unlabeled=True,
+                             context=SimpleNamespace(observed=observed))
+    X = np.arange(n_rows)[:, None]
+    return fit_report(net, method, X, y), seen
+
+
+def test_the_report_reads_the_last_100_steps_of_pool_predictions():
+    one_class = torch.tensor([8, 0, 0, 0])
+    balanced = torch.tensor([2, 2, 2, 2])
+    report, _ = _fake_fit([one_class] * 50 + [balanced] * 100)
+    assert not report["collapsed"] and report["pool_classes"] == 4.0
+    report, _ = _fake_fit([one_class] * 50 + [balanced] * 99)
+    # the window now holds one single-class step and the 99 balanced ones
+    counts = np.array([206, 198, 198, 198])
+    shares = counts / counts.sum()
+    assert report["pool_classes"] == round(float(np.exp(-(shares * np.log(shares))
+                                                     .sum())), 3)
+    assert report["labeled_accuracy"] == 1.0 and report["method"] == "fixmatch"
+    assert report["n_unlabeled"] == 7 and report["action"] is None
+
+
+def test_the_report_reads_4096_labeled_rows_in_order():
+    _, seen = _fake_fit([torch.tensor([1, 1, 1, 1])], n_rows=5000)
+    rows = seen[0][:, 0]
+    assert len(rows) == 4096 and len(set(rows.tolist())) == 4096
+    assert np.all(np.diff(rows) > 0)
+    _, seen = _fake_fit([torch.tensor([1, 1, 1, 1])], n_rows=30)
+    np.testing.assert_array_equal(seen[0][:, 0], np.arange(30))
