@@ -154,6 +154,10 @@ def test_fixmatch_resolves_its_auto_settings(images):
         np.repeat(X[:, None], 3, axis=1), y, X_unlabeled=np.repeat(U[:, None], 3, 1))
     assert rgb.augment_ == "crop+flip"
     assert clf.fit_report_["method"] == "fixmatch"
+    # the documented 1,000 steps (max_epochs=0 resolves them, trains nothing)
+    steps = MixupNetClassifier(semi_supervised="fixmatch", max_epochs=0,
+                               random_state=0).fit(X, y, X_unlabeled=U).min_steps_
+    assert steps == 1000
 
 
 def test_unlabeled_ratio_sets_the_unlabeled_batch(images, monkeypatch):
