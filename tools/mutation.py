@@ -246,8 +246,11 @@ def mutate(copy, work, module, timeout, runner, env):
 def _changed(diff):
     """The (removed, added) source lines of a one-line mutant, stripped."""
     body = [ln for ln in diff.splitlines() if not ln.startswith(("---", "+++"))]
-    old = " | ".join(ln[1:].strip() for ln in body if ln.startswith("-"))
-    new = " | ".join(ln[1:].strip() for ln in body if ln.startswith("+"))
+    # blank lines are left out: a removed decorator takes the one above it along
+    old = " | ".join(ln[1:].strip() for ln in body
+                     if ln.startswith("-") and ln[1:].strip())
+    new = " | ".join(ln[1:].strip() for ln in body
+                     if ln.startswith("+") and ln[1:].strip())
     return old, new
 
 

@@ -26,6 +26,22 @@ LABELED_CHECK = ('if isinstance(setting, str) and setting {} "labeled" and codes
                  'is None:')
 RING = ("the mean of a ring buffer does not depend on the slot it starts at or "
         "the direction it turns: each slot is written once per window steps")
+NO_WEIGHT = ("the unlabeled weight is never negative (validated, and ramped up "
+             "from 0), and at 0 the shortcut and the full formula give the same "
+             "loss and gradient: loss_x + 0 x L_u")
+LABELED_FIRST = ("a batch holds its n labeled rows and then the unlabeled ones, so "
+                 "len(logits) < n never happens")
+ALPHA_NONNEG = "mixup_alpha is validated to be >= 0, so `!= 0` is `> 0`"
+CLASS_CALL = ("auto_settings is called on the class (classifier.py: "
+              "method_class(...).auto_settings(shape)), where a plain function "
+              "takes the same argument")
+ACTIVE = ("the estimator reads `not method.active`; a bound method is truthy, "
+          "as True is, so the property and the method give the same answer")
+TWO_OR_FOUR_D = ("the inputs are vectors (2-D) or image batches (4-D): the "
+                 "estimator turns (N, H, W) into (N, 1, H, W) before training")
+SELF_MIX = ("mixing one labeled row with itself is the identity (lam x + (1 - "
+            "lam) x = x, and the same for its target): the mutant only draws a "
+            "lam and a permutation more from the fit's generators")
 EXACT_DRAW = ("differs from the original only when a uniform draw equals the "
               "threshold exactly (probability about 2**-24 per draw)")
 
@@ -343,4 +359,92 @@ SURVIVORS = [
      "before": LABELED_CHECK.format("=="),
      "after": LABELED_CHECK.format('<='),
      "why": VALID_STRINGS},
+    # --- skmixal/training/fixmatch.py -----------------------------------------
+    {"module": "skmixal/training/fixmatch.py",
+     "before": "if isinstance(threshold, torch.Tensor) and threshold.ndim == 1:",
+     "after": "if isinstance(threshold, torch.Tensor) and threshold.ndim >= 1:",
+     "why": "thresholds are numbers, 0-d tensors or one per class (1-D): never 2-D"},
+    {"module": "skmixal/training/fixmatch.py",
+     "before": "threshold = torch.index_select(threshold, 0, labels)",
+     "after": "threshold = torch.index_select(threshold, -1, labels)",
+     "why": "the threshold is 1-D here (checked above), so dim -1 is dim 0"},
+    *({"module": "skmixal/training/fixmatch.py",
+       "before": "if len(logits) == n or target.weight == 0:",
+       "after": after, "why": NO_WEIGHT}
+      for after in ("if len(logits) == n or target.weight == -1:",
+                    "if len(logits) == n or target.weight <= 0:",
+                    "if len(logits) == n or target.weight < 0:",
+                    "if len(logits) == n or target.weight == 1:")),
+    {"module": "skmixal/training/fixmatch.py",
+     "before": "if len(logits) == n or target.weight == 0:",
+     "after": "if len(logits) <= n or target.weight == 0:",
+     "why": LABELED_FIRST},
+    {"module": "skmixal/training/fixmatch.py",
+     "before": "def __init__(self, context, *, alpha, augment, threshold, weight, "
+               "rampup,",
+     "after": "def __init__(self, context, /, alpha, augment, threshold, weight, "
+              "rampup,",
+     "why": KEYWORD_ONLY},
+    {"module": "skmixal/training/fixmatch.py",
+     "before": "def loss(cls, logits, target, criterion, *, soft_targets):",
+     "after": "def loss(cls, logits, target, criterion, /, soft_targets):",
+     "why": KEYWORD_ONLY},
+    {"module": "skmixal/training/fixmatch.py",
+     "before": "self.sampler = _BetaSampler(alpha, context.rng()) if alpha > 0 "
+               "else None",
+     "after": "self.sampler = _BetaSampler(alpha, context.rng()) if alpha != 0 "
+              "else None",
+     "why": ALPHA_NONNEG},
+    {"module": "skmixal/training/fixmatch.py",
+     "before": "@staticmethod", "after": "", "why": CLASS_CALL},
+    {"module": "skmixal/training/fixmatch.py",
+     "before": "@property", "after": "", "why": ACTIVE},
+    {"module": "skmixal/training/fixmatch.py",
+     "before": "if batch.ndim != 4:", "after": "if batch.ndim < 4:",
+     "why": TWO_OR_FOUR_D},
+    *({"module": "skmixal/training/fixmatch.py",
+       "before": "if self.sampler is not None and len(x) > 1:",
+       "after": f"if self.sampler is not None and {after}:", "why": SELF_MIX}
+      for after in ("len(x) >= 1", "len(x) != 1", "len(x) > 0")),
+    # --- skmixal/training/mixmatch.py -----------------------------------------
+    {"module": "skmixal/training/mixmatch.py",
+     "before": 'if mode == "cutmix":', "after": 'if mode is "cutmix":',
+     "why": INTERNED},
+    {"module": "skmixal/training/mixmatch.py",
+     "before": 'if mode == "cutmix":', "after": 'if mode <= "cutmix":',
+     "why": VALID_STRINGS + " ('input', 'cutmix')"},
+    *({"module": "skmixal/training/mixmatch.py",
+       "before": "if len(logits) == n or target.weight == 0:",
+       "after": after, "why": NO_WEIGHT}
+      for after in ("if len(logits) == n or target.weight == -1:",
+                    "if len(logits) == n or target.weight <= 0:",
+                    "if len(logits) == n or target.weight < 0:")),
+    {"module": "skmixal/training/mixmatch.py",
+     "before": "if len(logits) == n or target.weight == 0:",
+     "after": "if len(logits) <= n or target.weight == 0:",
+     "why": LABELED_FIRST},
+    {"module": "skmixal/training/mixmatch.py",
+     "before": "def __init__(self, context, *, alpha, mode, prob, augment, weight, "
+               "rampup,",
+     "after": "def __init__(self, context, /, alpha, mode, prob, augment, weight, "
+              "rampup,",
+     "why": KEYWORD_ONLY},
+    {"module": "skmixal/training/mixmatch.py",
+     "before": "def loss(cls, logits, target, criterion, *, soft_targets):",
+     "after": "def loss(cls, logits, target, criterion, /, soft_targets):",
+     "why": KEYWORD_ONLY},
+    {"module": "skmixal/training/mixmatch.py",
+     "before": "self.sampler = _BetaSampler(alpha, context.rng()) if alpha > 0 "
+               "else None",
+     "after": "self.sampler = _BetaSampler(alpha, context.rng()) if alpha != 0 "
+              "else None",
+     "why": ALPHA_NONNEG},
+    {"module": "skmixal/training/mixmatch.py",
+     "before": "@staticmethod", "after": "", "why": CLASS_CALL},
+    {"module": "skmixal/training/mixmatch.py",
+     "before": "@property", "after": "", "why": ACTIVE},
+    {"module": "skmixal/training/mixmatch.py",
+     "before": "if self.prob < 1.0 and ctx.rng().random() >= self.prob:",
+     "after": "if self.prob != 1.0 and ctx.rng().random() >= self.prob:",
+     "why": "mixup_prob is validated to be at most 1, so `!= 1.0` is `< 1.0`"},
 ]
