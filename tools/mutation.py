@@ -10,6 +10,7 @@ checkout this script is run from is never written to.
         --output benchmarks/results/mutation.txt
     python tools/mutation.py                # every module in MODULES (hours)
     python tools/mutation.py --rev HEAD ... # mutate a commit, not the work tree
+    python tools/mutation.py --explain F    # re-read F's survivors' reasons
 
 Two ways to run a mutant's tests (``--runner``):
 
@@ -302,6 +303,10 @@ def parse_args():
     parser.add_argument("--min-timeout", type=float, default=30.0)
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary copy and the cosmic-ray sessions")
+    parser.add_argument("--explain", type=Path, metavar="REPORT",
+                        help="mutate nothing: rewrite the reasons of the survivors "
+                             "in REPORT (an --output of this script) from "
+                             "tools/mutation_survivors.py as it is now")
     args = parser.parse_args()
     unknown = sorted(set(args.modules) - set(MODULES))
     if unknown:
@@ -309,8 +314,33 @@ def parse_args():
     return args
 
 
+def explain(path, target):
+    """Rewrite the ``why:`` lines of a saved report; 1 if a module scores under
+    ``target`` or a survivor is still unexplained."""
+    reasons = load_reasons()
+    lines = path.read_text().splitlines()
+    failed = False
+    for i, line in enumerate(lines):
+        fields = line.split()
+        if len(fields) == 7 and fields[0].endswith(".py") and fields[6][-1] == "%":
+            failed |= float(fields[6][:-1]) / 100 < target
+        if line.startswith("    why: "):
+            module = lines[i - 3].split(":", 1)[0]
+            old, new = lines[i - 2][6:], lines[i - 1][6:]
+            why = reasons.get((module, old.strip(), new.strip()))
+            failed |= why is None
+            lines[i] = f"    why: {why or 'UNEXPLAINED'}"
+    if lines[1].startswith("# exit "):
+        lines[1] = f"# exit {int(failed)}" + lines[1][len("# exit 0"):]
+    path.write_text("\n".join(lines) + "\n")
+    print(f"{path}: {sum('UNEXPLAINED' in ln for ln in lines)} unexplained")
+    return int(failed)
+
+
 def main():
     args = parse_args()
+    if args.explain:
+        return explain(args.explain, args.target)
     output = args.output.resolve() if args.output else None
     try:
         tool = f"cosmic-ray {version('cosmic-ray')}"
