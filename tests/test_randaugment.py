@@ -141,11 +141,17 @@ def test_randaugment_is_seeded_keeps_the_range_and_leaves_its_input():
     assert bool(((a == 0.0).flatten(1).sum(1) >= 3 * 9).all())
 
 
-def test_randaugment_with_no_operation_applied_is_cutout_only():
+def test_randaugment_without_operations_or_cutout_is_the_identity():
     x = torch.rand(8, 1, 10, 10, generator=torch.Generator().manual_seed(2))
+    generator = torch.Generator().manual_seed(0)
     out = ra.randaugment(x, prob=0.0, cutout_share=0.0, fill=0.0,
-                         generator=torch.Generator().manual_seed(0))
+                         generator=generator)
     torch.testing.assert_close(out, x)
+    # no Cutout, no draw for it: only the operations' draws were made
+    replay = torch.Generator().manual_seed(0)
+    torch.rand(3, 2, 8, generator=replay)
+    torch.randint(len(ra.OPERATIONS), (2, 8), generator=replay)
+    assert torch.equal(generator.get_state(), replay.get_state())
 
 
 @pytest.mark.parametrize("shape", [(4, 10), (2, 1, 3, 4, 4)])
@@ -217,7 +223,7 @@ def _by_hand(x, seed, *, low, high, fill):
         top, left = cy - size // 2, cx - size // 2
         z[..., max(top, 0):top + size, max(left, 0):left + size] = fill
         out.append(low + z * scale)
-    return torch.cat(out)
+    return torch.cat(out), g.get_state()
 
 
 @pytest.mark.parametrize("low, high, fill", [(None, None, 0.5), (-2.0, 3.0, 0.0),
@@ -232,8 +238,10 @@ def test_randaugment_is_the_recipe_applied_image_by_image(low, high, fill):
     else:
         x = low + x * (high - low)
         kwargs = dict(low=low, high=high)
-    out = ra.randaugment(x, fill=fill, generator=torch.Generator().manual_seed(9),
-                         **kwargs)
-    expected = _by_hand(x, 9, low=low, high=high, fill=fill)
+    generator = torch.Generator().manual_seed(9)
+    out = ra.randaugment(x, fill=fill, generator=generator, **kwargs)
+    expected, state = _by_hand(x, 9, low=low, high=high, fill=fill)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
+    # and it drew nothing more: the next batch's draws follow on
+    assert torch.equal(generator.get_state(), state)
     assert not torch.equal(out, x)
