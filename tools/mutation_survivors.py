@@ -447,4 +447,29 @@ SURVIVORS = [
      "before": "if self.prob < 1.0 and ctx.rng().random() >= self.prob:",
      "after": "if self.prob != 1.0 and ctx.rng().random() >= self.prob:",
      "why": "mixup_prob is validated to be at most 1, so `!= 1.0` is `< 1.0`"},
+    *({"module": "skmixal/training/mixmatch.py",
+       "before": "if self.prob < 1.0 and ctx.rng().random() >= self.prob:",
+       "after": f"if self.prob {op} and ctx.rng().random() >= self.prob:",
+       "why": "at mixup_prob 1 a uniform draw in [0, 1) is never >= 1, so every "
+              "batch still mixes; the mutant only takes one more number from the "
+              "fit's generator per batch, which shifts which lam values are drawn "
+              "but not their distribution"}
+      for op in ("<= 1.0", "< 2.0")),
+    {"module": "skmixal/training/mixmatch.py",
+     "before": "if self.prob < 1.0 and ctx.rng().random() >= self.prob:",
+     "after": "if self.prob < 1.0 and ctx.rng().random() > self.prob:",
+     "why": "differs only when a uniform float64 draw equals mixup_prob exactly "
+            "(probability about 2**-53 per batch)"},
+    # --- skmixal/randaugment.py ------------------------------------------------
+    {"module": "skmixal/randaugment.py",
+     "before": "levels = torch.round(z.reshape(n * c, h * w) * 255).long()"
+               ".clamp_(0, 255)",
+     "after": "levels = torch.round(z.reshape(n * c, h * w) * 255).long()"
+              ".clamp_( -1, 255)",
+     "why": "z is in [0, 1] here (the data's range mapped to [0, 1], and every "
+            "operation's output clamped), so round(255 z) is never below 0"},
+    {"module": "skmixal/randaugment.py",
+     "before": "if size <= 0:", "after": "if size == 0:",
+     "why": "size is round(cutout_share x side), and the share is never negative "
+            "(FixMatch passes the default 0.5)"},
 ]
