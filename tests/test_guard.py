@@ -24,6 +24,7 @@ def test_effective_classes_is_the_exponential_of_the_entropy():
     assert effective_classes([2, 1, 1]) == pytest.approx(
         np.exp(-(shares * np.log(shares)).sum()))
     assert effective_classes([0, 0]) == 0.0
+    assert effective_classes([0, 1, 0]) == 1.0  # one prediction: one class
 
 
 def test_assess_flags_a_pool_predicted_as_one_class():
@@ -159,6 +160,9 @@ def test_assess_rounds_its_numbers_and_skips_classes_without_labels():
     assert report["labeled_accuracy"] == 0.5
     thirds = assess([1, 1, 1, 0], np.array([0, 1, 2]), np.array([0, 1, 0]), 4)
     assert thirds["labeled_accuracy"] == 0.6667
+    # a class without labels between two with labels is skipped too
+    gap = assess([2, 0, 1], np.array([0, 0, 2]), np.array([0, 0, 2]), 3)
+    assert gap["labeled_accuracy"] == 1.0 and not gap["collapsed"]
 
 
 def _fake_fit(observed, n_rows=20, n_classes=4):

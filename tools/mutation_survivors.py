@@ -472,4 +472,18 @@ SURVIVORS = [
      "before": "if size <= 0:", "after": "if size == 0:",
      "why": "size is round(cutout_share x side), and the share is never negative "
             "(FixMatch passes the default 0.5)"},
+    # --- skmixal/training/guard.py ---------------------------------------------
+    {"module": "skmixal/training/guard.py",
+     "before": "if total <= 0:", "after": "if total == 0:",
+     "why": "the counts are bincounts of predictions, never negative"},
+    {"module": "skmixal/training/guard.py",
+     "before": "shares = counts[counts > 0] / total",
+     "after": "shares = counts[counts != 0] / total",
+     "why": "the counts are bincounts of predictions, never negative"},
+    {"module": "skmixal/training/guard.py",
+     "before": "rows = np.sort(np.random.default_rng(0).permutation(len(X))[:4096])",
+     "after": "rows = np.sort(np.random.default_rng( 1).permutation(len(X))[:4096])",
+     "why": "any fixed random subset of 4,096 rows reads the fit equally well; the "
+            "seed only makes the report reproducible (and up to 4,096 rows it "
+            "takes them all)"},
 ]
