@@ -135,6 +135,9 @@ def test_a_fit_without_steps_is_not_judged(images, method, steps):
 
 # -- the report, on a fake fit (the numbers by hand) ---------------------------------
 def test_assess_thresholds_are_half_of_the_classes_and_half_of_the_labels():
+    # exactly half of 4 classes (2.0 is exact in floating point): kept
+    assert not assess([5, 5, 0, 0], None, None, 4)["collapsed"]
+    assert assess([6, 4, 0, 0], None, None, 4)["collapsed"]
     codes = np.repeat(np.arange(10), 2)
     # 5 equally predicted classes of 10: exactly half, not collapsed; 4: collapsed
     assert not assess([4] * 5 + [0] * 5, codes, codes, 10)["collapsed"]

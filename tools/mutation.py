@@ -326,8 +326,10 @@ def explain(path, target):
             failed |= float(fields[6][:-1]) / 100 < target
         if line.startswith("    why: "):
             module = lines[i - 3].split(":", 1)[0]
-            old, new = lines[i - 2][6:], lines[i - 1][6:]
-            why = reasons.get((module, old.strip(), new.strip()))
+            # as _changed joins them: stripped lines, blank ones left out
+            old, new = (" | ".join(part.strip() for part in text[6:].split(" | ")
+                                   if part.strip()) for text in lines[i - 2:i])
+            why = reasons.get((module, old, new))
             failed |= why is None
             lines[i] = f"    why: {why or 'UNEXPLAINED'}"
     if lines[1].startswith("# exit "):

@@ -486,4 +486,10 @@ SURVIVORS = [
      "why": "any fixed random subset of 4,096 rows reads the fit equally well; the "
             "seed only makes the report reproducible (and up to 4,096 rows it "
             "takes them all)"},
+    {"module": "skmixal/training/mixmatch.py",
+     "before": "def mixmatch_batch(x, y, u, *, n_classes, guess, n_views, "
+               "temperature, sampler,",
+     "after": "def mixmatch_batch(x, y, u, /, n_classes, guess, n_views, "
+              "temperature, sampler,",
+     "why": KEYWORD_ONLY},
 ]
