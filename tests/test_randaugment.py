@@ -61,6 +61,12 @@ def test_autocontrast_matches_pillow():
     torch.testing.assert_close(ra._autocontrast(flat, None), flat)
 
 
+def test_equalize_keeps_the_top_two_levels_apart():
+    z = torch.tensor([0.0, 254, 255, 255]).view(1, 1, 2, 2) / 255
+    torch.testing.assert_close(ra._equalize(z, None).flatten(),
+                               torch.tensor([0.25, 0.5, 1.0, 1.0]))
+
+
 def test_equalize_is_each_channels_empirical_cdf():
     out = ra._equalize(Z, None).numpy()
     levels = np.round(Z.numpy() * 255)
@@ -111,7 +117,7 @@ def test_non_geometric_rows_are_not_resampled():
     torch.testing.assert_close(ra._geometric(z.clone(), ops, torch.ones(1, 2), 0.0), z)
 
 
-@pytest.mark.parametrize("size, before, after", [(4, 2, 2), (5, 2, 3)])
+@pytest.mark.parametrize("size, before, after", [(4, 2, 2), (5, 2, 3), (1, 0, 1)])
 def test_cutout_blanks_one_square_per_image_at_the_drawn_centre(size, before, after):
     # `before` rows and columns above and left of the centre, `after` from it on
     z = torch.ones(3, 2, 8, 8)
@@ -160,7 +166,7 @@ def test_randaugment_rejects_what_is_not_an_image_batch(shape):
         ra.randaugment(torch.rand(*shape))
 
 
-@pytest.mark.parametrize("channels", [1, 4])
+@pytest.mark.parametrize("channels", [1, 2, 4])
 def test_color_and_contrast_use_the_channel_mean_as_gray_unless_rgb(channels):
     # 3 images of different brightness: each is judged by its own gray
     z = torch.rand(3, channels, 5, 6, generator=torch.Generator().manual_seed(3))
@@ -231,7 +237,8 @@ def _by_hand(x, seed, *, low, high, fill):
 def test_randaugment_is_the_recipe_applied_image_by_image(low, high, fill):
     # 200 images: about 6 draw two geometric operations, 40 two photometric
     # ones. (0.25, 0.25): a constant batch is handled on a unit range
-    x = torch.rand(200, 3, 12, 12, generator=torch.Generator().manual_seed(4))
+    # 12 x 16: Cutout's side is half the shorter side
+    x = torch.rand(200, 3, 12, 16, generator=torch.Generator().manual_seed(4))
     kwargs = {}
     if low is None:  # the defaults: images in [0, 1]
         low, high = 0.0, 1.0

@@ -42,6 +42,7 @@ TWO_OR_FOUR_D = ("the inputs are vectors (2-D) or image batches (4-D): the "
 SELF_MIX = ("mixing one labeled row with itself is the identity (lam x + (1 - "
             "lam) x = x, and the same for its target): the mutant only draws a "
             "lam and a permutation more from the fit's generators")
+BOOL_AND = "`*` of two boolean tensors is their logical and, as `&` is"
 EXACT_DRAW = ("differs from the original only when a uniform draw equals the "
               "threshold exactly (probability about 2**-24 per draw)")
 
@@ -492,4 +493,96 @@ SURVIVORS = [
      "after": "def mixmatch_batch(x, y, u, /, n_classes, guess, n_views, "
               "temperature, sampler,",
      "why": KEYWORD_ONLY},
+    {"module": "skmixal/randaugment.py",
+     "before": "return torch.where(span > 0, (z - lo) / span.clamp_min(1e-12), z)",
+     "after": "return torch.where(span != 0, (z - lo) / span.clamp_min(1e-12), z)",
+     "why": "span is a maximum minus a minimum, never negative"},
+    {"module": "skmixal/randaugment.py",
+     "before": "return torch.where(span > 0, (z - lo) / span.clamp_min(1e-12), z)",
+     "after": "return torch.where(span > 0, (z - lo) / span.clamp_min( "
+              "-0.999999999999), z)",
+     "why": "the quotient is kept only where span > 0; the clamp guards the 0 / 0 "
+            "of flat channels, whose result torch.where discards either way"},
+    *({"module": "skmixal/randaugment.py",
+       "before": "hist = torch.bincount((levels + offsets).flatten(), "
+                 "minlength=n * c * 256)",
+       "after": f"hist = torch.bincount((levels {op} offsets).flatten(), "
+                "minlength=n * c * 256)",
+       "why": "offsets are multiples of 256 and levels are below 256: their bits "
+              "do not overlap, so `|` and `^` add them"}
+      for op in ("|", "^")),
+    {"module": "skmixal/randaugment.py",
+     "before": "levels = torch.round(z.reshape(n * c, h * w) * 255).long()"
+               ".clamp_(0, 255)",
+     "after": "levels = torch.round(z.reshape(n * c, h * w) * 255).long()"
+              ".clamp_(0, 256)",
+     "why": "z is at most 1 here, so round(255 z) never exceeds 255"},
+    {"module": "skmixal/randaugment.py",
+     "before": "return torch.floor(torch.round(z * 255) / step) * step / 255",
+     "after": "return torch.floor(torch.round(z * 255) // step) * step / 255",
+     "why": "`//` on tensors is floor division, so floor(a // b) is floor(a / b)"},
+    {"module": "skmixal/randaugment.py",
+     "before": "box = F.avg_pool2d(z, 3, stride=1, padding=1, "
+               "count_include_pad=True) * 9",
+     "after": "box = F.avg_pool2d(z, 3, stride=1, padding=1, "
+              "count_include_pad=False) * 9",
+     "why": "only inner pixels keep the blur (border pixels are put back two "
+            "lines below), and their 3 x 3 windows hold no padding"},
+    {"module": "skmixal/randaugment.py",
+     "before": "half = size // 2", "after": "half = size / 2",
+     "why": "the box compares integer rows and columns: rows >= cy - 2.5 and "
+            "< cy + 2.5 are rows >= cy - 2 and < cy + 3, as with half 2 "
+            "(and even sizes halve exactly)"},
+    {"module": "skmixal/randaugment.py",
+     "before": "box = ((rows >= cy - half) & (rows < cy - half + size)",
+     "after": "box = ((rows >= cy - half) * (rows < cy - half + size)",
+     "why": BOOL_AND},
+    {"module": "skmixal/randaugment.py",
+     "before": "& (cols >= cx - half) & (cols < cx - half + size))",
+     "after": "* (cols >= cx - half) & (cols < cx - half + size))",
+     "why": BOOL_AND},
+    {"module": "skmixal/randaugment.py",
+     "before": "& (cols >= cx - half) & (cols < cx - half + size))",
+     "after": "& (cols >= cx - half) * (cols < cx - half + size))",
+     "why": BOOL_AND},
+    {"module": "skmixal/randaugment.py",
+     "before": "def randaugment(x, *, n_ops=2, prob=0.5, cutout_share=0.5, "
+               "low=0.0, high=1.0,",
+     "after": "def randaugment(x, *, n_ops=2, prob=0.5, cutout_share=0.5, "
+              "low=0.0, high= 0.0,",
+     "why": "with the default low 0, high 0 makes the range empty and `(high - "
+            "low) or 1.0` takes the unit range: the same as high 1"},
+    {"module": "skmixal/randaugment.py",
+     "before": "def randaugment(x, *, n_ops=2, prob=0.5, cutout_share=0.5, "
+               "low=0.0, high=1.0,",
+     "after": "def randaugment(x, /, n_ops=2, prob=0.5, cutout_share=0.5, "
+              "low=0.0, high=1.0,",
+     "why": KEYWORD_ONLY},
+    {"module": "skmixal/randaugment.py",
+     "before": "ops = torch.where(draw[0] < prob, ops, 0)  # not applied: identity",
+     "after": "ops = torch.where(draw[0] < prob, ops, -1)  # not applied: identity",
+     "why": "-1 is no operation's index, so those rows are left alone, as with 0 "
+            "('identity')"},
+    {"module": "skmixal/randaugment.py",
+     "before": "ops = torch.where(draw[0] < prob, ops, 0)  # not applied: identity",
+     "after": "ops = torch.where(draw[0] <= prob, ops, 0)  # not applied: identity",
+     "why": EXACT_DRAW},
+    {"module": "skmixal/randaugment.py",
+     "before": "signed = torch.where(draw[2] < 0.5, -draw[1], draw[1]).to(x.dtype)",
+     "after": "signed = torch.where(draw[2] <= 0.5, -draw[1], draw[1]).to(x.dtype)",
+     "why": EXACT_DRAW},
+    *({"module": "skmixal/randaugment.py",
+       "before": "z.index_copy_(0, rows, part.clamp(0, 1))",
+       "after": f"z.index_copy_(0, rows, part.clamp({bounds}))",
+       "why": "every photometric operation maps [0, 1] into [0, 1] (the factors, "
+              "0.05 to 0.95, interpolate between the image and its gray, mean or "
+              "blur): the clamp only trims rounding"}
+      for bounds in (" -1, 1", "0, 2")),
+    *({"module": "skmixal/randaugment.py",
+       "before": "z = cutout(z, round(cutout_share * min(x.shape[-2:])), fill, "
+                 "generator)",
+       "after": f"z = cutout(z, round(cutout_share * min(x.shape[{sl}])), fill, "
+                "generator)",
+       "why": FOUR_D}
+      for sl in ("2:", "+2:")),
 ]
