@@ -1,0 +1,22 @@
+"""The package's face: lazy names that resolve to their homes."""
+
+import subprocess
+import sys
+
+import skmixal
+import skmixal.strategies
+
+
+def test_the_package_exports_every_strategy_as_the_same_function():
+    # skmixal.__all__ repeats the strategies' names so that they can load
+    # lazily: the two lists must not drift apart
+    assert set(skmixal.strategies.__all__) <= set(skmixal.__all__)
+    for name in skmixal.strategies.__all__:
+        assert getattr(skmixal, name) is getattr(skmixal.strategies, name)
+
+
+def test_importing_the_package_does_not_import_torch():
+    code = "import sys, skmixal; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "False"
