@@ -35,14 +35,13 @@ import torch
 # the sibling script (python puts this folder first on sys.path)
 from label_efficiency import CIFAR, HERE
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import normalize
 from sklearn.semi_supervised import LabelSpreading
 
 from skmixal import MixupNetClassifier
 from skmixal._embedding_cache import backbone_features
 from skmixal.datasets import load_dataset
-from skmixal.experiment import derive_seed
+from skmixal.experiment import _split, derive_seed  # the campaign's own split
 
 RESULTS = HERE / "results" / "label_efficiency"
 RUNS = {"random labels": "cifar10+efficientnet_lite0",
@@ -60,12 +59,6 @@ def labeled_sets(folder):
     return {seed: [np.concatenate([np.asarray(by_round[r]) for r in range(k + 1)])
                    for k in range(len(by_round))]
             for seed, by_round in rounds.items()}
-
-
-def split(y, seed):
-    # run_experiment's split (test_size 0.2, stratified, seeded per seed)
-    return train_test_split(np.arange(len(y)), test_size=0.2, stratify=y,
-                            random_state=derive_seed(seed, "split"))
 
 
 def arms(X, X_l2, y, labeled, train, test, seed):
@@ -112,7 +105,7 @@ def main():
     for start, folder in RUNS.items():
         table = {}
         for seed, sets in sorted(labeled_sets(folder).items()):
-            train, test = split(y, seed)
+            train, test = _split(y, 0.2, seed)
             for labeled in sets:
                 started = time.time()
                 scores = arms(X, X_l2, y, labeled, train, test, seed)

@@ -360,6 +360,20 @@ SURVIVORS = [
      "before": LABELED_CHECK.format("=="),
      "after": LABELED_CHECK.format('<='),
      "why": VALID_STRINGS},
+    # --- skmixal/training/fixmatch.py and mixmatch.py: what both methods share --
+    *({"module": module, "before": before, "after": after, "why": why}
+      for module in ("skmixal/training/fixmatch.py", "skmixal/training/mixmatch.py")
+      for before, after, why in [
+          ("def loss(cls, logits, target, criterion, *, soft_targets):",
+           "def loss(cls, logits, target, criterion, /, soft_targets):",
+           KEYWORD_ONLY),
+          ("self.sampler = _BetaSampler(alpha, context.rng()) if alpha > 0 else None",
+           "self.sampler = _BetaSampler(alpha, context.rng()) if alpha != 0 else "
+           "None", ALPHA_NONNEG),
+          ("@staticmethod", "", CLASS_CALL),
+          ("@property", "", ACTIVE),
+          ("if len(logits) == n or target.weight == 0:",
+           "if len(logits) <= n or target.weight == 0:", LABELED_FIRST)]),
     # --- skmixal/training/fixmatch.py -----------------------------------------
     {"module": "skmixal/training/fixmatch.py",
      "before": "if isinstance(threshold, torch.Tensor) and threshold.ndim == 1:",
@@ -377,29 +391,11 @@ SURVIVORS = [
                     "if len(logits) == n or target.weight < 0:",
                     "if len(logits) == n or target.weight == 1:")),
     {"module": "skmixal/training/fixmatch.py",
-     "before": "if len(logits) == n or target.weight == 0:",
-     "after": "if len(logits) <= n or target.weight == 0:",
-     "why": LABELED_FIRST},
-    {"module": "skmixal/training/fixmatch.py",
      "before": "def __init__(self, context, *, alpha, augment, threshold, weight, "
                "rampup,",
      "after": "def __init__(self, context, /, alpha, augment, threshold, weight, "
               "rampup,",
      "why": KEYWORD_ONLY},
-    {"module": "skmixal/training/fixmatch.py",
-     "before": "def loss(cls, logits, target, criterion, *, soft_targets):",
-     "after": "def loss(cls, logits, target, criterion, /, soft_targets):",
-     "why": KEYWORD_ONLY},
-    {"module": "skmixal/training/fixmatch.py",
-     "before": "self.sampler = _BetaSampler(alpha, context.rng()) if alpha > 0 "
-               "else None",
-     "after": "self.sampler = _BetaSampler(alpha, context.rng()) if alpha != 0 "
-              "else None",
-     "why": ALPHA_NONNEG},
-    {"module": "skmixal/training/fixmatch.py",
-     "before": "@staticmethod", "after": "", "why": CLASS_CALL},
-    {"module": "skmixal/training/fixmatch.py",
-     "before": "@property", "after": "", "why": ACTIVE},
     {"module": "skmixal/training/fixmatch.py",
      "before": "if batch.ndim != 4:", "after": "if batch.ndim < 4:",
      "why": TWO_OR_FOUR_D},
@@ -421,29 +417,11 @@ SURVIVORS = [
                     "if len(logits) == n or target.weight <= 0:",
                     "if len(logits) == n or target.weight < 0:")),
     {"module": "skmixal/training/mixmatch.py",
-     "before": "if len(logits) == n or target.weight == 0:",
-     "after": "if len(logits) <= n or target.weight == 0:",
-     "why": LABELED_FIRST},
-    {"module": "skmixal/training/mixmatch.py",
      "before": "def __init__(self, context, *, alpha, mode, prob, augment, weight, "
                "rampup,",
      "after": "def __init__(self, context, /, alpha, mode, prob, augment, weight, "
               "rampup,",
      "why": KEYWORD_ONLY},
-    {"module": "skmixal/training/mixmatch.py",
-     "before": "def loss(cls, logits, target, criterion, *, soft_targets):",
-     "after": "def loss(cls, logits, target, criterion, /, soft_targets):",
-     "why": KEYWORD_ONLY},
-    {"module": "skmixal/training/mixmatch.py",
-     "before": "self.sampler = _BetaSampler(alpha, context.rng()) if alpha > 0 "
-               "else None",
-     "after": "self.sampler = _BetaSampler(alpha, context.rng()) if alpha != 0 "
-              "else None",
-     "why": ALPHA_NONNEG},
-    {"module": "skmixal/training/mixmatch.py",
-     "before": "@staticmethod", "after": "", "why": CLASS_CALL},
-    {"module": "skmixal/training/mixmatch.py",
-     "before": "@property", "after": "", "why": ACTIVE},
     {"module": "skmixal/training/mixmatch.py",
      "before": "if self.prob < 1.0 and ctx.rng().random() >= self.prob:",
      "after": "if self.prob != 1.0 and ctx.rng().random() >= self.prob:",
