@@ -182,17 +182,26 @@ _MIXUP_HELP = {
     "run": "Mixup strength of the +mixup arms (supervised Mixup): 'auto' "
            "(default) or a number from 0 to %g. 'auto' is the estimator's: 0.1 "
            "for images, 0 (off) for vectors, which then get no +mixup arms. The "
-           "+mixup+ssl arms are not affected: MixMatch mixes with its own "
-           "'auto', 0.75.",
+           "semi-supervised arms are not affected: MixMatch mixes with its "
+           "own 'auto', 0.75, and FixMatch's 'auto' is 0.",
     "init": "the model's Mixup strength: 'auto' (default) or a number from 0 "
             "to %g. 'auto' is 0.1 for images and 0 (off) for vectors; with "
-            "--semi-supervised this is MixMatch's mixing, where 'auto' is 0.75.",
+            "--semi-supervised this is the method's mixing, where 'auto' is "
+            "MixMatch's 0.75 and FixMatch's 0.",
 }
+# 'auto' is what a bare --semi-supervised means (see _ssl_methods)
+SSL_CHOICES = ("mixmatch", "fixmatch", "auto")
 _SSL_HELP = {
-    "run": "also run a <strategy>+mixup+ssl arm per strategy: MixMatch on the "
-           "labels and the rest of the training split, every round (mixing "
-           "with alpha 0.75, on vectors too)",
-    "init": "every refit also trains on the unlabeled pool (MixMatch)",
+    "run": "also run an arm per strategy and METHOD that trains on the labels "
+           "and the rest of the training split, every round: mixmatch (arms "
+           "<strategy>+mixup+ssl, mixing with alpha 0.75, on vectors too) or "
+           "fixmatch (arms <strategy>+fixmatch); both may be named. Bare "
+           "or auto: mixmatch, or fixmatch with --backbone (on frozen features "
+           "MixMatch fell below the plain head; benchmarks/results/embedding_ssl.txt)",
+    "init": "every refit also trains on the unlabeled pool, with METHOD: "
+            "mixmatch or fixmatch. Bare or auto: mixmatch, or fixmatch with "
+            "--backbone "
+            "(on frozen features MixMatch fell below the plain head)",
 }
 
 
@@ -225,8 +234,10 @@ def _estimator_args(parser, command):
                        "'{\"hidden_units\": [512]}'; n_classes (or num_classes), "
                        "in_channels (images) and n_features (vectors) are filled "
                        "in from the data where the network takes them")
-    group.add_argument("--semi-supervised", action="store_true",
-                       help=_SSL_HELP[command])
+    # run may compare methods, a labeling state trains with one
+    many = {"nargs": "*"} if command == "run" else {"nargs": "?", "const": "auto"}
+    group.add_argument("--semi-supervised", metavar="METHOD", choices=SSL_CHOICES,
+                       help=_SSL_HELP[command], **many)
 
 
 _BACKBONE_HELP = {
@@ -259,6 +270,25 @@ def _check_backbone_args(args):
         raise UserError("--module and --backbone do not go together: with "
                         "--backbone the model is an MLP on the features "
                         "(--module-kwargs '{\"hidden_units\": [...]}' sizes it).")
+
+
+def _ssl_methods(args):
+    """--semi-supervised as make_arms takes it: False, True or method names.
+
+    Bare, it is MixMatch on pixels (the estimator's default, recorded as True
+    so that folders of earlier versions resume) and FixMatch on a backbone's
+    features, where MixMatch fell below the plain head and FixMatch lifted it
+    (benchmarks/results/embedding_ssl.txt).
+    """
+    chosen = args.semi_supervised
+    if chosen is None:
+        return False
+    chosen = [m for m in ([chosen] if isinstance(chosen, str) else chosen)
+              if m != "auto"]
+    if not chosen:
+        chosen = ["fixmatch" if args.backbone is not None else "mixmatch"]
+    chosen = list(dict.fromkeys(chosen))
+    return True if chosen == ["mixmatch"] else chosen
 
 
 def _estimator_params(args):
@@ -489,13 +519,15 @@ def _run_settings(args, data, err):
     if args.mixup_alpha == "auto" and data.X.ndim == 2:
         mixup = False
         if not args.quiet:
+            methods = _ssl_methods(args)
             ssl = (" (the +mixup+ssl arms still mix: that is MixMatch's own "
-                   "alpha)" if args.semi_supervised else "")
+                   "alpha)" if methods is True or "mixmatch" in (methods or ())
+                   else "")
             print("Note: --mixup-alpha auto leaves vector data unmixed (as the "
                   "estimator does), so there are no +mixup arms; pass "
                   f"--mixup-alpha 0.4 to mix anyway{ssl}.", file=err)
     arms = make_arms(args.strategies, mixup=mixup,
-                     semi_supervised=args.semi_supervised)
+                     semi_supervised=_ssl_methods(args))
     params = {**_estimator_params(args), **_module_params(args, data)}
     return dict(
         arms=arms, seeds=args.seeds, n_initial=args.initial,
@@ -625,13 +657,16 @@ def _cmd_init(args, out, log):
     _check_out_dir(args.state, "--state")
     _check_backbone_args(args)
     module = _module_settings(args)
+    methods = _ssl_methods(args)
+    if methods not in (False, True):
+        module = {**module, "semi_supervised": methods[0]}
     path = labeling.init_state(
         args.state, args.data, initial_labels=args.initial_labels,
         n_initial=args.initial, classes=args.classes,
         test_labels=args.test_labels, strategy=args.strategy,
         mixup_alpha=args.mixup_alpha,
         estimator_params={**_estimator_params(args), **module}, seed=args.seed,
-        semi_supervised=args.semi_supervised, warm_start=args.warm_start,
+        semi_supervised=methods is not False, warm_start=args.warm_start,
         backbone=args.backbone, input_size=args.input_size,
         torch_threads=args.torch_threads, log=log)
     print(f"Initialized {args.state}.", file=out)

@@ -93,17 +93,19 @@ class Arm:
     mixup : bool
         Train with Mixup or plainly. For a supervised arm, True mixes with the
         experiment's ``mixup_alpha``. For a semi-supervised arm (``ssl``), the
-        mixing is MixMatch's, and True keeps the estimator's own
-        ``mixup_alpha`` (``'auto'``: MixMatch's 0.75); False trains MixMatch
-        without mixing.
-    ssl : bool, default=False
-        Also train on the remaining pool as unlabeled data (``X_unlabeled``).
+        mixing is the method's own, and True keeps the estimator's own
+        ``mixup_alpha`` (``'auto'``: MixMatch's 0.75, FixMatch's 0); False
+        trains without mixing.
+    ssl : bool or {'mixmatch', 'fixmatch'}, default=False
+        Also train on the remaining pool as unlabeled data (``X_unlabeled``):
+        True with the estimator's own ``semi_supervised`` method, a name with
+        that method.
     """
 
     name: str
     strategy: object
     mixup: bool
-    ssl: bool = False
+    ssl: bool | str = False
 
 
 def _short_name(strategy):
@@ -126,11 +128,14 @@ def make_arms(strategies=DEFAULT_STRATEGIES, *, mixup=True, baselines=True,
         Add ``"random"`` (random sampling, no Mixup) and ``"<strategy>"`` (no
         Mixup) for each strategy, to show what Mixup and active learning each
         contribute.
-    semi_supervised : bool, default=False
-        Add a ``"<strategy>+mixup+ssl"`` arm for each strategy, trained also on
-        the remaining pool with MixMatch, which mixes with the estimator's own
-        ``mixup_alpha`` (``'auto'``: 0.75, on vectors too) whatever ``mixup``
-        says: ``mixup`` is supervised Mixup.
+    semi_supervised : bool, {'mixmatch', 'fixmatch'} or sequence of them, default=False
+        Add an arm for each strategy (and method) trained also on the remaining
+        pool: True, the estimator's own method (MixupNetClassifier's default,
+        MixMatch), named ``"<strategy>+mixup+ssl"``, as is ``'mixmatch'``;
+        ``'fixmatch'`` is named ``"<strategy>+fixmatch"``. Each mixes with the
+        estimator's own ``mixup_alpha`` (``'auto'``: MixMatch's 0.75, on
+        vectors too; FixMatch's 0) whatever ``mixup`` says: ``mixup`` is
+        supervised Mixup.
 
     Returns
     -------
@@ -138,6 +143,7 @@ def make_arms(strategies=DEFAULT_STRATEGIES, *, mixup=True, baselines=True,
         Unique names, in the order random, then each strategy without and
         with Mixup, then with semi-supervised training.
     """
+    methods = _ssl_methods(semi_supervised)
     arms = [Arm("random", "random", False)] if baselines else []
     for strategy in strategies:
         short = _short_name(strategy)
@@ -145,14 +151,36 @@ def make_arms(strategies=DEFAULT_STRATEGIES, *, mixup=True, baselines=True,
             arms.append(Arm(short, strategy, False))
         if mixup:
             arms.append(Arm(f"{short}+mixup", strategy, True))
-        if semi_supervised:
-            arms.append(Arm(f"{short}+mixup+ssl", strategy, True, ssl=True))
+        for method in methods:
+            suffix = "fixmatch" if method == "fixmatch" else "mixup+ssl"
+            arms.append(Arm(f"{short}+{suffix}", strategy, True, ssl=method))
     unique = {}
     for arm in arms:
         unique.setdefault(arm.name, arm)
     if not unique:
         raise ValueError("No arms: pass strategies, or mixup/baselines=True.")
     return list(unique.values())
+
+
+SSL_METHODS = ("mixmatch", "fixmatch")
+
+
+def _ssl_methods(semi_supervised):
+    """make_arms' semi_supervised as a list: [], [True] or method names."""
+    if isinstance(semi_supervised, bool):
+        return [True] if semi_supervised else []
+    expected = (f"semi_supervised must be a bool, one of {SSL_METHODS} or a "
+                f"sequence of them; got {semi_supervised!r}.")
+    if isinstance(semi_supervised, str):
+        methods = [semi_supervised]
+    elif isinstance(semi_supervised, (list, tuple)):
+        methods = list(semi_supervised)
+    else:
+        raise TypeError(expected)
+    if not methods or any(not isinstance(m, str) or m not in SSL_METHODS
+                          for m in methods):
+        raise ValueError(expected)
+    return list(dict.fromkeys(methods))
 
 
 def resolve_strategy(strategy):
@@ -335,7 +363,7 @@ def _own_alpha(estimator, estimator_params):
     return estimator.get_params().get("mixup_alpha")
 
 
-def _new_estimator(cfg, seed, mixup_alpha):
+def _new_estimator(cfg, seed, mixup_alpha, method=True):
     if cfg["estimator"] is None:
         from skmixal.classifier import MixupNetClassifier
 
@@ -350,6 +378,11 @@ def _new_estimator(cfg, seed, mixup_alpha):
         params["mixup_alpha"] = mixup_alpha
     elif mixup_alpha != 0:
         raise ValueError(f"{type(est).__name__} has no mixup_alpha parameter.")
+    if isinstance(method, str):
+        if "semi_supervised" not in names:
+            raise ValueError(f"{type(est).__name__} has no semi_supervised "
+                             f"parameter for the {method} arms.")
+        params["semi_supervised"] = method
     if "classes" in names:
         params["classes"] = cfg["classes"]
     if "warm_start" in names:
@@ -522,7 +555,7 @@ def _fit(model, task, r, X, y, labeled):
     if cfg["warm_start"] and model is not None:
         model.set_params(random_state=rs)
     else:
-        model = _new_estimator(cfg, rs, _arm_alpha(cfg, arm))
+        model = _new_estimator(cfg, rs, _arm_alpha(cfg, arm), arm.ssl)
     fit_params = {}
     if arm.ssl:
         # the rest of the training pool, never the test split; once the budget
@@ -544,7 +577,7 @@ def _config(X, y, arms, seeds, kwargs, dataset_name):
         entry = {"name": a.name, "strategy": name(a.strategy), "mixup": a.mixup}
         # ssl only where set, so folders of earlier versions still resume
         if a.ssl:
-            entry["ssl"] = True
+            entry["ssl"] = a.ssl
         # MixMatch's alpha, where it is not the experiment's mixup_alpha (which
         # earlier versions gave these arms): a resume never mixes the two
         if a.ssl and a.mixup and own != kwargs["mixup_alpha"]:
@@ -789,8 +822,10 @@ def _check_settings(X, y, *, arms, seeds, n_initial, query_size, budget, test_si
         _, first = np.unique(y, return_index=True)
         rows = np.sort(first)[:2]
         check_fit_settings({**params, "mixup_alpha": mixup_alpha}, X[rows], y[rows])
-        if any(a.ssl for a in arms):
-            check_fit_settings(params, X[rows], y[rows], X_unlabeled=X[rows])
+        for method in dict.fromkeys(a.ssl for a in arms if a.ssl):
+            named = {} if method is True else {"semi_supervised": method}
+            check_fit_settings({**params, **named}, X[rows], y[rows],
+                               X_unlabeled=X[rows])
 
 
 @contextlib.contextmanager

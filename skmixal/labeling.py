@@ -989,9 +989,10 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         Query strategy, a name from ``skmixal.strategies.STRATEGIES``.
     mixup_alpha : float or 'auto', default='auto'
         The model's ``mixup_alpha`` (0: plain training); in a semi-supervised
-        state, the MixMatch mixing (``'auto'``: 0.75).
+        state, the method's mixing (``'auto'``: MixMatch's 0.75, FixMatch's 0).
     estimator_params : dict or None, default=None
-        Other ``MixupNetClassifier`` parameters.
+        Other ``MixupNetClassifier`` parameters; ``semi_supervised`` among them
+        chooses the method of a semi-supervised state (default MixMatch).
     seed : int, default=0
         Seeds the model and the queries.
     semi_supervised : bool, default=False

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import signal
 import socket
 import subprocess
@@ -169,6 +170,64 @@ def test_run_semi_supervised_arms_fit_with_the_remaining_pool(tmp_path, fit_spy)
     assert rounds == [(n, n_train - n) for n in (10, 20, 30)]
     records = _records(out)
     assert {r["arm"] for r in records} == set(arms)
+
+
+@pytest.fixture
+def method_spy(monkeypatch):
+    """(unlabeled rows or None, semi_supervised) of every fit of more than 2 rows."""
+    from skmixal.classifier import MixupNetClassifier
+
+    calls, real_fit = [], MixupNetClassifier.fit
+
+    def spy(self, X, y, X_unlabeled=None, **kwargs):
+        if len(X) > 2:  # not the settings checks
+            calls.append((None if X_unlabeled is None else len(X_unlabeled),
+                          self.semi_supervised))
+        return real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", spy)
+    return calls
+
+
+def test_run_compares_the_semi_supervised_methods_named(tmp_path, method_spy):
+    out = tmp_path / "res"
+    assert main(["run", *TINY, "--strategies", "entropy", "--n-jobs", "1",
+                 "--semi-supervised", "fixmatch", "mixmatch", "--budget", "20",
+                 "--out", str(out)]) == 0
+    arms = [a["name"] for a in json.loads((out / "results.json").read_text())
+            ["config"]["arms"]]
+    assert arms == ["random", "entropy", "entropy+mixup", "entropy+fixmatch",
+                    "entropy+mixup+ssl"]
+    n_train = 1797 - int(np.ceil(1797 * 0.25))
+    ssl = sorted((n, m) for n, m in method_spy if n is not None)
+    assert ssl == sorted([(n_train - 10, "fixmatch"), (n_train - 20, "fixmatch"),
+                          (n_train - 10, "mixmatch"), (n_train - 20, "mixmatch")])
+
+
+def test_run_refuses_an_unknown_method(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="^2$"):
+        main(["run", *TINY, "--semi-supervised", "flexmatch", "--out",
+              str(tmp_path / "res")])
+    assert re.search(r"--semi-supervised: invalid choice: 'flexmatch' \(choose "
+                     r"from '?mixmatch'?, '?fixmatch'?, '?auto'?\)",
+                     capsys.readouterr().err)
+    assert not (tmp_path / "res").exists()
+
+
+def test_fixmatch_state_refits_with_fixmatch(tmp_path, method_spy):
+    truth = load_dataset("digits").y
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial", "8",
+                 "--semi-supervised", "fixmatch", *FAST]) == 0
+    config = json.loads((state / "state.json").read_text())["config"]
+    assert config["semi_supervised"] is True
+    assert config["estimator_params"]["semi_supervised"] == "fixmatch"
+    query = state / "query_0000.csv"
+    with open(query, newline="") as fh:
+        ids = [int(r["id"]) for r in csv.DictReader(fh)]
+    query.write_text("id,label\n" + "".join(f"{i},{truth[i]}\n" for i in ids))
+    assert main(["teach", "--state", str(state), str(query)]) == 0
+    assert method_spy == [(1797 - 8, "fixmatch")]
 
 
 def test_semi_supervised_state_refits_with_the_real_pool(tmp_path, fit_spy):

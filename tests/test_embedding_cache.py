@@ -199,6 +199,38 @@ def test_run_with_backbone_embeds_once_and_trains_on_the_features(
     assert ([r["accuracy"] for r in again] == [r["accuracy"] for r in records])
 
 
+@needs_lite
+def test_semi_supervised_on_a_backbone_is_fixmatch_unless_named(
+        tmp_path, image_npz, monkeypatch):
+    # MixMatch fell below the plain head on frozen features, FixMatch lifted
+    # it (benchmarks/results/embedding_ssl.txt): a bare flag picks FixMatch
+    from skmixal.classifier import MixupNetClassifier
+
+    methods, real_fit = [], MixupNetClassifier.fit
+
+    def spy(self, X, y, X_unlabeled=None, **kwargs):
+        if X_unlabeled is not None and len(X) > 2:
+            methods.append(self.semi_supervised)
+        return real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", spy)
+    base = ["run", "--data", str(image_npz), "--backbone", "efficientnet_lite0",
+            "--input-size", str(SIZE), "--strategies", "margin", *TINY,
+            "--budget", "20", "--n-jobs", "1"]  # the spy sees this process only
+    for flags, arm, method in [([], "margin+fixmatch", "fixmatch"),
+                               (["mixmatch"], "margin+mixup+ssl", "mixmatch")]:
+        out = tmp_path / method
+        methods.clear()
+        assert main([*base, "--semi-supervised", *flags, "--out", str(out)]) == 0
+        arms = json.loads((out / "experiment.json").read_text())["arms"]
+        assert arms[-1]["name"] == arm
+        assert methods == [method] * 2
+    state = tmp_path / "state"
+    assert _init(state, image_npz, "--semi-supervised", "--initial", "10") == 0
+    config = json.loads((state / "state.json").read_text())["config"]
+    assert config["estimator_params"]["semi_supervised"] == "fixmatch"
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--input-size", "64"], "--input-size applies to --backbone"),
     (["--backbone", "efficientnet_lite0", "--module", "resnet18"],

@@ -291,6 +291,44 @@ def test_semi_supervised_arms_are_named_for_their_mixing():
         ("margin+mixup+ssl", True, True)]
 
 
+def test_semi_supervised_arms_by_method():
+    arms = make_arms(["margin"], mixup=False, baselines=False,
+                     semi_supervised=["fixmatch", "mixmatch", "fixmatch"])
+    assert [(a.name, a.mixup, a.ssl) for a in arms] == [
+        ("margin+fixmatch", True, "fixmatch"), ("margin+mixup+ssl", True, "mixmatch")]
+    assert [a.name for a in make_arms(["margin"], semi_supervised="fixmatch")] == [
+        "random", "margin", "margin+mixup", "margin+fixmatch"]
+
+
+@pytest.mark.parametrize("value, error", [
+    ("flexmatch", ValueError), ([], ValueError), (["fixmatch", True], ValueError),
+    (1, TypeError), ({"fixmatch"}, TypeError)])
+def test_semi_supervised_arms_refuse_unknown_methods(value, error):
+    with pytest.raises(error, match=r"semi_supervised must be a bool, one of "
+                       r"\('mixmatch', 'fixmatch'\) or a sequence of them; got "):
+        make_arms(["margin"], semi_supervised=value)
+
+
+def test_each_semi_supervised_arm_fits_with_its_method(digits, monkeypatch):
+    seen, real_fit = [], MixupNetClassifier.fit
+
+    def spy(self, X, y, X_unlabeled=None, **kwargs):
+        out = real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
+        if len(X) > 2:
+            seen.append((X_unlabeled is not None, self.semi_supervised,
+                         self.mixup_alpha_))
+        return out
+
+    monkeypatch.setattr(MixupNetClassifier, "fit", spy)
+    arms = make_arms(["random"], mixup=False, baselines=False,
+                     semi_supervised=["mixmatch", "fixmatch"])
+    result = _run(digits, arms=arms, budget=20,
+                  estimator_params={**FAST, "collapse_guard": None})
+    # two rounds each; FixMatch's 'auto' mixing is 0, MixMatch's 0.75
+    assert seen == [(True, "mixmatch", 0.75)] * 2 + [(True, "fixmatch", 0.0)] * 2
+    assert [a.get("ssl") for a in result.config["arms"]] == ["mixmatch", "fixmatch"]
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"estimator_params": {**FAST, "min_steps": 10**20}},
      "min_steps must be an integer between 0 and 10,000,000, got 10000"),
