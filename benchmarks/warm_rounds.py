@@ -9,14 +9,18 @@ on the current model. In each round the same labels are fitted twice, with the
 rest of the pool unlabeled: ``cold``, a new estimator from scratch; ``warm``,
 the previous warm model continued with ``warm_start=True`` (``min_steps='auto'``
 then takes a quarter of the method's steps). The queries follow the warm chain,
-so both fits of a round see the same labels.
+so both fits of a round see the same labels. ``--noise`` adds ``cold2``, a
+second fit from scratch with another ``random_state``: how far two cold fits
+of the same labels are apart, the yardstick for the warm - cold gap.
+``--warm-params`` sets parameters of the warm fits only (a JSON object).
 
-    python benchmarks/warm_rounds.py --data digits --seeds 0,1,2
+    python benchmarks/warm_rounds.py --data digits --seeds 0,1,2 --noise
     python benchmarks/warm_rounds.py --data mnist --seeds 0,1,2 --initial 5 --query 20
 """
 
 import argparse
 import copy
+import json
 import sys
 import time
 from pathlib import Path
@@ -56,17 +60,23 @@ def run_seed(data, seed, args):
         X, y, U = Xp[labeled], yp[labeled], Xp[~labeled]
         cold = MixupNetClassifier(**params)
         cold_s = _fit(cold, X, y, U)
-        warm = copy.deepcopy(warm).set_params(warm_start=True)
+        warm = copy.deepcopy(warm).set_params(warm_start=True, **args.warm_params)
         warm_s = _fit(warm, X, y, U)
         rows.append(dict(seed=seed, round=round_, labels=int(labeled.sum()),
                          cold=cold.score(Xt, yt), warm=warm.score(Xt, yt),
                          cold_s=cold_s, warm_s=warm_s,
                          steps=(cold.min_steps_, warm.min_steps_)))
         r = rows[-1]
+        noise = ""
+        if args.noise:
+            other = MixupNetClassifier(**dict(params, random_state=seed + 1000))
+            _fit(other, X, y, U)
+            r["cold2"] = other.score(Xt, yt)
+            noise = f", cold2 {r['cold2']:.4f}"
         print(f"  seed {seed} round {round_} ({r['labels']} labels): cold "
               f"{r['cold']:.4f} in {cold_s:.0f} CPU s, warm {r['warm']:.4f} in "
-              f"{warm_s:.0f} CPU s (steps {r['steps'][0]} / {r['steps'][1]})",
-              flush=True)
+              f"{warm_s:.0f} CPU s (steps {r['steps'][0]} / {r['steps'][1]})"
+              f"{noise}", flush=True)
     return rows
 
 
@@ -81,12 +91,17 @@ def main():
     parser.add_argument("--method", help="semi_supervised= (default: the "
                                          "estimator's)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--noise", action="store_true",
+                        help="also a second cold fit with another random_state")
+    parser.add_argument("--warm-params", type=json.loads, default={},
+                        help="JSON object of parameters of the warm fits only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = load(args.data)
     print(f"{args.data}, {args.initial} labels per class + {args.rounds} rounds of "
           f"{args.query} by margin sampling, {args.threads} torch threads, torch "
-          f"{torch.__version__}; times are CPU seconds of this process")
+          f"{torch.__version__}; times are CPU seconds of this process"
+          + (f"; warm fits with {args.warm_params}" if args.warm_params else ""))
     rows = [r for seed in args.seeds.split(",") for r in run_seed(data, int(seed),
                                                                    args)]
     gap = np.array([r["warm"] - r["cold"] for r in rows])
@@ -96,6 +111,10 @@ def main():
           f"{warm.std():.4f}; warm - cold: mean {gap.mean():+.4f}, worst "
           f"{gap.min():+.4f}; warm time / cold time: mean {ratio.mean():.2f}, worst "
           f"{ratio.max():.2f} ({len(rows)} rounds)")
+    if args.noise:
+        noise = np.array([r["cold2"] - r["cold"] for r in rows])
+        print(f"two cold fits (cold2 - cold): mean {noise.mean():+.4f}, worst "
+              f"{noise.min():+.4f}, largest |gap| {np.abs(noise).max():.4f}")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def _validate_unlabeled(net, X_unlabeled):
     if net.semi_supervised is None:
         raise ValueError(
             "X_unlabeled was given but semi_supervised=None; set "
-            "semi_supervised='mixmatch' to train on unlabeled rows.")
+            "semi_supervised='auto', 'mixmatch' or 'fixmatch' to train on "
+            "unlabeled rows.")
     if is_dataset(X_unlabeled):
         raise TypeError(
             "X_unlabeled must be an array-like, np.memmap or torch tensor of "

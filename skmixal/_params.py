@@ -61,7 +61,7 @@ def check_params(net):
 def _method_names():
     from skmixal.training import METHODS
 
-    return tuple(METHODS)
+    return ("auto", *METHODS)
 
 
 def _check_choice(value, name, choices, *, none):
@@ -85,4 +85,5 @@ def _check_unlabeled_label(net):
         raise ValueError(
             f"unlabeled_label={marker!r} marks rows of y as unlabeled, but "
             "semi_supervised=None trains on labeled rows only; set "
-            "semi_supervised='fixmatch' or 'mixmatch', or unlabeled_label=None.")
+            "semi_supervised='auto', 'fixmatch' or 'mixmatch', or "
+            "unlabeled_label=None.")

@@ -30,7 +30,7 @@ from skmixal._validation import as_numpy, check_features
 from skmixal.augment import AUGMENTATIONS
 from skmixal.iterators import TensorLoader, UnlabeledSampler, make_iterator
 from skmixal.modules import SmallCNN, default_module
-from skmixal.training import FitContext, loss_reader, method_class
+from skmixal.training import FitContext, loss_reader, method_class, resolve_method
 from skmixal.training.guard import SemiSupervisedCollapseWarning, fit_report
 
 __all__ = ["MixupNetClassifier"]
@@ -141,10 +141,12 @@ class MixupNetClassifier(NeuralNetClassifier):
         gains 2 to 5 points from 300 to 1,000 supervised steps; MixMatch on
         digits with 50 labels reached 0.92 after 1,000 steps and 0.97 after
         2,000 (benchmarks/semi_supervised.py).
-    semi_supervised : {'mixmatch', 'fixmatch'} or None, default='mixmatch'
+    semi_supervised : {'auto', 'mixmatch', 'fixmatch'} or None, default='auto'
         How the unlabeled rows of ``fit(..., X_unlabeled=U)`` are used. It only
         acts when a fit is given unlabeled rows; without them training is
-        exactly the supervised fit. ``'mixmatch'``: MixMatch (Berthelot et
+        exactly the supervised fit. ``'auto'``: FixMatch for colour images (3
+        or more channels), MixMatch otherwise (the method used is
+        ``semi_supervised_``). ``'mixmatch'``: MixMatch (Berthelot et
         al., 2019), Mixup across labeled and unlabeled rows with sharpened,
         distribution-aligned guesses averaged over ``n_augmentations`` views.
         ``'fixmatch'``: FixMatch (Sohn et al., 2020), hard pseudo-labels of a
@@ -154,7 +156,8 @@ class MixupNetClassifier(NeuralNetClassifier):
         which ``X_unlabeled`` is an error. Measured by the worst seed,
         MixMatch is the stronger on digits and MNIST with 2 to 10 labels a
         class, FixMatch the safer on the CIFAR-10 subset with the default
-        network (README, "Choosing the method").
+        network (README, "Choosing the method"); hence ``'auto'``. On a
+        pretrained backbone's features (vectors) pass ``'fixmatch'``.
     unlabeled_weight : float or 'auto', default='auto'
         Weight ``lambda_u`` of the unlabeled loss: 'auto' is MixMatch's 75
         (squared error averaged over classes, as in the paper) and FixMatch's
@@ -272,6 +275,9 @@ class MixupNetClassifier(NeuralNetClassifier):
         The unlabeled loss's weight and ramp-up of the last fit (resolved).
     unlabeled_ratio_ : int
         Unlabeled rows per labeled row of the last fit (resolved).
+    semi_supervised_ : {'mixmatch', 'fixmatch'} or None
+        The method ``semi_supervised`` named for the last fit's input (used
+        only when it had unlabeled rows).
     n_unlabeled_ : int
         Number of unlabeled rows the last fit trained on (0: supervised).
     fit_report_ : dict
@@ -319,7 +325,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         mixup_mode="input",
         mixup_prob=1.0,
         min_steps="auto",
-        semi_supervised="mixmatch",
+        semi_supervised="auto",
         unlabeled_weight="auto",
         unlabeled_rampup="auto",
         unlabeled_ratio="auto",
@@ -458,7 +464,8 @@ class MixupNetClassifier(NeuralNetClassifier):
             raise ValueError(
                 f"augment={self.augment!r} needs image input; use augment='noise'"
                 " or None for vector input.")
-        auto = method_class(self.semi_supervised, n_unlabeled).auto_settings(shape)
+        self.semi_supervised_ = resolve_method(self.semi_supervised, shape)
+        auto = method_class(self.semi_supervised_, n_unlabeled).auto_settings(shape)
         for name, kind in _RESOLVED.items():
             value = getattr(self, name)
             setattr(self, f"{name}_", auto[name] if isinstance(value, str)
@@ -523,7 +530,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         context = FitContext(n_classes=len(self.classes_), randomness=randomness,
                              predict=self._predict_eval,
                              device=_parameter_device(self.module_, self.device))
-        cls = method_class(self.semi_supervised, n_rows(unlabeled))
+        cls = method_class(self.semi_supervised_, n_rows(unlabeled))
         if not cls.uses_unlabeled:
             return cls.from_estimator(self, context, codes)
         if not _takes_soft_targets(self.criterion_):

@@ -195,13 +195,12 @@ _SSL_HELP = {
     "run": "also run an arm per strategy and METHOD that trains on the labels "
            "and the rest of the training split, every round: mixmatch (arms "
            "<strategy>+mixup+ssl, mixing with alpha 0.75, on vectors too) or "
-           "fixmatch (arms <strategy>+fixmatch); both may be named. Bare "
-           "or auto: mixmatch, or fixmatch with --backbone (on frozen features "
-           "MixMatch fell below the plain head; benchmarks/results/embedding_ssl.txt)",
+           "fixmatch (arms <strategy>+fixmatch); both may be named. Bare or "
+           "auto: fixmatch for colour images and with --backbone, mixmatch "
+           "otherwise (chosen by the worst seed: README, 'Choosing the method')",
     "init": "every refit also trains on the unlabeled pool, with METHOD: "
-            "mixmatch or fixmatch. Bare or auto: mixmatch, or fixmatch with "
-            "--backbone "
-            "(on frozen features MixMatch fell below the plain head)",
+            "mixmatch or fixmatch. Bare or auto: fixmatch for colour images "
+            "and with --backbone, mixmatch otherwise",
 }
 
 
@@ -272,21 +271,30 @@ def _check_backbone_args(args):
                         "(--module-kwargs '{\"hidden_units\": [...]}' sizes it).")
 
 
-def _ssl_methods(args):
+def _ssl_methods(args, input_shape=None):
     """--semi-supervised as make_arms takes it: False, True or method names.
 
-    Bare, it is MixMatch on pixels (the estimator's default, recorded as True
-    so that folders of earlier versions resume) and FixMatch on a backbone's
-    features, where MixMatch fell below the plain head and FixMatch lifted it
-    (benchmarks/results/embedding_ssl.txt).
+    Bare (or auto), it is FixMatch on a backbone's features, where MixMatch
+    fell below the plain head and FixMatch lifted it
+    (benchmarks/results/embedding_ssl.txt), and otherwise the estimator's
+    'auto' for the data's samples (FixMatch for colour images, MixMatch
+    otherwise; None: not known yet, decided by the estimator). MixMatch
+    alone is True, as earlier versions recorded it, so their folders resume.
     """
+    from skmixal.training import resolve_method
+
     chosen = args.semi_supervised
     if chosen is None:
         return False
     chosen = [m for m in ([chosen] if isinstance(chosen, str) else chosen)
               if m != "auto"]
     if not chosen:
-        chosen = ["fixmatch" if args.backbone is not None else "mixmatch"]
+        if args.backbone is not None:
+            chosen = ["fixmatch"]
+        elif input_shape is None:
+            return True
+        else:
+            chosen = [resolve_method("auto", input_shape)]
     chosen = list(dict.fromkeys(chosen))
     return True if chosen == ["mixmatch"] else chosen
 
@@ -519,7 +527,7 @@ def _run_settings(args, data, err):
     if args.mixup_alpha == "auto" and data.X.ndim == 2:
         mixup = False
         if not args.quiet:
-            methods = _ssl_methods(args)
+            methods = _ssl_methods(args, data.X.shape[1:])
             ssl = (" (the +mixup+ssl arms still mix: that is MixMatch's own "
                    "alpha)" if methods is True or "mixmatch" in (methods or ())
                    else "")
@@ -527,7 +535,7 @@ def _run_settings(args, data, err):
                   "estimator does), so there are no +mixup arms; pass "
                   f"--mixup-alpha 0.4 to mix anyway{ssl}.", file=err)
     arms = make_arms(args.strategies, mixup=mixup,
-                     semi_supervised=_ssl_methods(args))
+                     semi_supervised=_ssl_methods(args, data.X.shape[1:]))
     params = {**_estimator_params(args), **_module_params(args, data)}
     return dict(
         arms=arms, seeds=args.seeds, n_initial=args.initial,

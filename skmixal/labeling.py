@@ -992,7 +992,8 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         state, the method's mixing (``'auto'``: MixMatch's 0.75, FixMatch's 0).
     estimator_params : dict or None, default=None
         Other ``MixupNetClassifier`` parameters; ``semi_supervised`` among them
-        chooses the method of a semi-supervised state (default MixMatch).
+        chooses the method of a semi-supervised state (default ``'auto'``,
+        stored as the method it resolves to for this data).
     seed : int, default=0
         Seeds the model and the queries.
     semi_supervised : bool, default=False
@@ -1021,6 +1022,7 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
     """
     from skmixal import __version__
     from skmixal.experiment import resolve_strategy
+    from skmixal.training import resolve_method
 
     with _threads(torch_threads):
         state_dir = Path(state_dir)
@@ -1037,6 +1039,11 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         _check_first_query(n_initial, len(loaded.X), parsed)
         # the slow part (embedding) after the quick checks
         features, cached = _init_features(loaded, backbone, input_size, log)
+        if semi_supervised:
+            # by name: a later version's 'auto' never changes this state's model
+            estimator_params = {**(estimator_params or {}), "semi_supervised":
+                                resolve_method((estimator_params or {}).get(
+                                    "semi_supervised", "auto"), features.shape[1:])}
         params = {**model_params(estimator_params or {}, features, cls),
                   "mixup_alpha": mixup_alpha, "random_state": int(seed), "classes": cls}
         check_model_settings(params, features, cls, semi_supervised=semi_supervised)

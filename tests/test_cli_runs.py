@@ -174,16 +174,17 @@ def test_run_semi_supervised_arms_fit_with_the_remaining_pool(tmp_path, fit_spy)
 
 @pytest.fixture
 def method_spy(monkeypatch):
-    """(unlabeled rows or None, semi_supervised) of every fit of more than 2 rows."""
+    """(unlabeled rows or None, the method used) of every fit of more than 2 rows."""
     from skmixal.classifier import MixupNetClassifier
 
     calls, real_fit = [], MixupNetClassifier.fit
 
     def spy(self, X, y, X_unlabeled=None, **kwargs):
+        out = real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
         if len(X) > 2:  # not the settings checks
             calls.append((None if X_unlabeled is None else len(X_unlabeled),
-                          self.semi_supervised))
-        return real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
+                          self.semi_supervised_))
+        return out
 
     monkeypatch.setattr(MixupNetClassifier, "fit", spy)
     return calls
@@ -466,3 +467,29 @@ def test_a_warm_start_state_continues_the_last_model(tmp_path, capsys, monkeypat
     assert "Continuing the last model (warm start)." in capsys.readouterr().err
     # the second refit went on from the first one's weights
     assert histories == [(8, False, False), (12, True, True)]
+
+
+def test_bare_semi_supervised_is_fixmatch_on_colour_images(tmp_path, method_spy):
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    x = rng.random((40, 8, 8, 3)) * 0.2 + y[:, None, None, None] * 0.6
+    data = tmp_path / "colour.npz"
+    np.savez(data, x=(x * 255).astype(np.uint8), y=y)
+    out = tmp_path / "res"
+    assert main(["run", *TINY, "--data", f"npz:{data}", "--strategies", "margin",
+                 "--n-jobs", "1", "--initial", "6", "--query-size", "6",
+                 "--budget", "12", "--semi-supervised", "--out", str(out)]) == 0
+    arms = [a["name"] for a in json.loads((out / "results.json").read_text())
+            ["config"]["arms"]]
+    assert arms[-1] == "margin+fixmatch"
+    assert {m for n, m in method_spy if n is not None} == {"fixmatch"}
+    state = tmp_path / "state"
+    assert main(["init", "--data", f"npz:{data}", "--state", str(state),
+                 "--semi-supervised", *FAST]) == 0
+    config = json.loads((state / "state.json").read_text())["config"]
+    assert config["estimator_params"]["semi_supervised"] == "fixmatch"
+    # grey or vectors: MixMatch, recorded by name
+    assert main(["init", "--state", str(tmp_path / "digits"), "--semi-supervised",
+                 *FAST]) == 0
+    config = json.loads((tmp_path / "digits" / "state.json").read_text())["config"]
+    assert config["estimator_params"]["semi_supervised"] == "mixmatch"

@@ -209,9 +209,10 @@ def test_semi_supervised_on_a_backbone_is_fixmatch_unless_named(
     methods, real_fit = [], MixupNetClassifier.fit
 
     def spy(self, X, y, X_unlabeled=None, **kwargs):
+        out = real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
         if X_unlabeled is not None and len(X) > 2:
-            methods.append(self.semi_supervised)
-        return real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
+            methods.append(self.semi_supervised_)  # the method the fit used
+        return out
 
     monkeypatch.setattr(MixupNetClassifier, "fit", spy)
     base = ["run", "--data", str(image_npz), "--backbone", "efficientnet_lite0",

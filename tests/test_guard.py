@@ -178,7 +178,7 @@ def _fake_fit(observed, n_rows=20, n_classes=4):
         yield torch.nn.functional.one_hot(torch.as_tensor(X[:, 0] % n_classes),
                                           n_classes).float()
 
-    net = SimpleNamespace(semi_supervised="fixmatch", n_unlabeled_=7,
+    net = SimpleNamespace(semi_supervised_="fixmatch", n_unlabeled_=7,
                           classes_=np.arange(n_classes), iter_outputs=iter_outputs)
     method = SimpleNamespace(uses_unlabeled=True,
                              context=SimpleNamespace(observed=observed))

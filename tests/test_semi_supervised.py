@@ -185,7 +185,8 @@ def test_bad_unlabeled_input_raises_before_training(images, case, error, match,
 
 @pytest.mark.parametrize("params, error, match", [
     (dict(semi_supervised="flexmatch"), ValueError,
-     r"semi_supervised must be one of \('fixmatch', 'mixmatch'\) or None"),
+     r"semi_supervised must be one of \('auto', 'fixmatch', 'mixmatch'\) or "
+     r"None, got 'flexmatch'"),
     (dict(confidence_threshold=0.0), ValueError, "confidence_threshold"),
     (dict(confidence_threshold=1.5), ValueError, "confidence_threshold"),
     (dict(unlabeled_ratio=0), ValueError, "unlabeled_ratio"),
@@ -664,3 +665,33 @@ def test_mixmatch_without_mixing_returns_the_views():
     torch.testing.assert_close(inputs[:2], x)
     assert len(inputs) == 2 + 2 * 4 and target.n_labeled == 2
     torch.testing.assert_close(target.soft[:2], torch.eye(3)[:2])
+
+
+# -- semi_supervised='auto' ----------------------------------------------------------
+@pytest.mark.parametrize("shape, method", [
+    ((3, 32, 32), "fixmatch"), ((4, 8, 8), "fixmatch"), ((1, 28, 28), "mixmatch"),
+    ((2, 8, 8), "mixmatch"), ((28, 28), "mixmatch"), ((64,), "mixmatch"),
+    ((), "mixmatch")])
+def test_auto_method_is_fixmatch_for_colour_images_only(shape, method):
+    from skmixal.training import auto_method, resolve_method
+
+    assert auto_method(shape) == method
+    assert resolve_method("auto", shape) == method
+    assert resolve_method("mixmatch", shape) == "mixmatch"
+    assert resolve_method(None, shape) is None
+
+
+@pytest.mark.parametrize("channels, method", [(3, "fixmatch"), (1, "mixmatch")])
+def test_the_default_trains_the_method_auto_names(images, channels, method):
+    X, y, U, _, _, _ = images
+    X, U = (np.repeat(a[:, None], channels, axis=1) for a in (X, U))
+    clf = MixupNetClassifier(random_state=0, **FAST)
+    assert clf.get_params()["semi_supervised"] == "auto"
+    clf.fit(X, y, X_unlabeled=U)
+    assert clf.semi_supervised_ == method
+    assert clf.fit_report_["method"] == method
+    # the method's own 'auto' settings: FixMatch does not mix, MixMatch does
+    assert clf.mixup_alpha_ == (0.0 if method == "fixmatch" else 0.75)
+    # a fit without unlabeled rows is the supervised one, whatever 'auto' names
+    clf.fit(X, y)
+    assert clf.fit_report_["method"] == "supervised" and clf.mixup_alpha_ == 0.1

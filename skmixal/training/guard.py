@@ -109,7 +109,7 @@ def assess(pool_counts, label_codes, predicted_codes, n_classes):
 
 def fit_report(net, method, X, y):
     """The ``fit_report_`` of a fit of ``net`` with ``method`` on (X, codes y)."""
-    name = net.semi_supervised if method.uses_unlabeled else "supervised"
+    name = net.semi_supervised_ if method.uses_unlabeled else "supervised"
     report = {"method": name, "n_unlabeled": net.n_unlabeled_,
               "collapsed": False, "reason": None, "action": None}
     if not method.uses_unlabeled:
