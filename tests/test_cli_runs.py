@@ -172,9 +172,8 @@ def test_run_semi_supervised_arms_fit_with_the_remaining_pool(tmp_path, fit_spy)
     assert {r["arm"] for r in records} == set(arms)
 
 
-@pytest.fixture
-def method_spy(monkeypatch):
-    """(unlabeled rows or None, the method used) of every fit of more than 2 rows."""
+def _spy_fits(monkeypatch, read):
+    """Every fit of more than 2 rows: (unlabeled rows or None, read(estimator))."""
     from skmixal.classifier import MixupNetClassifier
 
     calls, real_fit = [], MixupNetClassifier.fit
@@ -183,11 +182,17 @@ def method_spy(monkeypatch):
         out = real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
         if len(X) > 2:  # not the settings checks
             calls.append((None if X_unlabeled is None else len(X_unlabeled),
-                          self.semi_supervised_))
+                          read(self)))
         return out
 
     monkeypatch.setattr(MixupNetClassifier, "fit", spy)
     return calls
+
+
+@pytest.fixture
+def method_spy(monkeypatch):
+    """(unlabeled rows or None, the method used) of every fit of more than 2 rows."""
+    return _spy_fits(monkeypatch, lambda net: net.semi_supervised_)
 
 
 def test_run_compares_the_semi_supervised_methods_named(tmp_path, method_spy):
@@ -353,19 +358,7 @@ def alpha_spy(monkeypatch):
     tests/test_cli.py reads what to), not ``mixup_alpha_``, which a collapse
     guard's supervised refit would change.
     """
-    from skmixal.classifier import MixupNetClassifier
-
-    calls, real_fit = [], MixupNetClassifier.fit
-
-    def spy(self, X, y, X_unlabeled=None, **kwargs):
-        out = real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
-        if len(X) > 2:  # not the settings checks
-            calls.append((None if X_unlabeled is None else len(X_unlabeled),
-                          self.mixup_alpha))
-        return out
-
-    monkeypatch.setattr(MixupNetClassifier, "fit", spy)
-    return calls
+    return _spy_fits(monkeypatch, lambda net: net.mixup_alpha)
 
 
 def test_run_semi_supervised_on_vectors_names_its_arms_for_what_they_do(
