@@ -14,7 +14,8 @@ with the arms
 * ``random+mixup``: random sampling with Mixup;
 * ``margin+mixup``, ``typiclust+mixup``: the best strategies with Mixup;
 * ``margin+mixup+ssl``: the recipe, semi-supervised training on the rest of
-  the pool every round (MixMatch with the estimator's defaults);
+  the pool every round (the estimator's ``semi_supervised='auto'``: MixMatch
+  on digits and MNIST, FixMatch on the colour CIFAR-10 images);
 * ``random+mixup+ssl`` (digits): random labels with semi-supervised training.
 
 and, on the frozen features of a pretrained backbone (what ``skmixal run

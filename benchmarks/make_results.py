@@ -145,9 +145,12 @@ def assemble():
         f"{time.strftime('%Y-%m-%d %H:%M')}.\n",
         "## The default recipe\n",
         f"When in doubt: {RECIPE_LINE}. Margin sampling with Mixup and "
-        "semi-supervised training (MixMatch with distribution alignment over "
-        "the last 128 steps, K=4, 2,000 steps, the collapse guard on) on the rest "
-        "of the pool; the method chosen by the worst seed below.\n",
+        "semi-supervised training on the rest of the pool with the estimator's "
+        "`semi_supervised='auto'` (the collapse guard on): MixMatch for grey "
+        "images and vectors (distribution alignment over the last 128 steps, "
+        "K=4, 2,000 steps), FixMatch for colour images (threshold 0.95, "
+        "RandAugment, 1,000 steps); the methods chosen by the worst seed "
+        "below.\n",
         "## Label efficiency (`label_efficiency.py`)\n",
         _label_efficiency_section(),
     ]
