@@ -524,18 +524,17 @@ def _run_settings(args, data, err):
     from skmixal.experiment import make_arms
 
     mixup = True
+    methods = _ssl_methods(args, data.X.shape[1:])
     if args.mixup_alpha == "auto" and data.X.ndim == 2:
         mixup = False
         if not args.quiet:
-            methods = _ssl_methods(args, data.X.shape[1:])
             ssl = (" (the +mixup+ssl arms still mix: that is MixMatch's own "
                    "alpha)" if methods is True or "mixmatch" in (methods or ())
                    else "")
             print("Note: --mixup-alpha auto leaves vector data unmixed (as the "
                   "estimator does), so there are no +mixup arms; pass "
                   f"--mixup-alpha 0.4 to mix anyway{ssl}.", file=err)
-    arms = make_arms(args.strategies, mixup=mixup,
-                     semi_supervised=_ssl_methods(args, data.X.shape[1:]))
+    arms = make_arms(args.strategies, mixup=mixup, semi_supervised=methods)
     params = {**_estimator_params(args), **_module_params(args, data)}
     return dict(
         arms=arms, seeds=args.seeds, n_initial=args.initial,

@@ -1039,12 +1039,12 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         _check_first_query(n_initial, len(loaded.X), parsed)
         # the slow part (embedding) after the quick checks
         features, cached = _init_features(loaded, backbone, input_size, log)
+        estimator_params = dict(estimator_params or {})
         if semi_supervised:
             # by name: a later version's 'auto' never changes this state's model
-            estimator_params = {**(estimator_params or {}), "semi_supervised":
-                                resolve_method((estimator_params or {}).get(
-                                    "semi_supervised", "auto"), features.shape[1:])}
-        params = {**model_params(estimator_params or {}, features, cls),
+            estimator_params["semi_supervised"] = resolve_method(
+                estimator_params.get("semi_supervised", "auto"), features.shape[1:])
+        params = {**model_params(estimator_params, features, cls),
                   "mixup_alpha": mixup_alpha, "random_state": int(seed), "classes": cls}
         check_model_settings(params, features, cls, semi_supervised=semi_supervised)
         meta = {
@@ -1055,7 +1055,7 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                      "fingerprint": fingerprint(loaded.X)},
             "classes": cls.tolist(), "label_names": names,
             "config": {"strategy": strategy, "mixup_alpha": mixup_alpha,
-                       "estimator_params": estimator_params or {}, "seed": int(seed),
+                       "estimator_params": estimator_params, "seed": int(seed),
                        "semi_supervised": bool(semi_supervised),
                        "warm_start": bool(warm_start)},
             "queries": [],

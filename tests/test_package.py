@@ -20,3 +20,14 @@ def test_importing_the_package_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_the_method_names_the_cli_and_runner_spell_out_are_the_estimators():
+    # the CLI and the runner list the methods by hand, so that they load
+    # without torch: the lists must not drift from skmixal.training.METHODS
+    from skmixal.cli import SSL_CHOICES
+    from skmixal.experiment import SSL_METHODS
+    from skmixal.training import METHODS
+
+    assert set(SSL_METHODS) == set(METHODS)
+    assert set(SSL_CHOICES) == {*METHODS, "auto"}
