@@ -97,10 +97,81 @@ def test_fit_with_a_smaller_backbone_learning_rate_through_param_groups():
     (dict(n_classes=2, dropout=1.0), ValueError, "dropout"),
     (dict(n_classes=2, backbone=3), TypeError, "backbone must be a registered name"),
     (dict(n_classes=2, backbone="resnet19"), ValueError, "Unknown backbone"),
+    (dict(n_classes=2, precision="float16"), ValueError,
+     r"precision must be one of \('auto', 'float32', 'bfloat16'\), got 'float16'"),
 ])
 def test_bad_parameters(kwargs, error, match):
     with pytest.raises(error, match=match):
         PretrainedClassifier(**{"backbone": _tiny(), **kwargs})
+
+
+def _seen_by_backbone(net, x):
+    """The backbone's input and output in one forward pass of ``net``."""
+    seen = {}
+    hook = net.backbone.register_forward_hook(
+        lambda module, args, out: seen.update(input=args[0], output=out))
+    try:
+        logits = net(x)
+    finally:
+        hook.remove()
+    return logits, seen
+
+
+def test_bfloat16_runs_the_backbone_in_bfloat16_and_the_head_in_float32():
+    x = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    full = PretrainedClassifier(3, backbone=_tiny(), dropout=0.0).eval()
+    half = PretrainedClassifier(3, backbone=_tiny(), dropout=0.0,
+                                precision="bfloat16").eval()
+    half.load_state_dict(full.state_dict())
+    ref, seen_full = _seen_by_backbone(full, x)
+    out, seen_half = _seen_by_backbone(half, x)
+    assert seen_full["output"].dtype == torch.float32
+    assert seen_half["output"].dtype == torch.bfloat16  # CPU autocast did it
+    assert out.dtype == torch.float32
+    # bfloat16 keeps 8 bits of mantissa: close to float32, not equal to it
+    assert not torch.equal(out, ref)
+    torch.testing.assert_close(out, ref, rtol=0.05, atol=0.05)
+    # 'auto' is float32 off CUDA: bit for bit the float32 network
+    auto = PretrainedClassifier(3, backbone=_tiny(), dropout=0.0).eval()
+    auto.load_state_dict(full.state_dict())
+    assert torch.equal(auto(x), ref)
+    # gradients reach the backbone's float32 weights through the autocast
+    half.train()(x).sum().backward()
+    grad = half.backbone.conv.weight.grad
+    assert grad is not None and grad.dtype == torch.float32
+    assert grad.abs().sum() > 0
+
+
+def test_fit_in_bfloat16_learns_and_repeats_itself():
+    rng = np.random.default_rng(4)
+    y = np.repeat([0, 1], 16)
+    X = (rng.random((32, 3, 8, 8)) * 0.5 + 0.5 * y[:, None, None, None]).astype(
+        np.float32)
+
+    def fit():
+        return MixupNetClassifier(
+            module=PretrainedClassifier, module__n_classes=2,
+            module__backbone=_tiny(), module__precision="bfloat16", lr=1e-2,
+            max_epochs=1, min_steps=60, batch_size=16, random_state=0).fit(X, y)
+
+    first, second = fit(), fit()
+    assert first.module_.precision == "bfloat16"
+    assert first.score(X, y) >= 0.9  # bright against dark images
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+
+
+def test_a_channels_last_backbone_is_fed_channels_last_tensors():
+    x = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    plain = PretrainedClassifier(2, backbone=_tiny(), dropout=0.0).eval()
+    spec = _tiny()
+    spec.channels_last = True
+    fast = PretrainedClassifier(2, backbone=spec, dropout=0.0).eval()
+    fast.load_state_dict(plain.state_dict())
+    ref, seen_plain = _seen_by_backbone(plain, x)
+    out, seen_fast = _seen_by_backbone(fast, x)
+    assert not seen_plain["input"].is_contiguous(memory_format=torch.channels_last)
+    assert seen_fast["input"].is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, ref)  # the same numbers in another layout
 
 
 def test_non_image_input_is_refused_with_its_shape():
