@@ -26,10 +26,11 @@ def _quiet(message):
     pass
 
 
-def cache_path(folder, backbone, input_size):
+def cache_path(folder, backbone, input_size, flip_average=False):
     """The cache file of ``backbone`` at ``input_size`` in ``folder``."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", backbone)
-    return folder / f"embeddings_{safe}_{input_size}px.npz"
+    flip = "_flip" if flip_average else ""
+    return folder / f"embeddings_{safe}_{input_size}px{flip}.npz"
 
 
 def _why_stale(path, meta_expected, n):
@@ -42,9 +43,11 @@ def _why_stale(path, meta_expected, n):
     except json.JSONDecodeError:
         return "damaged", None
     emb = arrays["embeddings"]
+    meta.setdefault("flip_average", False)  # caches written before the option
     for key, what in (("data", "the data changed"),
                       ("backbone", "another backbone"),
                       ("input_size", "another input size"),
+                      ("flip_average", "another --flip-average"),
                       ("skmixal", "written by another skmixal version")):
         if meta.get(key) != meta_expected[key]:
             return what, None
@@ -54,7 +57,7 @@ def _why_stale(path, meta_expected, n):
     return None, emb
 
 
-def embed(X, backbone, *, input_size=None):
+def embed(X, backbone, *, input_size=None, flip_average=False):
     """Embeddings of the images ``X`` and the description the cache keeps.
 
     Parameters
@@ -65,15 +68,18 @@ def embed(X, backbone, *, input_size=None):
         A registered backbone name (:data:`skmixal.backbones.BACKBONES`).
     input_size : int or None, default=None
         Side the images are resized to; None: the backbone's own.
+    flip_average : bool, default=False
+        Average each image's embedding with its mirror image's
+        (:class:`skmixal.ImageEmbedder`'s ``flip_average``).
 
     Returns
     -------
     embeddings : ndarray of shape (N, dim), float32
     meta : dict
         What they came from: the data's fingerprint, the backbone, the input
-        size, the skmixal version.
+        size, whether mirror images were averaged in, the skmixal version.
     """
-    meta = _meta(X, backbone, input_size)
+    meta = _meta(X, backbone, input_size, flip_average)
     return _embed(X, meta), meta
 
 
@@ -84,7 +90,8 @@ def _embed(X, meta):
     backbone = meta["backbone"]
     try:
         embedder = ImageEmbedder(backbone, input_size=meta["input_size"],
-                                 data_format="channels_first").fit(X)
+                                 data_format="channels_first",
+                                 flip_average=meta["flip_average"]).fit(X)
     except ImportError as exc:
         raise UserError(f"--backbone {backbone}: {exc}") from None
     except (ValueError, TypeError) as exc:
@@ -93,7 +100,7 @@ def _embed(X, meta):
     return embedder.transform(X)
 
 
-def _meta(X, backbone, input_size):
+def _meta(X, backbone, input_size, flip_average=False):
     """The cache's description of ``X`` embedded by ``backbone``; checks both."""
     from skmixal import __version__
     from skmixal.backbones import get_backbone
@@ -107,12 +114,13 @@ def _meta(X, backbone, input_size):
     except (ValueError, TypeError) as exc:
         raise UserError(f"--backbone: {exc}") from None
     return {"data": fingerprint(X), "backbone": backbone, "input_size": size,
-            "skmixal": __version__}
+            "flip_average": bool(flip_average), "skmixal": __version__}
 
 
 def save_embeddings(folder, embeddings, meta, *, log=_quiet):
     """Write the cache file; a folder that cannot be written is only logged."""
-    path = cache_path(folder, meta["backbone"], meta["input_size"])
+    path = cache_path(folder, meta["backbone"], meta["input_size"],
+                      meta["flip_average"])
     try:
         write_npz(path, embeddings=embeddings, meta=np.array(json.dumps(meta)))
     except OSError as exc:
@@ -120,7 +128,8 @@ def save_embeddings(folder, embeddings, meta, *, log=_quiet):
             "next command computes them again.")
 
 
-def cached_embeddings(X, backbone, folder, *, input_size=None, log=_quiet):
+def cached_embeddings(X, backbone, folder, *, input_size=None, flip_average=False,
+                      log=_quiet):
     """Embeddings of the images ``X``, read from ``folder`` or computed there.
 
     Parameters
@@ -133,6 +142,9 @@ def cached_embeddings(X, backbone, folder, *, input_size=None, log=_quiet):
         Where the cache file lives (created if missing).
     input_size : int or None, default=None
         Side the images are resized to; None: the backbone's own.
+    flip_average : bool, default=False
+        Average each image's embedding with its mirror image's; a separate
+        cache file.
     log : callable, default=no-op
         Receives one message when the embeddings are computed, and why.
 
@@ -140,15 +152,16 @@ def cached_embeddings(X, backbone, folder, *, input_size=None, log=_quiet):
     -------
     embeddings : ndarray of shape (N, dim), float32
     """
-    meta = _meta(X, backbone, input_size)
-    path = cache_path(folder, backbone, meta["input_size"])
+    meta = _meta(X, backbone, input_size, flip_average)
+    path = cache_path(folder, backbone, meta["input_size"], flip_average)
     reason = "no cache yet"
     if path.exists():
         reason, emb = _why_stale(path, meta, len(X))
         if reason is None:
             return emb
-    log(f"Embedding {len(X)} images with {backbone} at {meta['input_size']} px "
-        f"({reason}; saved to {path} for later commands)...")
+    mirrored = " and their mirror images" if flip_average else ""
+    log(f"Embedding {len(X)} images{mirrored} with {backbone} at "
+        f"{meta['input_size']} px ({reason}; saved to {path} for later commands)...")
     emb = _embed(X, meta)  # meta already holds the data's fingerprint
     save_embeddings(folder, emb, meta, log=log)
     return emb
@@ -183,14 +196,15 @@ def images_of(data):
     return data.X
 
 
-def backbone_features(data, backbone, folder, *, input_size=None, log=_quiet):
+def backbone_features(data, backbone, folder, *, input_size=None, flip_average=False,
+                      log=_quiet):
     """What a model trains on under ``--backbone``: cached embeddings, standardised.
 
     Parameters
     ----------
     data : skmixal.datasets.LoadedData
         The data set (its images as :func:`images_of` gives them).
-    backbone, folder, input_size, log
+    backbone, folder, input_size, flip_average, log
         As for :func:`cached_embeddings`.
 
     Returns
@@ -198,4 +212,5 @@ def backbone_features(data, backbone, folder, *, input_size=None, log=_quiet):
     features : ndarray of shape (N, dim), float32
     """
     return standardized(cached_embeddings(images_of(data), backbone, folder,
-                                          input_size=input_size, log=log))
+                                          input_size=input_size,
+                                          flip_average=flip_average, log=log))

@@ -260,11 +260,20 @@ def _backbone_args(parser, command):
                        help=f"side the images are resized to for --backbone, 16 "
                        f"to {MAX_INPUT_SIZE} (default: the backbone's own: 160 "
                        "for efficientnet_lite0, 224 for resnet18)")
+    group.add_argument("--flip-average", action="store_true",
+                       help="with --backbone: average each image's features with "
+                       "its mirror image's (twice the embedding time; +1 to 2.5 "
+                       "points on the CIFAR-10 subset's worst seed); only where "
+                       "a mirror image is the same class (photographs, not text "
+                       "or digits)")
 
 
 def _check_backbone_args(args):
     if args.input_size is not None and args.backbone is None:
         raise UserError("--input-size applies to --backbone; pass --backbone too.")
+    if args.flip_average and args.backbone is None:
+        raise UserError("--flip-average applies to --backbone; pass --backbone "
+                        "too.")
     if args.backbone is not None and args.module is not None:
         raise UserError("--module and --backbone do not go together: with "
                         "--backbone the model is an MLP on the features "
@@ -607,9 +616,10 @@ def _embedded(data, args, folder, err):
         if not args.quiet:
             print(message, file=err, flush=True)
 
-    X = backbone_features(data, args.backbone, folder,
-                          input_size=args.input_size, log=log)
-    return dataclasses.replace(data, X=X, name=f"{data.name}+{args.backbone}",
+    X = backbone_features(data, args.backbone, folder, input_size=args.input_size,
+                          flip_average=args.flip_average, log=log)
+    flip = "+flip" if args.flip_average else ""
+    return dataclasses.replace(data, X=X, name=f"{data.name}+{args.backbone}{flip}",
                                image_shape=None)
 
 
@@ -675,7 +685,7 @@ def _cmd_init(args, out, log):
         estimator_params={**_estimator_params(args), **module}, seed=args.seed,
         semi_supervised=methods is not False, warm_start=args.warm_start,
         backbone=args.backbone, input_size=args.input_size,
-        torch_threads=args.torch_threads, log=log)
+        flip_average=args.flip_average, torch_threads=args.torch_threads, log=log)
     print(f"Initialized {args.state}.", file=out)
     if path is not None:
         print(f"Label the samples in {path}, then: "

@@ -126,6 +126,14 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     progress : 'auto' or bool, default='auto'
         A tqdm bar on stderr; 'auto' shows it for 1,000 images or more when
         stderr is a terminal.
+    flip_average : bool, default=False
+        Embed each image and its mirror image (flipped left to right) and
+        average the two: features that do not depend on which way the scene
+        faces, for twice the embedding time. Only for images whose mirror
+        image is the same class (photographs, most medical and industrial
+        images; not text or digits, where it merges a glyph with its mirror).
+        On the CIFAR-10 subset it raised the MLP head's worst seed by 0.7 to
+        2.5 points at 100 and 250 labels (``benchmarks/embedding_ssl.py``).
 
     Attributes
     ----------
@@ -148,7 +156,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def __init__(self, backbone="efficientnet_lite0", *, input_size=None,
                  batch_size=None, device=None, value_range="auto",
-                 data_format="auto", progress="auto"):
+                 data_format="auto", progress="auto", flip_average=False):
         self.backbone = backbone
         self.input_size = input_size
         self.batch_size = batch_size
@@ -156,6 +164,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.value_range = value_range
         self.data_format = data_format
         self.progress = progress
+        self.flip_average = flip_average
 
     # --- parameters ----------------------------------------------------------
 
@@ -185,6 +194,9 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 or isinstance(self.progress, str) and self.progress == "auto"):
             raise ValueError(f"progress must be 'auto', True or False, got "
                              f"{self.progress!r}.")
+        if not isinstance(self.flip_average, (bool, np.bool_)):
+            raise TypeError(f"flip_average must be True or False, got "
+                            f"{self.flip_average!r}.")
         if isinstance(self.backbone, Backbone):
             return self.backbone
         if isinstance(self.backbone, nn.Module):
@@ -306,8 +318,12 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 if streamed:  # a memmap is read, and checked, batch by batch
                     batch = np.array(batch)
                     self._check_values(batch, low, high, start)
-                z = _pooled(module(self._prepare(batch, axis, low, high)))
-                out[start : start + len(z)] = z.float().cpu().numpy()
+                x = self._prepare(batch, axis, low, high)
+                z = _pooled(module(x)).float()
+                if self.flip_average:  # the mirror image: width is the last axis
+                    mirror = self._memory_format(torch.flip(x, dims=(3,)))
+                    z = (z + _pooled(module(mirror)).float()) / 2
+                out[start : start + len(z)] = z.cpu().numpy()
                 bar.update(len(z))
         return out
 

@@ -650,7 +650,9 @@ class _State:
             else:
                 self._features = backbone_features(
                     self.data, backbone["name"], self.dir / "embeddings",
-                    input_size=backbone["input_size"], log=self.log)
+                    input_size=backbone["input_size"],
+                    # states made before the option have no key: plain features
+                    flip_average=backbone.get("flip_average", False), log=self.log)
         return self._features
 
     @property
@@ -962,7 +964,7 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                classes=None, test_labels=None, strategy="entropy",
                mixup_alpha="auto", estimator_params=None, seed=0,
                semi_supervised=False, warm_start=False, backbone=None,
-               input_size=None, torch_threads=None, log=_quiet):
+               input_size=None, flip_average=False, torch_threads=None, log=_quiet):
     """Create a state directory: data reference, classes, settings, first labels.
 
     Every argument is checked before anything is written (the model settings
@@ -1009,6 +1011,9 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         against the data at every later command (recomputed when stale).
     input_size : int or None, default=None
         Side the images are resized to for ``backbone``; None: its own.
+    flip_average : bool, default=False
+        With ``backbone``: average each image's features with its mirror
+        image's (:class:`skmixal.ImageEmbedder`'s ``flip_average``).
     torch_threads : int or None, default=None
         torch CPU threads for this call, restored after it (see the module
         docstring); None leaves torch's setting as it is.
@@ -1038,7 +1043,8 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                                    names)
         _check_first_query(n_initial, len(loaded.X), parsed)
         # the slow part (embedding) after the quick checks
-        features, cached = _init_features(loaded, backbone, input_size, log)
+        features, cached = _init_features(loaded, backbone, input_size,
+                                          flip_average, log)
         estimator_params = dict(estimator_params or {})
         if semi_supervised:
             # by name: a later version's 'auto' never changes this state's model
@@ -1064,8 +1070,9 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
             "initial_labels": len(parsed["labels"][0]) if "labels" in parsed else 0,
         }
         if cached is not None:
-            meta["config"]["backbone"] = {"name": backbone,
-                                          "input_size": cached[1]["input_size"]}
+            meta["config"]["backbone"] = {
+                "name": backbone, "input_size": cached[1]["input_size"],
+                "flip_average": cached[1]["flip_average"]}
         _write_new_state(state_dir, meta, parsed, cls)
         state = _State(state_dir, log=log)
         state._data = loaded
@@ -1080,7 +1087,7 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         return None
 
 
-def _init_features(loaded, backbone, input_size, log):
+def _init_features(loaded, backbone, input_size, flip_average, log):
     """(features, (embeddings, cache description) or None) for a new state.
 
     Nothing is written yet: init leaves nothing behind when a later check fails.
@@ -1089,11 +1096,15 @@ def _init_features(loaded, backbone, input_size, log):
         if input_size is not None:
             raise UserError("--input-size applies to --backbone; pass --backbone "
                             "too.")
+        if flip_average:
+            raise UserError("--flip-average applies to --backbone; pass "
+                            "--backbone too.")
         return loaded.X, None
     X = images_of(loaded)
     log(f"Embedding {len(X)} images with {backbone} (once: later commands read "
         "them from the state folder) ...")
-    emb, meta = embed(X, backbone, input_size=input_size)
+    emb, meta = embed(X, backbone, input_size=input_size,
+                      flip_average=flip_average)
     return standardized(emb), (emb, meta)
 
 

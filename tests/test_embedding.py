@@ -165,6 +165,21 @@ def test_deterministic_and_batch_independent(tiny):
     np.testing.assert_allclose(first, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_flip_average_is_the_mean_of_the_image_and_its_mirror(tiny):
+    X = _rgb_uint8(n=7, h=9, w=11, seed=6)  # (n, h, w, 3): width is axis 2
+    plain = ImageEmbedder(tiny).fit(X)
+    both = ImageEmbedder(tiny, flip_average=True).fit(X)
+    mirrored = np.ascontiguousarray(X[:, :, ::-1])
+    # by hand: the plain embedder on the images mirrored by NumPy
+    expected = (plain.transform(X) + plain.transform(mirrored)) / 2
+    np.testing.assert_allclose(both.transform(X), expected, rtol=1e-5, atol=1e-6)
+    # the features do not depend on which way the image faces
+    np.testing.assert_allclose(both.transform(mirrored), both.transform(X),
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(plain.transform(mirrored), plain.transform(X),
+                           rtol=1e-3, atol=1e-4)
+
+
 def test_input_never_modified(tiny):
     X = (np.random.RandomState(5).rand(4, 3, 12, 12)).astype(np.float32)
     T = torch.from_numpy(X.copy())
@@ -237,6 +252,8 @@ def test_progress_bar(tiny, capsys):
     ({"value_range": "0..255"}, ValueError, "value_range must be 'auto'"),
     ({"data_format": "NHWC"}, ValueError, "data_format must be one of"),
     ({"progress": "yes"}, ValueError, "progress must be 'auto', True or False"),
+    ({"flip_average": "yes"}, TypeError, "flip_average must be True or False, "
+     "got 'yes'"),
     ({"backbone": 3}, TypeError, "backbone must be a registered name"),
     ({"backbone": "vgg99"}, ValueError, "Unknown backbone 'vgg99'"),
 ])

@@ -114,6 +114,39 @@ def test_each_input_size_has_its_own_cache(tmp_path):
 
 
 @needs_lite
+def test_flip_average_has_its_own_cache_and_old_caches_stay_plain(tmp_path):
+    X, log = _images(), Log()
+    plain = cached_embeddings(X, "efficientnet_lite0", tmp_path, input_size=SIZE)
+    flip = cached_embeddings(X, "efficientnet_lite0", tmp_path, input_size=SIZE,
+                             flip_average=True, log=log)
+    assert len(log) == 1 and "images and their mirror images" in log[0]
+    assert cache_path(tmp_path, "efficientnet_lite0", SIZE, True).exists()
+    assert len(list(tmp_path.glob("embeddings_*.npz"))) == 2
+    # by hand: the plain embedder on the images and on their mirror images
+    embedder = ImageEmbedder("efficientnet_lite0", input_size=SIZE,
+                             data_format="channels_first").fit(X)
+    mirrored = embedder.transform(np.ascontiguousarray(X[..., ::-1]))
+    np.testing.assert_allclose(flip, (plain + mirrored) / 2, rtol=1e-4, atol=1e-4)
+    # a cache written before the option (no flip_average in its description)
+    # holds plain features: it is still read, and never for flip_average=True
+    path = cache_path(tmp_path, "efficientnet_lite0", SIZE)
+    with np.load(path) as data:
+        emb, meta = data["embeddings"], json.loads(str(data["meta"]))
+    del meta["flip_average"]
+    np.savez(path, embeddings=emb, meta=np.array(json.dumps(meta)))
+    log.clear()
+    again = cached_embeddings(X, "efficientnet_lite0", tmp_path, input_size=SIZE,
+                              log=log)
+    assert log == []
+    np.testing.assert_array_equal(again, plain)
+    flip_path = cache_path(tmp_path, "efficientnet_lite0", SIZE, True)
+    np.savez(flip_path, embeddings=emb, meta=np.array(json.dumps(meta)))
+    cached_embeddings(X, "efficientnet_lite0", tmp_path, input_size=SIZE,
+                      flip_average=True, log=log)
+    assert len(log) == 1 and "another --flip-average" in log[0]
+
+
+@needs_lite
 def test_unwritable_folder_still_gives_the_embeddings(tmp_path, monkeypatch):
     def refuse(path, **arrays):
         raise PermissionError(13, "Permission denied", str(path))
@@ -200,6 +233,19 @@ def test_run_with_backbone_embeds_once_and_trains_on_the_features(
 
 
 @needs_lite
+def test_run_with_flip_average_trains_on_the_mirror_averaged_features(
+        tmp_path, image_npz):
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(image_npz), "--backbone", "efficientnet_lite0",
+                 "--input-size", str(SIZE), "--flip-average", "--strategies",
+                 "margin", *TINY, "--out", str(out), "--quiet"]) == 0
+    config = json.loads((out / "experiment.json").read_text())
+    assert config["dataset"]["name"].endswith("+efficientnet_lite0+flip")
+    assert cache_path(out / "embeddings", "efficientnet_lite0", SIZE, True).exists()
+    assert not cache_path(out / "embeddings", "efficientnet_lite0", SIZE).exists()
+
+
+@needs_lite
 def test_semi_supervised_on_a_backbone_is_fixmatch_unless_named(
         tmp_path, image_npz, monkeypatch):
     # MixMatch fell below the plain head on frozen features, FixMatch lifted
@@ -234,6 +280,7 @@ def test_semi_supervised_on_a_backbone_is_fixmatch_unless_named(
 
 @pytest.mark.parametrize("extra, message", [
     (["--input-size", "64"], "--input-size applies to --backbone"),
+    (["--flip-average"], "--flip-average applies to --backbone"),
     (["--backbone", "efficientnet_lite0", "--module", "resnet18"],
      "--module and --backbone do not go together"),
     (["--backbone", "efficientnet_lite0"], "embeds images, but this data set "
@@ -282,7 +329,8 @@ def test_labeling_loop_with_backbone_uses_the_cached_features(
                  "--min-steps", "10") == 0
     meta = json.loads((state / "state.json").read_text())
     assert meta["config"]["backbone"] == {"name": "efficientnet_lite0",
-                                          "input_size": SIZE}
+                                          "input_size": SIZE,
+                                          "flip_average": False}
     cache = cache_path(state / "embeddings", "efficientnet_lite0", SIZE)
     assert cache.exists()
     capsys.readouterr()
@@ -302,6 +350,26 @@ def test_labeling_loop_with_backbone_uses_the_cached_features(
 
 
 @needs_lite
+def test_init_with_flip_average_keeps_it_for_every_later_command(
+        tmp_path, image_npz, capsys):
+    state = tmp_path / "state"
+    assert _init(state, image_npz, "--flip-average", "--initial", "10") == 0
+    config = json.loads((state / "state.json").read_text())["config"]
+    assert config["backbone"] == {"name": "efficientnet_lite0", "input_size": SIZE,
+                                  "flip_average": True}
+    cache = cache_path(state / "embeddings", "efficientnet_lite0", SIZE, True)
+    images = images_of(load_dataset(str(image_npz)))
+    expected = cached_embeddings(images, "efficientnet_lite0", tmp_path / "fresh",
+                                 input_size=SIZE, flip_average=True)
+    np.testing.assert_array_equal(np.load(cache)["embeddings"], expected)
+    # a later command reads them back: the features of the mirror-averaged images
+    np.testing.assert_array_equal(_State(state).features, standardized(expected))
+    capsys.readouterr()
+    assert main(["status", "--state", str(state)]) == 0
+    assert "Embedding" not in capsys.readouterr().err
+
+
+@needs_lite
 def test_init_checks_the_labels_before_embedding_and_leaves_nothing(
         tmp_path, image_npz, capsys):
     state = tmp_path / "state"
@@ -316,7 +384,8 @@ def test_skmixal_version_is_in_the_cache_key():
     from skmixal._embedding_cache import _meta
     meta = _meta(_images(), "efficientnet_lite0", SIZE)
     assert meta["skmixal"] == skmixal.__version__
-    assert set(meta) == {"data", "backbone", "input_size", "skmixal"}
+    assert set(meta) == {"data", "backbone", "input_size", "flip_average",
+                         "skmixal"}
 
 
 @needs_lite
