@@ -26,8 +26,11 @@ and schedule (``cifar10+efficientnet_lite0``) with the MLP head for
 lowered accuracy on these features), and scikit-learn's
 ``LogisticRegression`` with ``random`` and ``margin`` as the baseline of issue
 15 (``logreg random``, ``logreg margin``); the same with the first 100 labels
-chosen by TypiClust (``+typiclust-start``); and digits and MNIST on the same
-backbone (``random``, ``margin``) against their from-scratch arms.
+chosen by TypiClust (``+typiclust-start``); the same on the features averaged
+with each image's mirror image's (``+flip``: ``--flip-average``), with FixMatch
+arms (``random+fixmatch``, ``margin+fixmatch``, also on the plain features:
+``+fixmatch``); and digits and MNIST on the
+same backbone (``random``, ``margin``) against their from-scratch arms.
 
 Each data set's rounds are saved under ``--out/<data>/`` as they finish (a rerun
 resumes), with ``results.json``, ``results.csv`` and ``learning_curve.png``;
@@ -99,6 +102,21 @@ PLAN["cifar10+efficientnet_lite0"] = dict(
 PLAN["cifar10+efficientnet_lite0+typiclust-start"] = dict(
     PLAN["cifar10+efficientnet_lite0"], initial_strategy="typiclust",
     arms=[a for a in BACKBONE_ARMS if a.name != "entropy"], baseline_arms=[])
+# each image's features averaged with its mirror image's (`--flip-average`),
+# with FixMatch on the rest of the pool next to the plain MLP head: issue 15's
+# recipe, from a random and from a TypiClust start
+FIXMATCH_ARMS = [Arm(f"{name}+fixmatch", name, False, ssl="fixmatch")
+                 for name in ("random", "margin")]
+# the FixMatch arms on the plain features: the pair of the +flip plan's
+PLAN["cifar10+efficientnet_lite0+fixmatch"] = dict(
+    PLAN["cifar10+efficientnet_lite0"], arms=FIXMATCH_ARMS, baseline_arms=[],
+    recipe="margin+fixmatch")
+PLAN["cifar10+efficientnet_lite0+flip"] = dict(
+    PLAN["cifar10+efficientnet_lite0"], flip_average=True,
+    arms=[a for a in BACKBONE_ARMS if a.name != "entropy"] + FIXMATCH_ARMS)
+PLAN["cifar10+efficientnet_lite0+flip+typiclust-start"] = dict(
+    PLAN["cifar10+efficientnet_lite0+flip"], initial_strategy="typiclust",
+    baseline_arms=[])
 # the same features on the grey digit sets, against their from-scratch arms
 PLAN["digits+efficientnet_lite0"] = dict(
     PLAN["digits"], backbone="efficientnet_lite0", arms=BACKBONE_ARMS[:2],
@@ -197,7 +215,8 @@ def main():
             torch.set_num_threads(args.jobs)
             # one cache folder per data set: the plans on CIFAR share theirs
             cache = Path(args.out) / "embeddings" / name.split("+")[0]
-            X = backbone_features(data, plan["backbone"], cache, log=print)
+            X = backbone_features(data, plan["backbone"], cache, log=print,
+                                  flip_average=plan.get("flip_average", False))
             torch.set_num_threads(1)
         schedule = dict(seeds=seeds, n_initial=plan["n_initial"],
                         initial_strategy=plan.get("initial_strategy"),
@@ -227,7 +246,8 @@ def main():
                        schedule={k: plan.get(k) for k in
                                  ("test_size", "n_initial", "initial_strategy",
                                   "query_size", "budget")},
-                       backbone=plan.get("backbone"))
+                       backbone=plan.get("backbone"),
+                       flip_average=plan.get("flip_average", False))
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
         summaries.append(summary)
         print(f"{name}: {wall / 60:.0f} min", flush=True)

@@ -78,6 +78,9 @@ def _label_efficiency_section():
     root = OUT / "label_efficiency"
     for name in ("digits", "mnist", "cifar10", "cifar10+efficientnet_lite0",
                  "cifar10+efficientnet_lite0+typiclust-start",
+                 "cifar10+efficientnet_lite0+fixmatch",
+                 "cifar10+efficientnet_lite0+flip",
+                 "cifar10+efficientnet_lite0+flip+typiclust-start",
                  "digits+efficientnet_lite0", "mnist+efficientnet_lite0"):
         path = root / name / "summary.json"
         if not path.exists():
@@ -87,7 +90,11 @@ def _label_efficiency_section():
         sched = s["schedule"]
         budgets = s["budgets"]
         lines.append(f"### {name}\n")
-        if s.get("backbone"):
+        if s.get("flip_average"):
+            lines.append(f"On the frozen {s['backbone']} features of the images, "
+                         "each averaged with its mirror image's (standardised), as "
+                         "`skmixal run --backbone --flip-average` trains.\n")
+        elif s.get("backbone"):
             lines.append(f"On the frozen {s['backbone']} features of the images "
                          "(standardised), as `skmixal run --backbone` trains.\n")
         lines.append(
