@@ -262,8 +262,8 @@ def _backbone_args(parser, command):
                        "for efficientnet_lite0, 224 for resnet18)")
     group.add_argument("--flip-average", action="store_true",
                        help="with --backbone: average each image's features with "
-                       "its mirror image's (twice the embedding time; +1 to 2.5 "
-                       "points on the CIFAR-10 subset's worst seed); only where "
+                       "its mirror image's (twice the embedding time; see the "
+                       "README for what it gained); only where "
                        "a mirror image is the same class (photographs, not text "
                        "or digits)")
 
