@@ -8,7 +8,10 @@ One run prints, side by side:
    hand-written mixup loop. Ratios against the hand loops.
 2. **Epoch time, ResNet-18 (torchvision, 10 classes) on 32 x 32 x 3** CIFAR-10
    images with bf16 autocast and channels_last, ``MixupNetClassifier``
-   (alpha=1) against a hand-written mixup loop with the same settings.
+   (alpha=1) against a hand-written mixup loop with the same settings; and
+   fine-tuning through ``PretrainedClassifier`` (a ResNet-18 trunk and a new
+   head at 96 px), ``precision='auto'`` (bf16 + channels_last on CUDA)
+   against ``precision='float32'``.
 3. **Query throughput** on a 1,000,000 x 784 float32 pool in host memory: a
    bare chunked forward pass with entropy and top-k against skmixal's entropy,
    margin and least-confidence sampling (goal <= 1.25x).
@@ -223,6 +226,43 @@ def resnet_epochs(device, n, epochs, repeats):
           ])
 
 
+# --- 2b. fine-tuning through PretrainedClassifier: bf16 + channels_last ---
+
+
+def finetune_epochs(device, n, epochs, repeats):
+    """PretrainedClassifier's precision='auto' (on CUDA: the backbone in bf16
+    autocast on channels-last tensors) against precision='float32'."""
+    from torchvision.models import resnet18
+
+    from skmixal import MixupNetClassifier, PretrainedClassifier
+    from skmixal.backbones import Backbone
+
+    def trunk():  # random weights: what is timed is the arithmetic, not ImageNet
+        net = resnet18()
+        net.fc = nn.Identity()
+        return net
+
+    backbone = Backbone(trunk, input_size=96, name="resnet18 (random weights)",
+                        channels_last=True)
+    X, y = cifar(n)
+    times = {"float32": [], "auto": []}
+    for _ in range(repeats):
+        for precision in times:
+            net = MixupNetClassifier(
+                module=PretrainedClassifier, module__n_classes=10,
+                module__backbone=backbone, module__precision=precision,
+                optimizer__param_groups=[("backbone.*", {"lr": 1e-4})],
+                mixup_alpha=1.0, min_steps=0, lr=1e-3, max_epochs=epochs,
+                batch_size=128, train_split=None, verbose=0, device=device)
+            times[precision].append(timed_fit(net, X, y, epochs))
+    table(f"Epoch time, fine-tuning ResNet-18 + new head at 96 px on {len(X):,} "
+          f"CIFAR-10 images, Mixup, batch 128, 'auto': bf16 + channels_last on "
+          f"CUDA (median of {repeats})", times, [
+              ("precision='float32'", "float32", None),
+              ("precision='auto'", "auto", "float32"),
+          ])
+
+
 # --- 3. query throughput ---
 
 
@@ -302,12 +342,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.smoke:
         device = "cpu"
-        sizes = dict(mlp=(512, 1, 1), resnet=(128, 1, 1), pool=(20_000, 1),
-                     repro=(64, 5))
+        sizes = dict(mlp=(512, 1, 1), resnet=(128, 1, 1), finetune=(64, 1, 1),
+                     pool=(20_000, 1), repro=(64, 5))
     elif torch.cuda.is_available():
         device = "cuda"
-        sizes = dict(mlp=(10_000, 5, 3), resnet=(10_000, 2, 2), pool=(1_000_000, 3),
-                     repro=(1000, 300))
+        sizes = dict(mlp=(10_000, 5, 3), resnet=(10_000, 2, 2),
+                     finetune=(5_000, 1, 2), pool=(1_000_000, 3), repro=(1000, 300))
     else:
         print("No CUDA device found: benchmarks/gpu.py measures GPUs only; nothing "
               "run. (--smoke checks the script on the CPU.)")
@@ -317,6 +357,7 @@ def main(argv=None):
     print(f"device: {name}; torch {torch.__version__}, CUDA {torch.version.cuda}")
     mlp_epochs(device, *sizes["mlp"])
     resnet_epochs(device, *sizes["resnet"])
+    finetune_epochs(device, *sizes["finetune"])
     query_throughput(device, *sizes["pool"])
     reproducibility(device, *sizes["repro"])
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
