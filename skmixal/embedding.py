@@ -311,9 +311,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         show = self.progress if isinstance(self.progress, bool) else (
             n >= LONG_POOL and sys.stderr.isatty())
         out = np.empty((n, self.embedding_dim_), dtype=np.float32)
-        autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                    if self._device.type == "cuda" else contextlib.nullcontext())
-        with torch.inference_mode(), autocast, tqdm(
+        with torch.inference_mode(), backbone_autocast(self._device), tqdm(
                 total=n, unit="img", disable=not show, file=sys.stderr,
                 desc=f"embedding ({self.backbone_.name})") as bar:
             for start in range(0, n, rows):
@@ -374,6 +372,16 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         std = torch.tensor(self.backbone_.std, device=x.device).view(1, 3, 1, 1)
         x = (x.expand(-1, 3, -1, -1) - mean) / std  # grayscale: 3 equal channels
         return self._memory_format(x)
+
+
+def backbone_autocast(device, precision="auto"):
+    """How a backbone computes on ``device``: bfloat16 autocast under
+    ``precision='bfloat16'``, and under 'auto' on CUDA (where its tensor cores
+    pay; on the CPU bfloat16 is rarely faster); no autocast otherwise."""
+    device = torch.device(device)
+    if precision == "bfloat16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _pooled(z):

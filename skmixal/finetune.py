@@ -24,15 +24,13 @@ cores; the head and the loss stay in float32. bfloat16 keeps float32's range,
 so no loss scaling is needed (float16 would need a ``GradScaler``).
 """
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from skmixal._validation import check_in_range
 from skmixal.backbones import Backbone, get_backbone
-from skmixal.embedding import _pooled
+from skmixal.embedding import _pooled, backbone_autocast
 
 __all__ = ["PretrainedClassifier"]
 
@@ -110,14 +108,7 @@ class PretrainedClassifier(nn.Module):
         x = (x.expand(-1, 3, -1, -1) - self.mean) / self.std
         if self.channels_last:  # the layout the backbone's weights were given
             x = x.contiguous(memory_format=torch.channels_last)
-        with self._autocast(x.device):
+        with backbone_autocast(x.device, self.precision):
             features = _pooled(self.backbone(x))
         return self.head(self.dropout(features.float()))
-
-    def _autocast(self, device):
-        """bfloat16 autocast for the backbone, as ``precision`` says."""
-        if self.precision == "bfloat16" or (self.precision == "auto"
-                                            and device.type == "cuda"):
-            return torch.autocast(device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
