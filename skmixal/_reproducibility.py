@@ -17,7 +17,7 @@ state ends as it began whatever the order in which the fits finish.
 
 import collections
 import threading
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
 import torch
@@ -78,34 +78,61 @@ def global_rng_seeded(seed, devices):
 
 
 @contextmanager
-def deterministic_flags(enabled):
-    """torch's deterministic-algorithm switches for one fit, restored after.
+def _process_setting(key, read, write, value):
+    """Set process-wide torch state ``write(value)`` for one fit, restored after.
 
-    While any fit with ``deterministic=True`` runs, they are on for every fit.
+    Overlapping fits share it: the first saves ``read()``, the last restores it.
     """
-    if not enabled:
-        yield
-        return
     with INIT_LOCK:
-        if _USERS["flags"] == 0:
-            _SAVED["flags"] = (
-                torch.are_deterministic_algorithms_enabled(),
-                torch.is_deterministic_algorithms_warn_only_enabled(),
-                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-        _USERS["flags"] += 1
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+        if _USERS[key] == 0:
+            _SAVED[key] = read()
+        _USERS[key] += 1
+        write(value)
     try:
         yield
     finally:
         with INIT_LOCK:
-            _USERS["flags"] -= 1
-            if _USERS["flags"] == 0:
-                saved = _SAVED.pop("flags")
-                torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-                torch.backends.cudnn.deterministic = saved[2]
-                torch.backends.cudnn.benchmark = saved[3]
+            _USERS[key] -= 1
+            if _USERS[key] == 0:
+                write(_SAVED.pop(key))
+
+
+def _cudnn_flags():
+    return torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+
+
+def _set_cudnn_flags(flags):
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags
+
+
+def _algorithm_flags():
+    return (torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled())
+
+
+def _set_algorithm_flags(flags):
+    torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+
+
+@contextmanager
+def deterministic_flags(enabled, device=None):
+    """torch's deterministic switches for one fit, restored after.
+
+    A fit on CUDA always runs with deterministic cuDNN (and no autotuning):
+    cuDNN's default choice of convolution backward algorithms accumulates with
+    atomics, so on an H200 two fits of the default CNN with the same seed
+    differed by up to 0.13 in probability (benchmarks/gpu.py). ``enabled`` adds
+    ``torch.use_deterministic_algorithms(True)`` for the other ops (a user's
+    module). While any fit sets a switch, it is on for every fit.
+    """
+    with ExitStack() as stack:
+        if enabled or _training_devices(device):
+            stack.enter_context(_process_setting(
+                "cudnn", _cudnn_flags, _set_cudnn_flags, (True, False)))
+        if enabled:
+            stack.enter_context(_process_setting(
+                "algorithms", _algorithm_flags, _set_algorithm_flags, (True, False)))
+        yield
 
 
 def _training_devices(device):
@@ -146,7 +173,7 @@ class FitRandomness:
         in the module docstring."""
         seed = None if self.seeds is None else int(self.seeds[1])
         with global_rng_seeded(seed, _training_devices(device)):
-            with deterministic_flags(deterministic):
+            with deterministic_flags(deterministic, device):
                 yield
 
     def numpy(self):

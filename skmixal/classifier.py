@@ -232,10 +232,12 @@ class MixupNetClassifier(NeuralNetClassifier):
         for that). ``None`` draws from torch's global generator.
     deterministic : bool, default=False
         Run the fit with ``torch.use_deterministic_algorithms(True)`` and
-        deterministic cuDNN, restored afterwards. The default networks are
-        deterministic on CUDA without it; a user module with an op whose CUDA
-        backward is not (adaptive pooling, scatter, interpolate) needs it for
-        bit-identical results. Slower on GPU; no effect on CPU results.
+        deterministic cuDNN, restored afterwards. Every fit on CUDA runs with
+        deterministic cuDNN (and without its autotuning), which makes the
+        default networks bit-identical without this; a user module with an op
+        whose CUDA backward is not (adaptive pooling, scatter, interpolate)
+        needs it for bit-identical results. Slower on GPU; no effect on CPU
+        results.
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
     optimizer : torch optimizer class, default=torch.optim.AdamW
     lr : float, default=1e-3

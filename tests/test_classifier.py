@@ -584,17 +584,36 @@ def test_dataset_of_dicts_trains_a_user_module(digits_small):
         MixupNetClassifier(classes=list(range(10))).fit(Dicts(), None)
 
 
-def test_overlapping_deterministic_fits_restore_the_flags():
+def test_overlapping_deterministic_fits_restore_the_flags(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)  # a user's choice
     before = torch.are_deterministic_algorithms_enabled()
     first = reproducibility.deterministic_flags(True)
     second = reproducibility.deterministic_flags(True)
     first.__enter__()
     second.__enter__()
     first.__exit__(None, None, None)
-    # the second fit still runs: its switch must stay on
+    # the second fit still runs: its switches must stay on
     assert torch.are_deterministic_algorithms_enabled()
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
     second.__exit__(None, None, None)
     assert torch.are_deterministic_algorithms_enabled() == before
+    assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.deterministic
+
+
+def test_a_cuda_fit_runs_with_deterministic_cudnn_only(monkeypatch):
+    # on a GPU (faked here: the switches are plain flags), every fit takes
+    # deterministic cuDNN; the other ops' switch stays the user's
+    monkeypatch.setattr(reproducibility, "_training_devices",
+                        lambda device: [0] if str(device).startswith("cuda") else [])
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    algorithms = torch.are_deterministic_algorithms_enabled()
+    with reproducibility.deterministic_flags(False, "cpu"):
+        assert torch.backends.cudnn.benchmark
+        assert not torch.backends.cudnn.deterministic
+    with reproducibility.deterministic_flags(False, "cuda"):
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert torch.are_deterministic_algorithms_enabled() == algorithms
+    assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.deterministic
 
 
 def test_overlapping_fits_restore_the_global_generator():
