@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 from skorch.dataset import Dataset
 from torch.utils.data import DataLoader, Subset
@@ -120,3 +121,23 @@ def test_inference_rows_one_default():
     assert inference_rows(np.zeros((10, 784))) == INFERENCE_ROWS == 4096
     assert inference_rows(np.zeros((2, 3, 224, 224))) == 256
     assert inference_rows([[1, 2]]) == INFERENCE_ROWS
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_memmap_x_with_y_resident_on_cuda_keeps_pairs(tmp_path):
+    # X is read per batch from the host, y lives on the GPU: one shuffled order
+    # must index both (found on an H200 by check_estimator's readonly memmap)
+    X = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float32,
+                                  shape=(40, 2))
+    X[:, 0] = np.arange(40)
+    X.flush()
+    X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    y = np.arange(40, dtype=np.int64) * 10
+    loader = TensorLoader(Dataset(X, y), batch_size=16, shuffle=True, device="cuda",
+                          generator=torch.Generator().manual_seed(0))
+    seen = []
+    for xb, yb in loader:
+        assert xb.device.type == yb.device.type == "cuda"
+        np.testing.assert_array_equal(yb.cpu().numpy(), xb[:, 0].cpu().numpy() * 10)
+        seen.extend(yb.cpu().tolist())
+    assert sorted(seen) == list(range(0, 400, 10))
