@@ -149,13 +149,14 @@ def test_value_range():
 
 
 def test_deterministic_and_batch_independent(tiny):
+    # float32 arithmetic on the CPU; CUDA (bfloat16) is checked against it below
     X = _rgb_uint8(n=11, h=9, w=9, seed=4)
-    embedder = ImageEmbedder(tiny).fit(X)
+    embedder = ImageEmbedder(tiny, device="cpu").fit(X)
     first = embedder.transform(X)
     assert np.array_equal(first, embedder.transform(X))
     # a feature map (6, 12, 12) is averaged into 6 features
     assert first.shape == (11, 6) and embedder.embedding_dim_ == 6
-    by_three = ImageEmbedder(tiny, batch_size=3).fit(X).transform(X)
+    by_three = ImageEmbedder(tiny, batch_size=3, device="cpu").fit(X).transform(X)
     np.testing.assert_allclose(by_three, first, rtol=1e-5, atol=1e-6)
     module = TinyCNN()
     module.load_state_dict(torch.load(tiny.weights, weights_only=True))
@@ -167,8 +168,8 @@ def test_deterministic_and_batch_independent(tiny):
 
 def test_flip_average_is_the_mean_of_the_image_and_its_mirror(tiny):
     X = _rgb_uint8(n=7, h=9, w=11, seed=6)  # (n, h, w, 3): width is axis 2
-    plain = ImageEmbedder(tiny).fit(X)
-    both = ImageEmbedder(tiny, flip_average=True).fit(X)
+    plain = ImageEmbedder(tiny, device="cpu").fit(X)
+    both = ImageEmbedder(tiny, flip_average=True, device="cpu").fit(X)
     mirrored = np.ascontiguousarray(X[:, :, ::-1])
     # by hand: the plain embedder on the images mirrored by NumPy
     expected = (plain.transform(X) + plain.transform(mirrored)) / 2
@@ -380,6 +381,12 @@ def test_cuda_matches_cpu_within_bfloat16(tiny):
     gpu = ImageEmbedder(tiny, device="cuda").fit(X).transform(X)
     np.testing.assert_allclose(gpu, cpu, rtol=3e-2, atol=3e-2)  # bf16: 8-bit mantissa
     assert np.array_equal(gpu, ImageEmbedder(tiny, device="cuda").fit(X).transform(X))
+    by_three = ImageEmbedder(tiny, device="cuda", batch_size=3).fit(X).transform(X)
+    np.testing.assert_allclose(by_three, cpu, rtol=3e-2, atol=3e-2)
+    flip = {device: ImageEmbedder(tiny, device=device, flip_average=True)
+            .fit(X).transform(X) for device in ("cpu", "cuda")}
+    np.testing.assert_allclose(flip["cuda"], flip["cpu"], rtol=3e-2, atol=3e-2)
+    assert not np.allclose(flip["cpu"], cpu, rtol=1e-3, atol=1e-4)
 
 
 # --- the real weights, once ---------------------------------------------------------

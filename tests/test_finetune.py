@@ -83,7 +83,7 @@ def test_fit_with_a_smaller_backbone_learning_rate_through_param_groups():
         "backbone.conv.weight", "backbone.conv.bias"}
     # both parts moved from the pretrained / initial weights
     after = clf.module_.state_dict()
-    assert not torch.equal(after["backbone.conv.weight"],
+    assert not torch.equal(after["backbone.conv.weight"].cpu(),
                            before["backbone.conv.weight"])
     assert clf.score(X, y) >= 0.9  # bright against dark images
     # a scikit-learn estimator still: clones and pickles
@@ -187,7 +187,8 @@ def test_efficientnet_lite0_starts_from_its_imagenet_features():
 
     net = PretrainedClassifier(10, input_size=64).eval()
     x = np.random.default_rng(0).random((6, 3, 32, 32)).astype(np.float32)
-    emb = ImageEmbedder("efficientnet_lite0", input_size=64,
+    # on the CPU, as the network: the same float32 arithmetic
+    emb = ImageEmbedder("efficientnet_lite0", input_size=64, device="cpu",
                         data_format="channels_first").fit_transform(x)
     with torch.no_grad():
         feats = net.backbone(
