@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from skmixal import ImageEmbedder, MixupNetClassifier
@@ -47,51 +48,77 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backbone-lr", type=float, default=1e-4)
-    parser.add_argument("--labels", type=int, default=100)
+    parser.add_argument("--labels", default="100",
+                        help="labeled-set sizes, comma-separated")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--semi-supervised", action="store_true",
+                        help="add the fine-tuned + FixMatch arm")
+    parser.add_argument("--ssl-steps", type=int, default=1000)
+    parser.add_argument("--deadline", type=float, default=None,
+                        help="seconds after which the remaining fits are skipped")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    start = time.perf_counter()
     seeds = [int(s) for s in args.seeds.split(",")]
+    sizes = [int(n) for n in args.labels.split(",")]
     with np.load(CIFAR) as data:
         images, y = data["x"], data["y"].astype(np.int64)
     X = np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255
     pool, test = train_test_split(np.arange(len(y)), test_size=400, stratify=y,
                                   random_state=0)
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"# CIFAR-10 subset, {args.labels} random labels, 400 test images, torch "
-          f"{torch.__version__}, {args.threads} thread(s), {os.cpu_count()} cores; "
-          f"load {os.getloadavg()[0]:.1f}")
+          f"{torch.__version__}, {device}, {args.threads} thread(s), "
+          f"{os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}")
     emb = standardized(ImageEmbedder("efficientnet_lite0", progress=False,
                                      data_format="channels_first").fit_transform(X))
-    arms = {"frozen MLP (160 px features)": []}
-    arms.update({f"fine-tuned {s} px": [] for s in args.sizes.split(",")})
-    seconds = {name: [] for name in arms}
+    names = ["frozen logreg (160 px features)", "frozen MLP (160 px features)"]
+    for size in args.sizes.split(","):
+        names.append(f"fine-tuned {size} px")
+        if args.semi_supervised:
+            names.append(f"fine-tuned {size} px + fixmatch")
+    results = {(n, name): [] for n in sizes for name in names}
     for seed in seeds:
-        rows = pool[np.random.RandomState(seed).permutation(len(pool))[:args.labels]]
-        for name in arms:
-            wall, cpu = time.perf_counter(), time.process_time()
-            if name.startswith("frozen"):
-                clf = MixupNetClassifier(random_state=seed).fit(emb[rows], y[rows])
-                acc = clf.score(emb[test], y[test])
-            else:
-                size = int(name.split()[1])
-                clf = MixupNetClassifier(
-                    module=PretrainedClassifier, module__n_classes=10,
-                    module__input_size=size, lr=1e-3,
-                    optimizer__param_groups=[("backbone.*", {"lr": args.backbone_lr})],
-                    min_steps=args.steps, batch_size=args.batch_size,
-                    random_state=seed)
-                acc = clf.fit(X[rows], y[rows]).score(X[test], y[test])
-            arms[name].append(acc)
-            seconds[name].append((time.perf_counter() - wall,
-                                  time.process_time() - cpu))
-            print(f"seed {seed} {name:<30} {acc:.3f}  {seconds[name][-1][0]:6.0f} s "
-                  f"wall, {seconds[name][-1][1]:6.0f} CPU s", flush=True)
-    print(f"# steps {args.steps} x batch {args.batch_size}, backbone lr "
-          f"{args.backbone_lr:g}, head lr 1e-3")
-    for name, accs in arms.items():
-        wall = np.mean([w for w, _ in seconds[name]])
-        print(f"{name:<30} {_summary(accs)}  {wall:.0f} s a fit")
+        for n in sizes:
+            order = np.random.RandomState(seed).permutation(len(pool))
+            rows, rest = pool[order[:n]], pool[order[n:]]
+            for name in names:
+                if args.deadline and time.perf_counter() - start > args.deadline:
+                    print(f"seed {seed} {n} {name}: skipped (deadline)", flush=True)
+                    continue
+                wall, cpu = time.perf_counter(), time.process_time()
+                if name.startswith("frozen logreg"):
+                    clf = LogisticRegression(max_iter=2000).fit(emb[rows], y[rows])
+                    acc = clf.score(emb[test], y[test])
+                elif name.startswith("frozen"):
+                    clf = MixupNetClassifier(random_state=seed).fit(emb[rows], y[rows])
+                    acc = clf.score(emb[test], y[test])
+                else:
+                    size = int(name.split()[1])
+                    ssl = name.endswith("fixmatch")
+                    clf = MixupNetClassifier(
+                        module=PretrainedClassifier, module__n_classes=10,
+                        module__input_size=size, lr=1e-3,
+                        optimizer__param_groups=[
+                            ("backbone.*", {"lr": args.backbone_lr})],
+                        min_steps=args.ssl_steps if ssl else args.steps,
+                        batch_size=args.batch_size,
+                        semi_supervised="fixmatch" if ssl else None,
+                        random_state=seed)
+                    clf.fit(X[rows], y[rows], X_unlabeled=X[rest] if ssl else None)
+                    acc = clf.score(X[test], y[test])
+                seconds = (time.perf_counter() - wall, time.process_time() - cpu)
+                results[n, name].append((acc, seconds[0]))
+                print(f"seed {seed} {n:>4} labels  {name:<34} {acc:.3f}  "
+                      f"{seconds[0]:6.0f} s wall, {seconds[1]:6.0f} CPU s", flush=True)
+    print(f"# steps {args.steps} (fixmatch {args.ssl_steps}) x batch "
+          f"{args.batch_size}, backbone lr {args.backbone_lr:g}, head lr 1e-3")
+    for (n, name), runs in results.items():
+        if runs:
+            wall = np.mean([w for _, w in runs])
+            print(f"{n:>4} labels  {name:<34} {_summary([a for a, _ in runs])}  "
+                  f"{wall:.0f} s a fit")
 
 
 if __name__ == "__main__":

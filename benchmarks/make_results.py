@@ -47,6 +47,8 @@ BENCHMARKS = {
                     "accuracy against mixup_alpha"),
     "compare_strategies": ([], "strategies on digits"),
     "gpu": ([], "the GPU benchmark (exits at once without CUDA)"),
+    "finetune": (["--sizes", "96", "--steps", "400", "--seeds", "0,1,2"],
+                 "fine-tuning EfficientNet-Lite0 against its frozen features"),
 }
 RECIPE_LINE = (
     "`ActiveLearner(estimator=MixupNetClassifier(classes=...), query_strategy="
@@ -175,8 +177,10 @@ def assemble():
               "Share of the mutants of each module that its own tests kill; each "
               "survivor is listed with why it is equivalent.\n", _text("mutation")]
     for name in ("embedding_speed", "embedding_ssl", "bench_epoch", "bench_query",
-                 "mixup_alpha", "compare_strategies", "gpu"):
+                 "mixup_alpha", "compare_strategies", "gpu", "finetune"):
         parts += [f"## `{name}.py`: {BENCHMARKS[name][1]}\n", _text(name)]
+    parts += ["### On a GPU: fine-tuning at 224 px, with and without FixMatch "
+              "(a lent H200; `--run` does not rerun it)\n", _text("finetune_gpu")]
     (HERE / "RESULTS.md").write_text("\n".join(parts))
     print(f"wrote {HERE / 'RESULTS.md'}")
 
