@@ -43,6 +43,7 @@ from skmixal._io import UserError
 __all__ = ["main"]
 
 EXIT_USER_ERROR = 2
+DEFAULT_LR = 1e-3  # MixupNetClassifier's lr (tests/test_cli_runs.py checks)
 EXIT_INTERRUPTED = 130
 # Measured (20-label fit, this project's 2-core machine while other programs
 # ran): digits 1.1-2.5 s with 1 thread against 7.1-22.4 s with 2; MNIST 18.8-20.2
@@ -225,7 +226,12 @@ def _estimator_args(parser, command):
     group.add_argument("--module", default=None,
                        help="network: resnet18 (torchvision's ResNet-18 adapted to "
                        "32x32 images: 3x3 stem, no max-pooling; needs "
-                       "torchvision), or a dotted path package.module.Name to an "
+                       "torchvision), pretrained (fine-tune a pretrained backbone "
+                       "with a new head: skmixal.PretrainedClassifier, "
+                       "--module-kwargs '{\"backbone\": \"efficientnet_lite0\", "
+                       "\"input_size\": 224}'; worth it on a GPU, with "
+                       "--semi-supervised fixmatch), or a dotted path "
+                       "package.module.Name to an "
                        "nn.Module class or a function returning one (default: a "
                        "small CNN for images, an MLP for vectors)")
     group.add_argument("--module-kwargs", type=_json_object, default=None,
@@ -233,6 +239,9 @@ def _estimator_args(parser, command):
                        "'{\"hidden_units\": [512]}'; n_classes (or num_classes), "
                        "in_channels (images) and n_features (vectors) are filled "
                        "in from the data where the network takes them")
+    group.add_argument("--backbone-lr", type=_lr, default=None,
+                       help="with --module pretrained: the backbone's learning "
+                       "rate, the new head taking --lr (default: --lr / 10)")
     # run may compare methods, a labeling state trains with one
     many = {"nargs": "*"} if command == "run" else {"nargs": "?", "const": "auto"}
     group.add_argument("--semi-supervised", metavar="METHOD", choices=SSL_CHOICES,
@@ -310,7 +319,17 @@ def _ssl_methods(args, input_shape=None):
 
 def _estimator_params(args):
     keys = ("max_epochs", "min_steps", "batch_size", "lr")
-    return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    params = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    if args.module == "pretrained":
+        # a pretrained backbone learns slower than its new head (skorch's own
+        # param_groups); measured on a GPU with lr 1e-3 and 1e-4
+        # (benchmarks/results/finetune_gpu.txt)
+        lr = args.backbone_lr or (args.lr or DEFAULT_LR) / 10
+        params["optimizer__param_groups"] = [["backbone.*", {"lr": lr}]]
+    elif args.backbone_lr is not None:
+        raise UserError("--backbone-lr applies to --module pretrained (fine-tuning "
+                        "a pretrained backbone); pass --module pretrained too.")
+    return params
 
 
 def _threads_arg(parser, what=""):

@@ -282,7 +282,17 @@ def resnet18(n_classes, in_channels=3):
 
 
 # name -> (builder, the package it imports)
-_MODULES = {"resnet18": (resnet18, "torchvision")}
+def pretrained(n_classes, **kwargs):
+    """:class:`~skmixal.finetune.PretrainedClassifier`: a pretrained backbone
+    and a new head, to fine-tune (``--module pretrained``)."""
+    from skmixal.finetune import PretrainedClassifier
+
+    return PretrainedClassifier(n_classes, **kwargs)
+
+
+_MODULES = {"resnet18": (resnet18, "torchvision"),
+            # the backbone's own needs are checked when it loads
+            "pretrained": (pretrained, None)}
 
 
 def resolve_module(spec, kwargs=None, *, input_shape=None, n_classes=None):
@@ -291,7 +301,8 @@ def resolve_module(spec, kwargs=None, *, input_shape=None, n_classes=None):
     Parameters
     ----------
     spec : str or None
-        ``"resnet18"`` (:func:`resnet18`), or a dotted path
+        ``"resnet18"`` (:func:`resnet18`), ``"pretrained"`` (:func:`pretrained`),
+        or a dotted path
         ``"package.module.ClassName"`` (or ``package.module:ClassName``) to an
         ``nn.Module`` class or a function returning one; None for the default
         network.
@@ -313,7 +324,7 @@ def resolve_module(spec, kwargs=None, *, input_shape=None, n_classes=None):
         return {f"module__{k}": v for k, v in kwargs.items()}
     if spec in _MODULES:
         module, needs = _MODULES[spec]
-        if importlib.util.find_spec(needs) is None:
+        if needs is not None and importlib.util.find_spec(needs) is None:
             # Say so now: without this the import fails at the first fit, which in
             # the labeling loop is after the expert has labeled.
             raise ValueError(f"module {spec!r} needs {needs}: pip install "

@@ -4,6 +4,7 @@ network chosen on the command line (ResNet-18 on CIFAR-format files)."""
 
 import csv
 import hashlib
+import importlib.util
 import json
 import os
 import pickle
@@ -486,3 +487,53 @@ def test_bare_semi_supervised_is_fixmatch_on_colour_images(tmp_path, method_spy)
                  *FAST]) == 0
     config = json.loads((tmp_path / "digits" / "state.json").read_text())["config"]
     assert config["estimator_params"]["semi_supervised"] == "mixmatch"
+
+
+# --- --module pretrained: fine-tuning from the command line ---------------------
+
+@pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite_pytorch") is None,
+                    reason="optional extra skmixal[pretrained]")
+def test_run_and_init_fine_tune_a_pretrained_backbone(tmp_path, capsys):
+    import inspect
+
+    import torch
+
+    from skmixal import MixupNetClassifier, PretrainedClassifier
+    from skmixal.cli import DEFAULT_LR
+    from skmixal.labeling import _State
+
+    assert DEFAULT_LR == inspect.signature(MixupNetClassifier).parameters["lr"].default
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    x = rng.random((40, 8, 8, 3)) * 0.2 + y[:, None, None, None] * 0.6
+    data = tmp_path / "colour.npz"
+    np.savez(data, x=(x * 255).astype(np.uint8), y=y)
+    small = ["--module", "pretrained", "--module-kwargs", '{"input_size": 32}',
+             "--max-epochs", "1", "--min-steps", "2"]
+    out = tmp_path / "res"
+    assert main(["run", "--data", f"npz:{data}", *small, "--strategies", "random",
+                 "--semi-supervised", "fixmatch", "--seeds", "1", "--initial", "6",
+                 "--query-size", "6", "--budget", "12", "--n-jobs", "1", "--quiet",
+                 "--out", str(out)]) == 0
+    params = json.loads((out / "results.json").read_text())["config"][
+        "estimator_params"]
+    assert params["module"] == "skmixal.experiment.pretrained"
+    assert params["module__input_size"] == 32
+    # the backbone at a tenth of the head's default learning rate
+    assert params["optimizer__param_groups"] == [["backbone.*", {"lr": 1e-4}]]
+    state = tmp_path / "state"
+    assert main(["init", "--data", f"npz:{data}", "--state", str(state), *small,
+                 "--lr", "2e-3", "--backbone-lr", "3e-5", "--initial", "4"]) == 0
+    net = _State(state).estimator(max_epochs=1, min_steps=1)
+    net.fit(load_dataset(f"npz:{data}").X[:2], np.array([0, 1]))
+    assert isinstance(net.module_, PretrainedClassifier)
+    groups = {g["lr"]: g["params"] for g in net.optimizer_.param_groups}
+    assert sorted(groups) == [3e-5, 2e-3]
+    backbone = {id(p) for p in net.module_.backbone.parameters()}
+    assert {id(p) for p in groups[3e-5]} == backbone
+    assert all(id(p) not in backbone for p in groups[2e-3])
+    assert isinstance(net.module_.head, torch.nn.Linear)
+    capsys.readouterr()
+    assert main(["run", *TINY, "--backbone-lr", "1e-4", "--out",
+                 str(tmp_path / "no")]) == 2
+    assert "--backbone-lr applies to --module pretrained" in capsys.readouterr().err
