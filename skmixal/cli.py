@@ -43,8 +43,8 @@ from skmixal._io import UserError
 __all__ = ["main"]
 
 EXIT_USER_ERROR = 2
-DEFAULT_LR = 1e-3  # MixupNetClassifier's lr (tests/test_cli_runs.py checks)
 EXIT_INTERRUPTED = 130
+DEFAULT_LR = 1e-3  # MixupNetClassifier's lr (tests/test_cli_runs.py checks)
 # Measured (20-label fit, this project's 2-core machine while other programs
 # ran): digits 1.1-2.5 s with 1 thread against 7.1-22.4 s with 2; MNIST 18.8-20.2
 # s against 97.2 s. On a quiet machine the two are the same, so 1 it is.

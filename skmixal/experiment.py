@@ -281,7 +281,6 @@ def resnet18(n_classes, in_channels=3):
     return net
 
 
-# name -> (builder, the package it imports)
 def pretrained(n_classes, **kwargs):
     """:class:`~skmixal.finetune.PretrainedClassifier`: a pretrained backbone
     and a new head, to fine-tune (``--module pretrained``)."""
@@ -290,6 +289,7 @@ def pretrained(n_classes, **kwargs):
     return PretrainedClassifier(n_classes, **kwargs)
 
 
+# name -> (builder, the package it imports)
 _MODULES = {"resnet18": (resnet18, "torchvision"),
             # the backbone's own needs are checked when it loads
             "pretrained": (pretrained, None)}
