@@ -376,8 +376,8 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
 def backbone_autocast(device, precision="auto"):
     """How a backbone computes on ``device``: bfloat16 autocast under
-    ``precision='bfloat16'``, and under 'auto' on CUDA (where its tensor cores
-    pay; on the CPU bfloat16 is rarely faster); no autocast otherwise."""
+    ``precision='bfloat16'``, and under 'auto' on CUDA (half the activation
+    memory; on the CPU bfloat16 is rarely faster); no autocast otherwise."""
     device = torch.device(device)
     if precision == "bfloat16" or (precision == "auto" and device.type == "cuda"):
         return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -20,8 +20,8 @@ what small labeled batches need.
 
 On a GPU the backbone runs in bfloat16 autocast on channels-last tensors
 (``precision='auto'``), which halves its activation memory; the head and the
-loss stay in float32. bfloat16 keeps float32's range,
-so no loss scaling is needed (float16 would need a ``GradScaler``).
+loss stay in float32. bfloat16 keeps float32's range, so no loss scaling is
+needed (float16 would need a ``GradScaler``).
 """
 
 import torch
