@@ -35,6 +35,7 @@ MAX_FOLDS = 100            # status --cv: one fit per fold
 MAX_LR = 10.0              # --lr, above 0: the default is 1e-3
 MAX_ALPHA = 100.0          # --mixup-alpha: at 100, lambda is 0.5 within 0.05
 MAX_INPUT_SIZE = 1_024     # --input-size: 160 for efficientnet_lite0, 224 for resnet18
+MAX_VIEWS = 64             # n_augmentations, --n-augmentations: the default is 4
 
 
 def _shown(value):

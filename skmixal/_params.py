@@ -7,7 +7,8 @@ never ends (``min_steps=2**63``) or a raw error deep in NumPy (``10**20``).
 import numpy as np
 from sklearn.utils import check_random_state
 
-from skmixal._fitting import MAX_STEPS  # one bound for the CLI and the estimator
+# one bound for the CLI and the estimator
+from skmixal._fitting import MAX_STEPS, MAX_VIEWS
 from skmixal._validation import check_in_range
 from skmixal.augment import AUGMENTATIONS
 from skmixal.mixup import MIXUP_MODES
@@ -27,7 +28,7 @@ _NUMBERS = {
     "unlabeled_ratio": (True, 1, 64, True),
     "confidence_threshold": (False, 0, 1, False),
     "sharpen_temperature": (False, 0, 1, False),
-    "n_augmentations": (True, 1, 64, True),
+    "n_augmentations": (True, 1, MAX_VIEWS, True),
 }
 _AUTO = {"mixup_alpha", "min_steps", "unlabeled_weight", "unlabeled_rampup",
          "unlabeled_ratio"}

@@ -154,10 +154,14 @@ def resolved():
     # the supervised settings for the fit with unlabeled rows
     net = MixupNetClassifier(max_epochs=0, collapse_guard=None, random_state=0)
     out = {}
-    for key, X, unlabeled in (("images", images, None), ("vectors", vectors, None),
-                              ("with unlabeled", images, images)):
-        net.fit(X, y, X_unlabeled=unlabeled)
-        out[key] = (net.mixup_alpha_, net.min_steps_)
+    for key, X, unlabeled, method in (
+            ("images", images, None, "auto"), ("vectors", vectors, None, "auto"),
+            ("with unlabeled", images, images, "auto"),  # MixMatch: grey images
+            ("fixmatch", images, images, "fixmatch")):
+        net.set_params(semi_supervised=method).fit(X, y, X_unlabeled=unlabeled)
+        out[key] = (net.mixup_alpha_, net.min_steps_,
+                    getattr(net, "unlabeled_rampup_", None))
+    assert out["with unlabeled"] != out["fixmatch"]  # the two methods' own settings
     return out, MixupNetClassifier()
 
 
@@ -170,7 +174,12 @@ def test_help_gives_the_estimators_defaults(resolved, command):
     assert f"{auto['with unlabeled'][0]:g}" in alpha  # MixMatch's
     steps = _help(command, "--min-steps")
     assert f"default: {auto['images'][1]:,};" in steps
-    assert f"{auto['with unlabeled'][1]:,} for a fit that also trains" in steps
+    assert (f"with --semi-supervised {auto['with unlabeled'][1]:,} for MixMatch, "
+            f"{auto['fixmatch'][1]:,} for FixMatch)") in steps
+    assert (f"default: {auto['with unlabeled'][2]:g} for MixMatch, "
+            f"{auto['fixmatch'][2]:g} for FixMatch)") in _help(command,
+                                                                "--unlabeled-rampup")
+    assert f"default: {est.n_augmentations})" in _help(command, "--n-augmentations")
     assert f"default: {est.max_epochs})" in _help(command, "--max-epochs")
     assert f"default: {est.batch_size})" in _help(command, "--batch-size")
     assert f"default: {est.lr:g})" in _help(command, "--lr")
@@ -197,6 +206,7 @@ def test_help_names_what_module_kwargs_fills_in():
     ("run", "--n-jobs", "1", "1,024"), ("run", "--min-steps", "0", "10,000,000"),
     ("run", "--max-epochs", "0", "10,000"), ("run", "--batch-size", "1", "100,000"),
     ("run", "--lr", "0", "10"), ("run", "--mixup-alpha", "0", "100"),
+    ("run", "--n-augmentations", "1", "64"), ("init", "--unlabeled-rampup", "0", "1"),
     ("run", "--seeds", "0", "4294967295"), ("init", "--initial", "0", "1,000,000"),
     ("init", "--seed", "0", "4294967295"), ("query", "--n", "1", "1,000,000"),
     ("status", "--cv", "2", "100"), ("teach", "--torch-threads", "1", "1,024"),
