@@ -173,6 +173,15 @@ def test_run_semi_supervised_arms_fit_with_the_remaining_pool(tmp_path, fit_spy)
     assert {r["arm"] for r in records} == set(arms)
 
 
+def _answer_first_query(state, truth):
+    """Fill the state's first query file with the true labels; return its path."""
+    query = state / "query_0000.csv"
+    with open(query, newline="") as fh:
+        ids = [int(r["id"]) for r in csv.DictReader(fh)]
+    query.write_text("id,label\n" + "".join(f"{i},{truth[i]}\n" for i in ids))
+    return query
+
+
 def _spy_fits(monkeypatch, read):
     """Every fit of more than 2 rows: (unlabeled rows or None, read(estimator))."""
     from skmixal.classifier import MixupNetClassifier
@@ -232,10 +241,7 @@ def test_mixmatch_views_and_rampup_reach_every_semi_supervised_fit(
     params = json.loads((state / "state.json").read_text())["config"][
         "estimator_params"]
     assert (params["n_augmentations"], params["unlabeled_rampup"]) == (3, 0.0)
-    query = state / "query_0000.csv"
-    with open(query, newline="") as fh:
-        ids = [int(r["id"]) for r in csv.DictReader(fh)]
-    query.write_text("id,label\n" + "".join(f"{i},{truth[i]}\n" for i in ids))
+    query = _answer_first_query(state, truth)
     fits.clear()
     assert main(["teach", "--state", str(state), str(query)]) == 0
     assert fits == [(1797 - 8, (3, 0.0, 1e-3))]
@@ -259,10 +265,7 @@ def test_fixmatch_state_refits_with_fixmatch(tmp_path, method_spy):
     config = json.loads((state / "state.json").read_text())["config"]
     assert config["semi_supervised"] is True
     assert config["estimator_params"]["semi_supervised"] == "fixmatch"
-    query = state / "query_0000.csv"
-    with open(query, newline="") as fh:
-        ids = [int(r["id"]) for r in csv.DictReader(fh)]
-    query.write_text("id,label\n" + "".join(f"{i},{truth[i]}\n" for i in ids))
+    query = _answer_first_query(state, truth)
     assert main(["teach", "--state", str(state), str(query)]) == 0
     assert method_spy == [(1797 - 8, "fixmatch")]
 
@@ -274,10 +277,7 @@ def test_semi_supervised_state_refits_with_the_real_pool(tmp_path, fit_spy):
                  "--semi-supervised", *FAST]) == 0
     assert json.loads((state / "state.json").read_text())["config"][
         "semi_supervised"] is True
-    query = state / "query_0000.csv"
-    with open(query, newline="") as fh:
-        ids = [int(r["id"]) for r in csv.DictReader(fh)]
-    query.write_text("id,label\n" + "".join(f"{i},{truth[i]}\n" for i in ids))
+    query = _answer_first_query(state, truth)
     fit_spy.clear()
     assert main(["teach", "--state", str(state), str(query)]) == 0
     assert fit_spy == [(8, 1797 - 8)]
@@ -294,10 +294,7 @@ def test_status_says_whether_the_models_fit_collapsed(tmp_path, capsys):
                  "--semi-supervised", *FAST]) == 0
     assert main(["status", "--state", str(state), "--cv", "0"]) == 0
     assert "model:" not in capsys.readouterr().out  # no model of 8 labels yet
-    query = state / "query_0000.csv"
-    with open(query, newline="") as fh:
-        ids = [int(r["id"]) for r in csv.DictReader(fh)]
-    query.write_text("id,label\n" + "".join(f"{i},{truth[i]}\n" for i in ids))
+    query = _answer_first_query(state, truth)
     assert main(["teach", "--state", str(state), str(query)]) == 0
     assert "The mixmatch fit collapsed" in capsys.readouterr().err
     report = json.loads((state / "model.json").read_text())["fit_report"]
