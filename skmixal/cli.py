@@ -340,6 +340,17 @@ def _estimator_params(args):
     keys = ("max_epochs", "min_steps", "batch_size", "lr", "n_augmentations",
             "unlabeled_rampup")
     params = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    named = args.semi_supervised
+    named = {named} if isinstance(named, str) else set(named or ())
+    for flag, key in (("--n-augmentations", "n_augmentations"),
+                      ("--unlabeled-rampup", "unlabeled_rampup")):
+        if key in params and args.semi_supervised is None:
+            raise UserError(f"{flag} applies to semi-supervised fits; pass "
+                            "--semi-supervised too.")
+    if "n_augmentations" in params and named == {"fixmatch"}:
+        raise UserError("--n-augmentations is MixMatch's (its views of each "
+                        "unlabeled image); FixMatch takes one weak and one strong "
+                        "view. Pass --semi-supervised mixmatch, or leave it out.")
     if args.module == "pretrained":
         # a pretrained backbone learns slower than its new head (skorch's own
         # param_groups); measured on a GPU with lr 1e-3 and 1e-4

@@ -247,6 +247,34 @@ def test_mixmatch_views_and_rampup_reach_every_semi_supervised_fit(
     assert fits == [(1797 - 8, (3, 0.0, 1e-3))]
 
 
+@pytest.mark.parametrize("command, extra, message", [
+    ("run", ["--n-augmentations", "2"], "--n-augmentations applies to semi-supervised"),
+    ("init", ["--unlabeled-rampup", "0.4"],
+     "--unlabeled-rampup applies to semi-supervised fits; pass --semi-supervised"),
+    ("run", ["--semi-supervised", "fixmatch", "--n-augmentations", "2"],
+     "--n-augmentations is MixMatch's"),
+    ("init", ["--semi-supervised", "fixmatch", "--n-augmentations", "2"],
+     "--n-augmentations is MixMatch's"),
+])
+def test_method_flags_without_their_method_are_refused(tmp_path, capsys, command,
+                                                        extra, message):
+    # a flag no fit would read is refused, not silently dropped
+    out = tmp_path / "out"
+    where = (["--out", str(out), *TINY] if command == "run"
+             else ["--state", str(out), *FAST])
+    assert main([command, *where, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+    # with its method the same flag is taken
+    if "fixmatch" in extra:
+        extra = [a.replace("fixmatch", "mixmatch") for a in extra]
+    else:
+        extra = [*extra, "--semi-supervised", "mixmatch"]
+    quick = ["--budget", "10"] if command == "run" else ["--initial", "4"]
+    assert main([command, *where, *extra, *quick]) == 0
+
+
 def test_run_refuses_an_unknown_method(tmp_path, capsys):
     with pytest.raises(SystemExit, match="^2$"):
         main(["run", *TINY, "--semi-supervised", "flexmatch", "--out",
