@@ -191,10 +191,12 @@ def _tasks(args, arms):
 def summarise(records):
     """Rows of (data, labels, arm, n, mean, std, worst, worst paired gap to
     supervised, seeds below supervised - 0.01, fits at chance, collapsed)."""
-    groups, sup = {}, {}
+    groups, sup, sizes = {}, {}, {}
     for r in records:
         labels = (f"{r['per_class']}/class" if r.get("per_class") is not None
                   else f"{r['random']} random")
+        sizes[labels] = (r.get("per_class") is None,
+                         r.get("per_class") or r.get("random"))
         groups.setdefault((r["data"], labels, r["arm"]), []).append(r)
         if r["arm"] == "supervised":
             sup[(r["data"], labels, r["seed"])] = r["accuracy"]
@@ -215,9 +217,7 @@ def summarise(records):
     arms = dict.fromkeys(r["arm"] for r in records)
     arm_order = {arm: i for i, arm in enumerate(arms)}
     rows.sort(key=lambda row: (data_order.get(row["data"], len(data_order)),
-                               row["labels"].endswith("random"),
-                               int(row["labels"].split("/")[0].split()[0]),
-                               arm_order[row["arm"]]))
+                               sizes[row["labels"]], arm_order[row["arm"]]))
     return rows
 
 

@@ -56,11 +56,12 @@ def main():
     print(f"MNIST, 100 random labels, {len(Xp) - 100:,} unlabeled, 2 torch threads, "
           f"torch {torch.__version__}")
     settings = dict(SETTINGS)
+    names = [name for name in args.settings.split(",") if name]
     for spec in args.setting:
         name, _, params = spec.partition("=")
         settings[name] = json.loads(params)
-    chosen = [name for name in args.settings.split(",") if name]
-    for name in chosen + [spec.partition("=")[0] for spec in args.setting]:
+        names.append(name)
+    for name in names:
         acc, sec = [], []
         for seed in seeds:
             lab, unl = labeled_rows(yp, seed, n_random=100)

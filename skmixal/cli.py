@@ -93,18 +93,19 @@ def _cv(text):
     return _one_of(text, 0, 2, MAX_FOLDS, "no cross-validation")
 
 
-def _lr(text):
-    problem = real_problem(_number(text, float), 0, MAX_LR, low_inclusive=False)
-    if problem is not None:
-        raise argparse.ArgumentTypeError(problem)
-    return float(text)
+def _real_arg(low, high, *, low_inclusive=True):
+    """An argparse type: a finite number in ``[low, high]`` (or ``(low, high]``)."""
+    def real(text):
+        problem = real_problem(_number(text, float), low, high,
+                               low_inclusive=low_inclusive)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return float(text)
+
+    return real
 
 
-def _share(text):
-    problem = real_problem(_number(text, float), 0, 1)
-    if problem is not None:
-        raise argparse.ArgumentTypeError(problem)
-    return float(text)
+_lr = _real_arg(0, MAX_LR, low_inclusive=False)
 
 
 def _fraction(text):
@@ -257,7 +258,7 @@ def _estimator_args(parser, command):
                        "--unlabeled-rampup 0.4' does a quarter of the work for "
                        "about the same accuracy; not with fewer (README, "
                        "'Using the unlabeled pool')")
-    group.add_argument("--unlabeled-rampup", type=_share,
+    group.add_argument("--unlabeled-rampup", type=_real_arg(0, 1),
                        help="share of a semi-supervised fit's steps over which the "
                        "unlabeled loss's weight rises from 0, 0 to 1 (default: 1 "
                        "for MixMatch, 0 for FixMatch)")
@@ -340,14 +341,15 @@ def _estimator_params(args):
     keys = ("max_epochs", "min_steps", "batch_size", "lr", "n_augmentations",
             "unlabeled_rampup")
     params = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-    named = args.semi_supervised
-    named = {named} if isinstance(named, str) else set(named or ())
+    # the methods' own flags: refused where no fit would read them
     for flag, key in (("--n-augmentations", "n_augmentations"),
                       ("--unlabeled-rampup", "unlabeled_rampup")):
         if key in params and args.semi_supervised is None:
             raise UserError(f"{flag} applies to semi-supervised fits; pass "
                             "--semi-supervised too.")
-    if "n_augmentations" in params and named == {"fixmatch"}:
+    named = args.semi_supervised
+    if "n_augmentations" in params and set(
+            [named] if isinstance(named, str) else named) == {"fixmatch"}:
         raise UserError("--n-augmentations is MixMatch's (its views of each "
                         "unlabeled image); FixMatch takes one weak and one strong "
                         "view. Pass --semi-supervised mixmatch, or leave it out.")
