@@ -40,6 +40,9 @@ BENCHMARKS = {
     "embedding_speed": ([], "pretrained embeddings: time against accuracy"),
     "embedding_ssl": ([], "semi-supervised learning on frozen features (CIFAR-10 "
                       "subset): LabelSpreading, FixMatch and MixMatch heads"),
+    "embedding_floor": (["--jobs", "{jobs}"],
+                        "issue 15's per-seed floor on frozen features: label "
+                        "draws against fit noise"),
     "bench_epoch": ([], "seconds per epoch against a hand-written loop"),
     "bench_query": ([], "query time and memory on a 1,000,000-row pool"),
     "mixup_alpha": (["--layouts", "image", "--labels", "20", "50", "100", "200",
@@ -176,8 +179,8 @@ def assemble():
     parts += ["## Mutation testing (`tools/mutation.py`)\n",
               "Share of the mutants of each module that its own tests kill; each "
               "survivor is listed with why it is equivalent.\n", _text("mutation")]
-    for name in ("embedding_speed", "embedding_ssl", "bench_epoch", "bench_query",
-                 "mixup_alpha", "compare_strategies", "gpu", "finetune"):
+    for name in ("embedding_speed", "embedding_ssl", "embedding_floor", "bench_epoch",
+                 "bench_query", "mixup_alpha", "compare_strategies", "gpu", "finetune"):
         parts += [f"## `{name}.py`: {BENCHMARKS[name][1]}\n", _text(name)]
     parts += ["### On a GPU: fine-tuning at 224 px, with and without FixMatch "
               "(a lent H200; `--run` does not rerun it)\n", _text("finetune_gpu")]
