@@ -91,7 +91,7 @@ def fit_score(X, y, head, seed, n, fit_seed):
     return model.score(X[test], y[test])
 
 
-def report(name, n, scores, base, seeds, fit_seeds):
+def report(name, scores, base, seeds, fit_seeds):
     cells = np.array([[scores[s, f] for f in range(fit_seeds)] for s in seeds])
     gaps = cells - np.array([[base[s]] for s in seeds])
     noise = cells.std(axis=1).mean()
@@ -132,9 +132,9 @@ def main():
             print(f" {n} random labels; logreg {np.mean(list(base.values())):.3f} "
                   f"(worst {min(base.values()):.3f})")
             for head in HEADS:
-                report(head, n, {(s, f): scores[head, s, n, f] for s in seeds
-                                 for f in range(args.fit_seeds)},
-                       base, seeds, args.fit_seeds)
+                cells = {(s, f): scores[head, s, n, f] for s in seeds
+                         for f in range(args.fit_seeds)}
+                report(head, cells, base, seeds, args.fit_seeds)
 
 
 if __name__ == "__main__":
