@@ -32,7 +32,6 @@ from (or written to) ``label_efficiency.py``'s cache::
 import argparse
 import platform
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -81,13 +80,10 @@ def fit_score(X, y, head, seed, n, fit_seed):
     model = MixupNetClassifier(mixup_alpha=0.0, collapse_guard=None,
                                random_state=derive_seed(seed, "floor fit", fit_seed),
                                **HEADS[head])
-    if "semi_supervised" not in HEADS[head]:
-        model.fit(X[labeled], y[labeled])
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the pool's progress and guard notes
-            pool = np.setdiff1d(train, labeled)
-            model.fit(X[labeled], y[labeled], X_unlabeled=X[pool])
+    # the rest of the training split is the unlabeled pool (never the test split)
+    unlabeled = ({"X_unlabeled": X[np.setdiff1d(train, labeled)]}
+                 if "semi_supervised" in HEADS[head] else {})
+    model.fit(X[labeled], y[labeled], **unlabeled)
     return model.score(X[test], y[test])
 
 
