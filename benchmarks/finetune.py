@@ -17,6 +17,8 @@ Prints accuracy per seed, mean ± std (worst seed), and the seconds of each fit
 (wall, and this process's CPU time: other jobs may share the cores).
 
     python benchmarks/finetune.py --sizes 96 --steps 400 --seeds 0,1,2
+    python benchmarks/finetune.py --sizes 224 --labels 100,250 --semi-supervised \
+        --precision auto,float32 --threads 8      # on a GPU: bf16 against float32
 """
 
 import argparse
@@ -55,6 +57,9 @@ def main(argv=None):
     parser.add_argument("--semi-supervised", action="store_true",
                         help="add the fine-tuned + FixMatch arm")
     parser.add_argument("--ssl-steps", type=int, default=1000)
+    parser.add_argument("--precision", default="auto",
+                        help="PretrainedClassifier precisions, comma-separated "
+                             "(auto,float32: bf16 against float32 on a GPU)")
     parser.add_argument("--deadline", type=float, default=None,
                         help="seconds after which the remaining fits are skipped")
     args = parser.parse_args(argv)
@@ -74,10 +79,14 @@ def main(argv=None):
     emb = standardized(ImageEmbedder("efficientnet_lite0", progress=False,
                                      data_format="channels_first").fit_transform(X))
     names = ["frozen logreg (160 px features)", "frozen MLP (160 px features)"]
+    precisions = args.precision.split(",")
     for size in args.sizes.split(","):
-        names.append(f"fine-tuned {size} px")
-        if args.semi_supervised:
-            names.append(f"fine-tuned {size} px + fixmatch")
+        for precision in precisions:
+            # the precision is named only when the run compares several
+            tail = f" {precision}" if len(precisions) > 1 else ""
+            names.append(f"fine-tuned {size} px{tail}")
+            if args.semi_supervised:
+                names.append(f"fine-tuned {size} px{tail} + fixmatch")
     results = {(n, name): [] for n in sizes for name in names}
     for seed in seeds:
         for n in sizes:
@@ -97,9 +106,12 @@ def main(argv=None):
                 else:
                     size = int(name.split()[1])
                     ssl = name.endswith("fixmatch")
+                    precision = next((p for p in precisions
+                                      if f"px {p}" in name), precisions[0])
                     clf = MixupNetClassifier(
                         module=PretrainedClassifier, module__n_classes=10,
-                        module__input_size=size, lr=1e-3,
+                        module__input_size=size, module__precision=precision,
+                        lr=1e-3,
                         optimizer__param_groups=[
                             ("backbone.*", {"lr": args.backbone_lr})],
                         min_steps=args.ssl_steps if ssl else args.steps,
@@ -110,14 +122,14 @@ def main(argv=None):
                     acc = clf.score(X[test], y[test])
                 seconds = (time.perf_counter() - wall, time.process_time() - cpu)
                 results[n, name].append((acc, seconds[0]))
-                print(f"seed {seed} {n:>4} labels  {name:<34} {acc:.3f}  "
+                print(f"seed {seed} {n:>4} labels  {name:<38} {acc:.3f}  "
                       f"{seconds[0]:6.0f} s wall, {seconds[1]:6.0f} CPU s", flush=True)
     print(f"# steps {args.steps} (fixmatch {args.ssl_steps}) x batch "
           f"{args.batch_size}, backbone lr {args.backbone_lr:g}, head lr 1e-3")
     for (n, name), runs in results.items():
         if runs:
             wall = np.mean([w for _, w in runs])
-            print(f"{n:>4} labels  {name:<34} {_summary([a for a, _ in runs])}  "
+            print(f"{n:>4} labels  {name:<38} {_summary([a for a, _ in runs])}  "
                   f"{wall:.0f} s a fit")
 
 
