@@ -26,6 +26,14 @@ Arms (``--arms``; more with ``--arm NAME='{"param": value}'``):
   steps) with ``lr=2e-3, unlabeled_rampup=0.4``, the fastest setting
   ``ssl_speed.py`` found near 0.98 on MNIST with 100 labels (guard off).
 
+Two keys of an ``--arm`` act outside the estimator's parameters, to measure
+causes of collapse that issue 14 names: ``"legacy_alignment": true`` (the
+alignment before issue 14, as ``mixmatch-before``) and ``"lambda_per_row":
+true`` (MixMatch's batches mixed with one lambda per row, as MixMatch's
+official code draws them, instead of one per batch). Weight decay without the
+biases needs no hook: ``"optimizer__param_groups": [["*bias",
+{"weight_decay": 0}]]``.
+
     python benchmarks/semi_supervised.py --data digits mnist --per-class 2 5 10
     python benchmarks/semi_supervised.py --data cifar10 --per-class 2 5 10 25 \\
         --seeds 0,1,2 --jobs 2 --out benchmarks/results/semi_supervised.jsonl
@@ -34,6 +42,10 @@ Arms (``--arms``; more with ``--arm NAME='{"param": value}'``):
     python benchmarks/semi_supervised.py --data digits mnist --per-class 2 5 10 \
         --seeds 0,1,2,3,4 --jobs 2 --arms supervised,mixmatch-short \
         --out benchmarks/results/semi_supervised.jsonl
+    python benchmarks/semi_supervised.py --data digits --per-class 2 5 10 \
+        --seeds 0,1,2,3,4 --jobs 2 --arms supervised,mixmatch \
+        --arm 'mixmatch-lambda-per-row={"semi_supervised": "mixmatch",
+               "collapse_guard": null, "lambda_per_row": true}'
 
 Records are appended to ``--out`` (JSON lines) as fits finish; a rerun skips
 the records already there, so an interrupted run resumes. ``--summary`` prints
@@ -147,6 +159,40 @@ def _alignment(legacy):
         mixmatch.make_aligner = original
 
 
+def _mix_rows(original):
+    """``mixmatch_batch`` with one lambda per row, as MixMatch's official code
+    draws them (``Beta(a, a).sample([rows, 1, 1, 1])``), instead of one per batch."""
+    def mixmatch_batch(x, y, u, *, sampler, mode="input", generator=None, **kwargs):
+        inputs, targets = original(x, y, u, sampler=None, generator=generator,
+                                   **kwargs)
+        if sampler is None:
+            return inputs, targets
+        if mode != "input":
+            raise ValueError("lambda_per_row is for mode='input'")
+        lam = torch.tensor([sampler() for _ in range(len(inputs))],
+                           dtype=inputs.dtype, device=inputs.device)
+        lam = torch.maximum(lam, 1.0 - lam)
+        perm = torch.randperm(len(inputs), device=inputs.device, generator=generator)
+        rows = lam.reshape(-1, *[1] * (inputs.dim() - 1))
+        mixed = torch.lerp(inputs[perm], inputs, rows)
+        return mixed, torch.lerp(targets[perm], targets, lam[:, None])
+    return mixmatch_batch
+
+
+@contextlib.contextmanager
+def _lambda_per_row(on):
+    """MixMatch's batches mixed with one lambda per row for the block."""
+    import skmixal.training.mixmatch as mixmatch
+
+    original = mixmatch.mixmatch_batch
+    if on:
+        mixmatch.mixmatch_batch = _mix_rows(original)
+    try:
+        yield
+    finally:
+        mixmatch.mixmatch_batch = original
+
+
 def one_fit(task, params, threads):
     """Test accuracy, seconds and the fit report of one arm on one seed."""
     from skmixal import MixupNetClassifier
@@ -157,10 +203,12 @@ def one_fit(task, params, threads):
                             n_random=task.get("random"))
     params = dict(params)
     legacy = params.pop("legacy_alignment", False)
+    per_row = params.pop("lambda_per_row", False)
     clf = MixupNetClassifier(random_state=task["seed"], **params)
     unlabeled = None if params.get("semi_supervised", "x") is None else Xp[unl]
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught, _alignment(legacy):
+    with warnings.catch_warnings(record=True) as caught, _alignment(legacy), \
+            _lambda_per_row(per_row):
         warnings.simplefilter("always")
         clf.fit(Xp[lab], yp[lab], X_unlabeled=unlabeled)
     seconds = time.perf_counter() - start
@@ -308,7 +356,8 @@ def main():
     for spec in args.arm:
         name, _, params = spec.partition("=")
         arms[name] = json.loads(params)
-    chosen = args.arms.split(",") + [spec.partition("=")[0] for spec in args.arm]
+    chosen = list(dict.fromkeys(name for name in args.arms.split(",") + [
+        spec.partition("=")[0] for spec in args.arm] if name))
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, torch "
                f"{torch.__version__}, {args.jobs} jobs x {args.threads} threads")
     done = {_key(r) for r in _read(args.out)}
