@@ -139,24 +139,28 @@ class _LegacyAlignment:
         return aligned / aligned.sum(dim=1, keepdim=True)
 
 
-@contextlib.contextmanager
-def _alignment(legacy):
-    """MixMatch's aligner replaced by the legacy one for the block."""
-    import skmixal.training.mixmatch as mixmatch
+def _legacy_aligner(setting, codes, n_classes, device):
+    """``make_aligner`` as it was before issue 14."""
     from skmixal.semi_supervised import class_prior
 
-    def make(setting, codes, n_classes, device):
-        prior = class_prior(setting, codes, n_classes)
-        return _LegacyAlignment(torch.as_tensor(prior, dtype=torch.float32,
-                                                device=device))
+    prior = class_prior(setting, codes, n_classes)
+    return _LegacyAlignment(torch.as_tensor(prior, dtype=torch.float32,
+                                            device=device))
 
-    original = mixmatch.make_aligner
-    if legacy:
-        mixmatch.make_aligner = make
+
+@contextlib.contextmanager
+def _patched(name, make):
+    """``skmixal.training.mixmatch.<name>`` replaced by ``make(original)`` for
+    the block; ``make=None`` leaves it as it is."""
+    import skmixal.training.mixmatch as mixmatch
+
+    original = getattr(mixmatch, name)
+    if make is not None:
+        setattr(mixmatch, name, make(original))
     try:
         yield
     finally:
-        mixmatch.make_aligner = original
+        setattr(mixmatch, name, original)
 
 
 def _mix_rows(original):
@@ -179,20 +183,6 @@ def _mix_rows(original):
     return mixmatch_batch
 
 
-@contextlib.contextmanager
-def _lambda_per_row(on):
-    """MixMatch's batches mixed with one lambda per row for the block."""
-    import skmixal.training.mixmatch as mixmatch
-
-    original = mixmatch.mixmatch_batch
-    if on:
-        mixmatch.mixmatch_batch = _mix_rows(original)
-    try:
-        yield
-    finally:
-        mixmatch.mixmatch_batch = original
-
-
 def one_fit(task, params, threads):
     """Test accuracy, seconds and the fit report of one arm on one seed."""
     from skmixal import MixupNetClassifier
@@ -207,8 +197,9 @@ def one_fit(task, params, threads):
     clf = MixupNetClassifier(random_state=task["seed"], **params)
     unlabeled = None if params.get("semi_supervised", "x") is None else Xp[unl]
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught, _alignment(legacy), \
-            _lambda_per_row(per_row):
+    with warnings.catch_warnings(record=True) as caught, \
+            _patched("make_aligner", (lambda _: _legacy_aligner) if legacy else None), \
+            _patched("mixmatch_batch", _mix_rows if per_row else None):
         warnings.simplefilter("always")
         clf.fit(Xp[lab], yp[lab], X_unlabeled=unlabeled)
     seconds = time.perf_counter() - start
