@@ -1,8 +1,15 @@
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
+
+# Under pytest-xdist (`-n auto`) each worker is one process a core: torch's
+# default of a thread a core would run cores x cores threads, many times slower.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
