@@ -1,0 +1,107 @@
+"""The benchmark-only hooks of ``benchmarks/semi_supervised.py``.
+
+Issue 14's measurements of MixMatch's suspects (a lambda per row, the old
+distribution alignment) rest on these hooks; a hook that mixed differently
+than it claims would make those numbers say nothing. Each is checked against
+the library's own batch or a hand-written formula.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+import skmixal.training.mixmatch as mixmatch
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "semi_supervised.py"
+_spec = importlib.util.spec_from_file_location("bench_semi_supervised", _PATH)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+N_CLASSES = 3
+
+
+def _batch_args():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 1, 5, 5, generator=g)
+    y = torch.tensor([0, 1, 2, 1])
+    u = torch.rand(6, 1, 5, 5, generator=g)
+    weights = torch.rand(25, N_CLASSES, generator=g)
+
+    def guess(inputs):
+        return torch.softmax(inputs.flatten(1) @ weights, dim=1)
+
+    return (x, y, u), dict(n_classes=N_CLASSES, guess=guess, n_views=2,
+                           temperature=0.5, augment="shift")
+
+
+def _draws(values):
+    values = list(values)
+    return lambda: values.pop(0)
+
+
+def test_lambda_per_row_with_one_lambda_is_the_librarys_batch():
+    args, kwargs = _batch_args()
+    per_row = bench._mix_rows(mixmatch.mixmatch_batch)
+    n_rows = 4 + 2 * 6
+    ours = per_row(*args, sampler=_draws([0.3] * n_rows),
+                   generator=torch.Generator().manual_seed(7), **kwargs)
+    library = mixmatch.mixmatch_batch(*args, sampler=lambda: 0.3,
+                                      generator=torch.Generator().manual_seed(7),
+                                      **kwargs)
+    for a, b in zip(ours, library):
+        assert torch.equal(a, b)
+
+
+def test_lambda_per_row_mixes_each_row_with_its_own_lambda():
+    args, kwargs = _batch_args()
+    n_rows = 4 + 2 * 6
+    lams = torch.linspace(0.05, 0.95, n_rows).tolist()
+    unmixed, targets = mixmatch.mixmatch_batch(
+        *args, sampler=None, generator=torch.Generator().manual_seed(3), **kwargs)
+    g = torch.Generator().manual_seed(3)
+    mixed, soft = bench._mix_rows(mixmatch.mixmatch_batch)(
+        *args, sampler=_draws(lams), generator=g, **kwargs)
+    # the permutation is the generator's next draw after the unmixed batch
+    g_ref = torch.Generator().manual_seed(3)
+    mixmatch.mixmatch_batch(*args, sampler=None, generator=g_ref, **kwargs)
+    perm = torch.randperm(n_rows, generator=g_ref)
+    for i, lam in enumerate(lams):
+        lam = max(lam, 1.0 - lam)  # MixMatch's lambda' keeps each row nearer itself
+        want = lam * unmixed[i] + (1 - lam) * unmixed[perm[i]]
+        torch.testing.assert_close(mixed[i], want, rtol=0, atol=1e-6)
+        want = lam * targets[i] + (1 - lam) * targets[perm[i]]
+        torch.testing.assert_close(soft[i], want, rtol=0, atol=1e-6)
+    torch.testing.assert_close(soft.sum(dim=1), torch.ones(n_rows), rtol=0, atol=1e-6)
+
+
+def test_lambda_per_row_refuses_cutmix():
+    args, kwargs = _batch_args()
+    with pytest.raises(ValueError, match="lambda_per_row is for mode='input'"):
+        bench._mix_rows(mixmatch.mixmatch_batch)(*args, sampler=lambda: 0.5,
+                                                mode="cutmix", **kwargs)
+
+
+def test_patched_restores_the_original_even_after_an_error():
+    original = mixmatch.mixmatch_batch
+    with pytest.raises(RuntimeError, match="inside"):
+        with bench._patched("mixmatch_batch", lambda orig: "replacement"):
+            assert mixmatch.mixmatch_batch == "replacement"
+            raise RuntimeError("inside")
+    assert mixmatch.mixmatch_batch is original
+    with bench._patched("mixmatch_batch", None):
+        assert mixmatch.mixmatch_batch is original
+
+
+def test_legacy_alignment_is_an_ema_started_from_the_first_batch():
+    prior = torch.tensor([0.5, 0.25, 0.25])
+    align = bench._LegacyAlignment(prior, momentum=0.9)
+    first = torch.tensor([[0.8, 0.1, 0.1], [0.6, 0.3, 0.1]])
+    second = torch.tensor([[0.2, 0.4, 0.4], [0.2, 0.2, 0.6]])
+    align(first)
+    out = align(second)
+    running = 0.9 * first.mean(0) + 0.1 * second.mean(0)  # by hand
+    want = second * prior / running
+    want = want / want.sum(dim=1, keepdim=True)
+    torch.testing.assert_close(out, want, rtol=0, atol=1e-6)
