@@ -14,7 +14,10 @@ for each seed:
 * ``fixmatch``: FixMatch's defaults (1,000 steps, 2 unlabeled rows a label);
 * ``default``: the estimator's defaults, whatever method they name.
 
-Same splits as ``semi_supervised.py`` (whose helpers it uses).
+Same splits as ``semi_supervised.py`` (whose helpers it uses). A setting's
+``"cosine_lr": true`` adds skorch's ``LRScheduler`` decaying the learning rate
+to 0 over the fit's ``min_steps`` on a cosine, stepped every batch (FixMatch's
+schedule, without its 7/16 cut).
 
     python benchmarks/ssl_speed.py --seeds 0,1,2 --settings fixmatch,mixmatch
     python benchmarks/ssl_speed.py --settings mixmatch-fast \
@@ -41,6 +44,18 @@ SETTINGS = {"default": {}, "mixmatch": dict(semi_supervised="mixmatch"),
             "fixmatch": dict(semi_supervised="fixmatch")}
 
 
+def _params(setting):
+    """The estimator's parameters for a setting (``cosine_lr`` as a callback)."""
+    params = dict(setting)
+    if params.pop("cosine_lr", False):
+        from skorch.callbacks import LRScheduler
+
+        params["callbacks"] = [("cosine_lr", LRScheduler(
+            policy="CosineAnnealingLR", T_max=params["min_steps"],
+            step_every="batch"))]
+    return params
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
@@ -65,7 +80,7 @@ def main():
         acc, sec = [], []
         for seed in seeds:
             lab, unl = labeled_rows(yp, seed, n_random=100)
-            clf = MixupNetClassifier(random_state=seed, **settings[name])
+            clf = MixupNetClassifier(random_state=seed, **_params(settings[name]))
             start = time.perf_counter()
             clf.fit(Xp[lab], yp[lab], X_unlabeled=Xp[unl])
             sec.append(time.perf_counter() - start)
