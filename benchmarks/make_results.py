@@ -35,6 +35,9 @@ BENCHMARKS = {
                         "the same labels, by the worst seed"),
     "ssl_speed": (["--seeds", "0,1,2"],
                   "time against accuracy on MNIST with 100 labels"),
+    "cnn_step": (["--repeats", "5", "--steps", "20"],
+                 "one MixMatch step of the MNIST network by kernel route "
+                 "(layout, torch.compile, a narrower network)"),
     "warm_rounds": (["--data", "digits", "--seeds", "0,1,2"],
                     "warm rounds against refits from scratch"),
     "embedding_speed": ([], "pretrained embeddings: time against accuracy"),
@@ -174,7 +177,7 @@ def assemble():
               "### An earlier run, before issue 14 (MixMatch with the old "
               "alignment; the source of the README's 100-label MNIST numbers)\n",
               _text("semi_supervised_before")]
-    for name in ("ssl_speed", "warm_rounds"):
+    for name in ("ssl_speed", "cnn_step", "warm_rounds"):
         parts += [f"### `{name}.py`: {BENCHMARKS[name][1]}\n", _text(name)]
     parts += ["## Mutation testing (`tools/mutation.py`)\n",
               "Share of the mutants of each module that its own tests kill; each "
