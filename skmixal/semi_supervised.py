@@ -35,8 +35,8 @@ class DistributionAlignment:
     after ``window`` steps, as ReMixMatch's own code (and USB's) does. An
     exponential average with momentum 0.999 started from the first batch, as
     skmixal had it, still weighed the untrained network's first guesses 37 %
-    after 1,000 steps, so it corrected a runaway class late (README, "Why
-    MixMatch collapsed before", has what this did and did not explain).
+    after 1,000 steps, so it corrected a runaway class late (benchmarks/FINDINGS.md,
+    "Why MixMatch collapsed before", has what this did and did not explain).
 
     Parameters
     ----------
