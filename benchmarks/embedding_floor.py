@@ -20,13 +20,20 @@ different ``random_state`` values on the same labels, and it prints
 
 Heads: logistic regression (the floor), the MLP head the backbone arms train
 (``MixupNetClassifier`` defaults, no Mixup), the same with dropout 0.5, and
-FixMatch on the rest of the training pool with both, and with a confidence
-threshold of 0.8 or without distribution alignment. Features: EfficientNet-Lite0
-at 160 px, standardised, plain and mirror-averaged (``--flip-average``), read
-from (or written to) ``label_efficiency.py``'s cache::
+FixMatch on the rest of the training pool with both, with a confidence
+threshold of 0.8 or without distribution alignment, and FixMatch evaluated with an
+exponential moving average of the head's weights (what FixMatch's reference code
+evaluates; a callback here, not an estimator option: it did not earn one).
+Features: EfficientNet-Lite0 at 160 px, standardised, plain and mirror-averaged
+(``--flip-average``), read from (or written to) ``label_efficiency.py``'s
+cache::
 
     python benchmarks/embedding_floor.py --jobs 2 \\
         > benchmarks/results/embedding_floor.txt
+    # some heads on one kind of features (each head's cells are the same
+    # whichever others run beside it)
+    python benchmarks/embedding_floor.py --jobs 2 --features plain \\
+        --heads "MLP + fixmatch" "MLP + fixmatch, EMA 0.99"
 """
 
 import argparse
@@ -40,6 +47,8 @@ from joblib import Parallel, delayed
 # the sibling script (python puts this folder first on sys.path)
 from label_efficiency import CIFAR, HERE
 from sklearn.linear_model import LogisticRegression
+from skorch.callbacks import Callback
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from skmixal import MixupNetClassifier
 from skmixal._embedding_cache import backbone_features
@@ -59,7 +68,33 @@ HEADS = {
                                       "confidence_threshold": 0.8},
     "MLP + fixmatch, no alignment": {"semi_supervised": "fixmatch",
                                      "distribution_alignment": None},
+    "MLP + fixmatch, EMA 0.99": {"semi_supervised": "fixmatch", "ema": 0.99},
 }
+
+
+class WeightAverage(Callback):
+    """Ends the fit with an exponential moving average of the module's weights.
+
+    Updated after every training step (torch's ``AveragedModel``); a decay of
+    0.99 averages about the last 100 of a FixMatch fit's 1,000 steps, so the
+    untrained network's weights do not linger in it (at 0.999 they would still
+    weigh 37 % at the end).
+    """
+
+    def __init__(self, decay):
+        self.decay = decay
+
+    def on_train_begin(self, net, **kwargs):
+        self.average_ = AveragedModel(
+            net.module_, multi_avg_fn=get_ema_multi_avg_fn(self.decay),
+            use_buffers=True)
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.average_.update_parameters(net.module_)
+
+    def on_train_end(self, net, **kwargs):
+        net.module_.load_state_dict(self.average_.module.state_dict())
 
 
 def label_sets(y, seed):
@@ -77,9 +112,12 @@ def fit_score(X, y, head, seed, n, fit_seed):
     if head == "logreg":
         model = LogisticRegression(max_iter=3000).fit(X[labeled], y[labeled])
         return model.score(X[test], y[test])
+    params = dict(HEADS[head])
+    if "ema" in params:
+        params["callbacks"] = [("weight_average", WeightAverage(params.pop("ema")))]
     model = MixupNetClassifier(mixup_alpha=0.0, collapse_guard=None,
                                random_state=derive_seed(seed, "floor fit", fit_seed),
-                               **HEADS[head])
+                               **params)
     # the rest of the training split is the unlabeled pool (never the test split)
     unlabeled = ({"X_unlabeled": X[np.setdiff1d(train, labeled)]}
                  if "semi_supervised" in HEADS[head] else {})
@@ -103,16 +141,22 @@ def main():
     parser.add_argument("--seeds", type=int, default=6, help="label seeds 0..N-1")
     parser.add_argument("--fit-seeds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--heads", nargs="+", choices=list(HEADS), default=list(HEADS),
+                        metavar="HEAD",
+                        help="heads to fit beside logistic regression (default: all)")
+    parser.add_argument("--features", choices=("plain", "mirror-averaged", "both"),
+                        default="both")
     args = parser.parse_args()
     data = load_dataset(f"npz:{CIFAR}")
     seeds = list(range(args.seeds))
     print(f"CIFAR-10 subset {data.X.shape}; label seeds {seeds}, {args.fit_seeds} fit "
           f"seeds each; {args.jobs} jobs x 1 torch thread on {platform.machine()}, "
           f"torch {torch.__version__}")
-    for flip in (False, True):
+    flips = {"plain": (False,), "mirror-averaged": (True,), "both": (False, True)}
+    for flip in flips[args.features]:
         X = backbone_features(data, "efficientnet_lite0", CACHE, flip_average=flip,
                               log=lambda *a: None)
-        tasks = [(head, s, n, f) for head in ["logreg", *HEADS] for s in seeds
+        tasks = [(head, s, n, f) for head in ["logreg", *args.heads] for s in seeds
                  for n in SIZES
                  for f in range(1 if head == "logreg" else args.fit_seeds)]
         started = time.time()
@@ -127,7 +171,7 @@ def main():
             base = {s: scores["logreg", s, n, 0] for s in seeds}
             print(f" {n} random labels; logreg {np.mean(list(base.values())):.3f} "
                   f"(worst {min(base.values()):.3f})")
-            for head in HEADS:
+            for head in args.heads:
                 cells = {(s, f): scores[head, s, n, f] for s in seeds
                          for f in range(args.fit_seeds)}
                 report(head, cells, base, seeds, args.fit_seeds)
