@@ -19,7 +19,7 @@ from sklearn.exceptions import NotFittedError
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 from skorch.dataset import get_len, unpack_data
-from skorch.utils import is_dataset, to_numpy
+from skorch.utils import is_dataset, multi_indexing, to_numpy
 
 from skmixal import inference
 from skmixal._fit_data import validate_fit_data
@@ -30,6 +30,7 @@ from skmixal._validation import as_numpy, check_features
 from skmixal.augment import AUGMENTATIONS
 from skmixal.iterators import TensorLoader, UnlabeledSampler, make_iterator
 from skmixal.modules import SmallCNN, default_module
+from skmixal.semi_supervised import prior_rows
 from skmixal.training import FitContext, loss_reader, method_class, resolve_method
 from skmixal.training.guard import SemiSupervisedCollapseWarning, fit_report
 
@@ -194,7 +195,13 @@ class MixupNetClassifier(NeuralNetClassifier):
         published. Measured on digits (50 random labels, 5 seeds), alignment
         stopped the collapse of classes that had one or two labels. 'uniform'
         is right for balanced classes; when you know the classes are
-        imbalanced, pass their proportions.
+        imbalanced, pass their proportions. With ``'uniform'`` or
+        proportions, the labeled rows of the rarer classes are also repeated
+        until the class counts follow the prior (``prior_rows`` in
+        :mod:`skmixal.semi_supervised`): labels a query strategy chose are
+        often far from balanced, and MixMatch then merged a rare class into a
+        neighbour (digits, margin sampling: 0.69-0.89 against 0.965-0.994
+        with the rows repeated). Labels already in proportion train as given.
     unlabeled_label : int, str or None, default=None
         None: every value of ``y`` is a class (``-1`` included), and unlabeled
         rows come only through ``X_unlabeled``. A value (``-1`` for
@@ -495,6 +502,11 @@ class MixupNetClassifier(NeuralNetClassifier):
                     randomness.initialize(self.initialize)
                 codes = None if is_dataset(X) else as_numpy(y)
                 self._method = self._training_method(randomness, unlabeled, codes)
+                if self._method.uses_unlabeled and codes is not None:
+                    rows = prior_rows(codes, self.distribution_alignment,
+                                      len(self.classes_), randomness.numpy())
+                    if rows is not None:
+                        X, y = multi_indexing(X, rows), y[rows]
                 seed_dropout(self.module_, randomness)
                 if routing and _SKORCH_ROUTES:
                     fit_params = dict(fit_params, _routing_method="fit")

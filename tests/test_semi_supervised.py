@@ -15,6 +15,7 @@ from skmixal.semi_supervised import (
     check_alignment,
     class_prior,
     linear_rampup,
+    prior_rows,
     sharpen,
 )
 from skmixal.training.mixmatch import (
@@ -397,6 +398,75 @@ def test_class_prior_settings():
             class_prior(wrong, codes, 3)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_prior_rows_repeat_rows_to_the_prior_against_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n_classes = int(rng.integers(2, 6))
+    codes = rng.integers(0, n_classes, int(rng.integers(1, 30)))
+    setting = ("uniform" if seed % 2 else rng.integers(1, 5, n_classes).tolist())
+    prior = class_prior(setting, codes, n_classes)
+    counts = np.bincount(codes, minlength=n_classes)
+    rows = prior_rows(codes, setting, n_classes, np.random.default_rng(0))
+    labeled = counts > 0
+    expected = prior[labeled] / prior[labeled].sum()
+    if rows is None:
+        # already in proportion, to rounding
+        np.testing.assert_allclose(counts[labeled] / len(codes), expected,
+                                   atol=1.0 / len(codes))
+        return
+    assert rows is not None and np.all(np.diff(rows) >= 0)
+    np.testing.assert_array_equal(np.bincount(rows, minlength=len(codes)) >= 1, True)
+    got = np.bincount(codes[rows], minlength=n_classes)
+    # in proportion to the prior over the labeled classes, to rounding
+    share = got[labeled] / got.sum()
+    np.testing.assert_allclose(share, expected, atol=1.0 / got.sum())
+    assert np.all(got[~labeled] == 0) and np.all(got >= counts)
+    # no larger than needed: the class furthest below its share keeps its rows
+    assert np.any(got[labeled] == counts[labeled])
+    # rows of a class are repeated evenly (counts differ by at most one)
+    for c in np.flatnonzero(labeled):
+        times = np.bincount(rows, minlength=len(codes))[codes == c]
+        assert times.max() - times.min() <= 1
+
+
+def test_prior_rows_leave_labels_alone_without_another_prior():
+    rng = np.random.default_rng(0)
+    imbalanced = np.array([0, 0, 0, 1, 2])
+    assert prior_rows(imbalanced, "labeled", 3, rng) is None
+    assert prior_rows(imbalanced, None, 3, rng) is None
+    assert prior_rows(np.array([2, 0, 1, 1, 2, 0]), "uniform", 3, rng) is None
+    assert prior_rows(np.array([0, 0, 1]), [2, 1], 2, rng) is None
+    # exactly: [0, 0, 0, 1, 2] under 'uniform' gives each class three rows
+    rows = prior_rows(imbalanced, "uniform", 3, rng)
+    np.testing.assert_array_equal(rows, [0, 1, 2, 3, 3, 3, 4, 4, 4])
+
+
+def _y_of(images):
+    return images[3]
+
+
+def test_imbalanced_labels_train_as_their_rows_repeated_to_the_prior(images):
+    X, y, U, _, Xt, _ = images
+    # two classes, 8 rows and 2 rows: under 'uniform' each class trains on 8
+    # rows, the rare class's two rows four times each (no random choice)
+    Xall, yall = np.concatenate([X, U]), np.concatenate([y, _y_of(images)])
+    keep = np.concatenate([np.flatnonzero(yall == 0)[:2],
+                           np.flatnonzero(yall == 1)[:8]])
+    Xi, yi = Xall[keep], yall[keep]
+    U = np.delete(Xall, keep, axis=0)
+    rows = prior_rows(yi, "uniform", 2, np.random.default_rng(0))
+    assert np.bincount(yi[rows]).tolist() == [8, 8]
+    fit = dict(random_state=0, classes=[0, 1], **FAST)
+    balanced = MixupNetClassifier(**fit).fit(Xi, yi, X_unlabeled=U)
+    repeated = MixupNetClassifier(**fit).fit(Xi[rows], yi[rows], X_unlabeled=U)
+    np.testing.assert_array_equal(_proba(balanced, Xt), _proba(repeated, Xt))
+    # the rows are only repeated in training: the report reads the labels given
+    assert balanced.fit_report_["n_unlabeled"] == len(U)
+    supervised = MixupNetClassifier(**fit).fit(Xi, yi)
+    plain = MixupNetClassifier(**fit).fit(Xi[rows], yi[rows])
+    assert np.abs(_proba(supervised, Xt) - _proba(plain, Xt)).max() > 1e-3
+
+
 def test_alignment_changes_the_model_and_none_is_plain_mixmatch(images, monkeypatch):
     X, y, U, _, Xt, _ = images
     seen = []
@@ -410,9 +480,13 @@ def test_alignment_changes_the_model_and_none_is_plain_mixmatch(images, monkeypa
     fits = {setting: MixupNetClassifier(random_state=0, distribution_alignment=setting,
                                         unlabeled_rampup=0.0, **FAST).fit(
         X, y, X_unlabeled=U) for setting in (None, "uniform", "labeled")}
-    # 40 rows in batches of 16: 3 steps an epoch, 7 epochs to reach min_steps=20;
-    # one alignment per step, for the two aligned fits only
-    assert len(seen) == 2 * 21
+    # 40 rows in batches of 16: 3 steps an epoch, 7 epochs to reach min_steps=20
+    # ('labeled'); 'uniform' repeats rows of the rarer classes to the prior
+    # (prior_rows), which makes its epochs longer. One alignment per step, for
+    # the two aligned fits only
+    n_uniform = len(prior_rows(y, "uniform", 10, np.random.default_rng(0)))
+    per_epoch = -(-n_uniform // 16)
+    assert len(seen) == 21 + per_epoch * max(2, -(-20 // per_epoch))
     torch.testing.assert_close(seen[0], torch.full((10,), 0.1))
     counts = np.bincount(y, minlength=10) + 1.0
     np.testing.assert_allclose(seen[-1].numpy(), counts / counts.sum(), rtol=1e-6)
@@ -446,9 +520,11 @@ def epochs_asked(monkeypatch):
 def test_auto_min_steps_is_longer_with_unlabeled_rows(images, epochs_asked):
     X, y, U, _, _, _ = images
     seen = epochs_asked
-    # 40 labeled rows in batches of 16: 3 steps an epoch; the guard off, since
-    # the untrained nets it would see here would be refit supervised
-    fast = dict(batch_size=16, max_epochs=1, collapse_guard=None)
+    # 40 labeled rows in batches of 16: 3 steps an epoch ('labeled' alignment:
+    # no rows repeated to a prior, prior_rows); the guard off, since the
+    # untrained nets it would see here would be refit supervised
+    fast = dict(batch_size=16, max_epochs=1, collapse_guard=None,
+                distribution_alignment="labeled")
     sup = MixupNetClassifier(**fast).fit(X, y)
     ssl = MixupNetClassifier(**fast).fit(X, y, X_unlabeled=U)
     own = MixupNetClassifier(**fast, min_steps=30).fit(X, y, X_unlabeled=U)
@@ -460,7 +536,7 @@ def test_warm_start_refit_takes_a_quarter_of_the_auto_steps(images, epochs_asked
     X, y, U, _, _, _ = images
     seen = epochs_asked
     clf = MixupNetClassifier(batch_size=16, max_epochs=1, warm_start=True,
-                             collapse_guard=None)
+                             collapse_guard=None, distribution_alignment="labeled")
     clf.fit(X, y, X_unlabeled=U)                   # cold: nothing to continue from
     cold = clf.min_steps_
     clf.fit(X, y, X_unlabeled=U)                   # warm: continues the last model
@@ -534,9 +610,11 @@ def test_mixmatch_under_accelerate(images, monkeypatch):
     X, y, U, _, Xt, _ = images
     seen = _spy_batches(monkeypatch)
     net = AcceleratedMixupNet(accelerator=accelerate.Accelerator(cpu=True),
-                              device=None, random_state=0, **FAST)
+                              device=None, random_state=0,
+                              distribution_alignment="labeled", **FAST)
     net.fit(X, y, X_unlabeled=U)
-    # every step built a MixMatch batch: labeled rows plus K=4 views of 16
+    # every step built a MixMatch batch: labeled rows (the 40 given: 'labeled'
+    # alignment repeats none, prior_rows) plus K=4 views of 16
     assert len(seen) == 21 and all(n == 16 * 4 + s for (_, _, n), s in zip(
         seen, [16, 16, 8] * 7))
 
