@@ -196,12 +196,14 @@ class MixupNetClassifier(NeuralNetClassifier):
         stopped the collapse of classes that had one or two labels. 'uniform'
         is right for balanced classes; when you know the classes are
         imbalanced, pass their proportions. With ``'uniform'`` or
-        proportions, the labeled rows of the rarer classes are also repeated
-        until the class counts follow the prior (``prior_rows`` in
+        proportions, MixMatch also repeats the labeled rows of the rarer
+        classes until the class counts follow the prior (``prior_rows`` in
         :mod:`skmixal.semi_supervised`): labels a query strategy chose are
         often far from balanced, and MixMatch then merged a rare class into a
         neighbour (digits, margin sampling: 0.69-0.89 against 0.965-0.994
         with the rows repeated). Labels already in proportion train as given.
+        FixMatch trains on its labels as given: with them repeated it did no
+        better on CIFAR-10 (benchmarks/FINDINGS.md).
     unlabeled_label : int, str or None, default=None
         None: every value of ``y`` is a class (``-1`` included), and unlabeled
         rows come only through ``X_unlabeled``. A value (``-1`` for
@@ -502,7 +504,7 @@ class MixupNetClassifier(NeuralNetClassifier):
                     randomness.initialize(self.initialize)
                 codes = None if is_dataset(X) else as_numpy(y)
                 self._method = self._training_method(randomness, unlabeled, codes)
-                if self._method.uses_unlabeled and codes is not None:
+                if self._method.balances_labels and codes is not None:
                     rows = prior_rows(codes, self.distribution_alignment,
                                       len(self.classes_), randomness.numpy())
                     if rows is not None:

@@ -100,7 +100,7 @@ def prior_rows(codes, setting, n_classes, rng):
     """Labeled row indices, with rows repeated so that class counts follow the
     alignment prior; None when they already do.
 
-    A semi-supervised fit aligns its guesses on the pool to ``setting``'s prior
+    A MixMatch fit aligns its guesses on the pool to ``setting``'s prior
     (:class:`DistributionAlignment`), but trains on its labeled rows as drawn.
     Labels chosen by a query strategy are often far from that prior (margin
     sampling on digits: 20 eights and 2 zeros among 75 labels); then the few

@@ -81,6 +81,9 @@ class TrainingMethod:
     target_type = None
     #: whether the method trains on unlabeled batches
     uses_unlabeled = False
+    #: whether the labeled rows are repeated to the alignment's prior first
+    #: (:func:`skmixal.semi_supervised.prior_rows`)
+    balances_labels = False
 
     @staticmethod
     def auto_settings(input_shape):

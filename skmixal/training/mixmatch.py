@@ -149,6 +149,11 @@ class MixMatch(TrainingMethod):
 
     target_type = SemiSupervisedTarget
     uses_unlabeled = True
+    # its labeled rows are mixed with guesses on the pool (no threshold): with
+    # unbalanced labels a rare class lost to its neighbours' guesses (digits,
+    # margin sampling), and repeating its rows stopped that; FixMatch, which
+    # trains its labels on their own, did no better with them repeated
+    balances_labels = True
 
     def __init__(self, context, *, alpha, mode, prob, augment, weight, rampup,
                  temperature, n_views, align):
