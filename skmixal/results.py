@@ -20,9 +20,12 @@ class ExperimentResult:
         The experiment's settings (JSON-ready).
     records : list of dict
         One per (arm, seed, round): ``n_labeled``, ``accuracy``, ``f1_macro``,
-        ``queried`` (dataset row indices labeled that round), timings; and
-        ``collapse`` (what the collapse guard saw and did) where a
-        semi-supervised fit collapsed.
+        ``queried`` (dataset row indices labeled that round), timings; for a
+        semi-supervised fit, what the collapse guard read of it
+        (``labeled_accuracy``, the class-balanced accuracy of the
+        semi-supervised network on its own labeled rows, and ``pool_classes``,
+        the effective number of classes it predicted on the pool); and
+        ``collapse`` (what the collapse guard saw and did) where it collapsed.
     arms : list of str
         Arm names in display order.
     """
@@ -135,7 +138,8 @@ class ExperimentResult:
                                 else self.labels_to_reach(target, metric)),
             "records": self.records})
         write_csv(paths["csv"], self.records, ["arm", "seed", "round", "n_labeled",
-                  "accuracy", "f1_macro", "query_s", "fit_s", "collapse"])
+                  "accuracy", "f1_macro", "query_s", "fit_s", "labeled_accuracy",
+                  "pool_classes", "collapse"])
         plot_learning_curves(
             self.curves(metric), paths["plot"], metric=metric, target=target,
             title=f"{self.config['dataset']['name']}: active learning x Mixup")

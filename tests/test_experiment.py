@@ -7,6 +7,7 @@ import signal
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 from skorch.callbacks import Callback
 
@@ -310,13 +311,15 @@ def test_semi_supervised_arms_refuse_unknown_methods(value, error):
 
 
 def test_each_semi_supervised_arm_fits_with_its_method(digits, monkeypatch):
-    seen, real_fit = [], MixupNetClassifier.fit
+    seen, fitted, real_fit = [], [], MixupNetClassifier.fit
 
     def spy(self, X, y, X_unlabeled=None, **kwargs):
         out = real_fit(self, X, y, X_unlabeled=X_unlabeled, **kwargs)
         if len(X) > 2:
             seen.append((X_unlabeled is not None, self.semi_supervised,
                          self.mixup_alpha_))
+            # no guard, so the fitted network is the semi-supervised one
+            fitted.append(balanced_accuracy_score(y, out.predict(X)))
         return out
 
     monkeypatch.setattr(MixupNetClassifier, "fit", spy)
@@ -327,6 +330,11 @@ def test_each_semi_supervised_arm_fits_with_its_method(digits, monkeypatch):
     # two rounds each; FixMatch's 'auto' mixing is 0, MixMatch's 0.75
     assert seen == [(True, "mixmatch", 0.75)] * 2 + [(True, "fixmatch", 0.0)] * 2
     assert [a.get("ssl") for a in result.config["arms"]] == ["mixmatch", "fixmatch"]
+    # each round records what the guard read: the network's class-balanced
+    # accuracy on its own labels, and how many classes it predicted on the pool
+    np.testing.assert_allclose([r["labeled_accuracy"] for r in result.records],
+                               fitted, atol=5e-5)
+    assert all(1.0 <= r["pool_classes"] <= 10.0 for r in result.records)
 
 
 @pytest.mark.parametrize("settings, message", [

@@ -467,27 +467,9 @@ def test_imbalanced_labels_train_as_their_rows_repeated_to_the_prior(images):
     assert np.abs(_proba(supervised, Xt) - _proba(plain, Xt)).max() > 1e-3
 
 
-def test_fixmatch_trains_on_its_labels_as_given(images, monkeypatch):
-    X, y, U, _, _, _ = images
-    # these 40 labels are unbalanced: MixMatch would repeat rows (prior_rows)
-    assert prior_rows(y, "uniform", 10, np.random.default_rng(0)) is not None
-    calls = []
-    original = DistributionAlignment.__call__
-
-    def spy(self, proba):
-        calls.append(len(proba))
-        return original(self, proba)
-
-    monkeypatch.setattr(DistributionAlignment, "__call__", spy)
-    MixupNetClassifier(random_state=0, semi_supervised="fixmatch", **FAST).fit(
-        X, y, X_unlabeled=U)
-    # the 40 rows as given, in batches of 16: 3 steps an epoch, 7 epochs to reach
-    # min_steps=20, one alignment a step
-    assert len(calls) == 21
-
-
-def test_alignment_changes_the_model_and_none_is_plain_mixmatch(images, monkeypatch):
-    X, y, U, _, Xt, _ = images
+@pytest.fixture
+def alignments(monkeypatch):
+    """The prior each distribution alignment of a fit aligns to, one per step."""
     seen = []
     original = DistributionAlignment.__call__
 
@@ -496,6 +478,23 @@ def test_alignment_changes_the_model_and_none_is_plain_mixmatch(images, monkeypa
         return original(self, proba)
 
     monkeypatch.setattr(DistributionAlignment, "__call__", spy)
+    return seen
+
+
+def test_fixmatch_trains_on_its_labels_as_given(images, alignments):
+    X, y, U, _, _, _ = images
+    # these 40 labels are unbalanced: MixMatch would repeat rows (prior_rows)
+    assert prior_rows(y, "uniform", 10, np.random.default_rng(0)) is not None
+    MixupNetClassifier(random_state=0, semi_supervised="fixmatch", **FAST).fit(
+        X, y, X_unlabeled=U)
+    # the 40 rows as given, in batches of 16: 3 steps an epoch, 7 epochs to reach
+    # min_steps=20, one alignment a step
+    assert len(alignments) == 21
+
+
+def test_alignment_changes_the_model_and_none_is_plain_mixmatch(images, alignments):
+    X, y, U, _, Xt, _ = images
+    seen = alignments
     fits = {setting: MixupNetClassifier(random_state=0, distribution_alignment=setting,
                                         unlabeled_rampup=0.0, **FAST).fit(
         X, y, X_unlabeled=U) for setting in (None, "uniform", "labeled")}
