@@ -195,7 +195,8 @@ def main():
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} "
-               f"cores, torch {torch.__version__}, {args.jobs} jobs x 1 torch thread")
+               f"cores ({torch.backends.cpu.get_cpu_capability()} kernels), torch "
+               f"{torch.__version__}, {args.jobs} jobs x 1 torch thread")
     print(machine, flush=True)
     summaries = []
     for name, plan in PLAN.items():

@@ -349,7 +349,8 @@ def main():
         arms[name] = json.loads(params)
     chosen = list(dict.fromkeys(name for name in args.arms.split(",") + [
         spec.partition("=")[0] for spec in args.arm] if name))
-    machine = (f"{platform.machine()}, {os.cpu_count()} cores, torch "
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores "
+               f"({torch.backends.cpu.get_cpu_capability()} kernels), torch "
                f"{torch.__version__}, {args.jobs} jobs x {args.threads} threads")
     done = {_key(r) for r in _read(args.out)}
     tasks = [dict(t, jobs=args.jobs) for t in _tasks(args, chosen)

@@ -28,11 +28,16 @@ class ExperimentResult:
         ``collapse`` (what the collapse guard saw and did) where it collapsed.
     arms : list of str
         Arm names in display order.
+    environments : list of dict or None, default=None
+        Where the rounds were computed (``skmixal.experiment.environment``:
+        package versions, CPU capability, GPU, torch threads); more than one
+        where a resumed run continued in another.
     """
 
     config: dict
     records: list
     arms: list
+    environments: list = None
 
     def curves(self, metric="accuracy"):
         """Mean and std over seeds of ``metric`` after each round, per arm.
@@ -132,7 +137,8 @@ class ExperimentResult:
         summary = {arm: {"n_labeled": ns, "mean": mean, "std": std}
                    for arm, (ns, mean, std) in self.curves(metric).items()}
         write_json(paths["json"], {
-            "config": self.config, "versions": package_versions(), "metric": metric,
+            "config": self.config, "versions": package_versions(),
+            "environments": self.environments, "metric": metric,
             "target": target, "summary": summary,
             "labels_to_reach": (None if target is None
                                 else self.labels_to_reach(target, metric)),

@@ -1,11 +1,14 @@
 """Simulated experiments: determinism, resume after crashes, parallel backends."""
 
+import importlib.metadata
 import json
 import os
 import signal
+import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
@@ -134,6 +137,51 @@ def test_resume_after_crash_matches_uninterrupted(digits, tmp_path):
     resumed = _run(digits, arms=arms, out_dir=tmp_path)
     assert CRASH["calls"] == 2  # only rounds 2 and 3 were queried again
     assert _strip(resumed.records) == _strip(reference.records)
+
+
+def test_a_resume_in_another_environment_is_said_and_recorded(digits, tmp_path):
+    arms, here = ARMS[:1], torch.backends.cpu.get_cpu_capability()
+    _run(digits, arms=arms, budget=20, out_dir=tmp_path)
+    path = tmp_path / "experiment.json"
+    last = tmp_path / "runs/random/seed_0/round_0001.json"
+    saved = json.loads(path.read_text())
+    env = dict(saved["environments"][0])
+    assert saved["environments"] == [env]
+    assert env["torch"] == importlib.metadata.version("torch")
+    assert (env["cpu"], env["torch_threads"]) == (here, 1)
+    # as if its rounds had been computed on a CPU with other vector units
+    other = "AVX512" if here != "AVX512" else "AVX2"
+    saved["environments"][0]["cpu"] = other
+    path.write_text(json.dumps(saved))
+    last.unlink()
+    said = rf"another environment \(cpu {other} -> {here}\)"
+    with pytest.warns(UserWarning, match=said):
+        result = _run(digits, arms=arms, budget=20, out_dir=tmp_path)
+    assert [e["cpu"] for e in result.environments] == [other, here]
+    assert json.loads(path.read_text())["environments"] == result.environments
+    # another thread count changes the floats too
+    last.unlink()
+    with pytest.warns(UserWarning, match=r"\(torch_threads 1 -> 2\)"):
+        result = _run(digits, arms=arms, budget=20, out_dir=tmp_path, torch_threads=2)
+    assert [(e["cpu"], e["torch_threads"]) for e in result.environments] == [
+        (other, 1), (here, 1), (here, 2)]
+    # in a known environment a resume says nothing; a restart starts a new list
+    last.unlink()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        _run(digits, arms=arms, budget=20, out_dir=tmp_path)
+    assert not [w for w in seen if "environment" in str(w.message)]
+    result = _run(digits, arms=arms, budget=20, out_dir=tmp_path, restart=True)
+    assert result.environments == [env]
+    # a folder without rounds holds nothing computed elsewhere
+    for done in tmp_path.glob("runs/*/*/round_*.json"):
+        done.unlink()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        result = _run(digits, arms=arms, budget=20, out_dir=tmp_path, torch_threads=2)
+    assert not [w for w in seen if "environment" in str(w.message)]
+    assert result.environments == [{**env, "torch_threads": 2}]
+    assert _run(digits, arms=arms, budget=20).environments == [env]
 
 
 class _SigintAtFit(Callback):
