@@ -12,7 +12,8 @@ strategy, with or without Mixup) and each seed is one independent run:
 Every random choice is seeded from ``(seed, arm, round)`` (the model's from
 ``(seed, round)`` alone, so arms are paired and differ only by their queries
 and mixup), so a run is reproducible on CPU and a resumed run continues
-exactly where it stopped. With an output directory, each completed round is
+exactly where it stopped, in the same environment (:func:`environment`: a
+resume elsewhere warns). With an output directory, each completed round is
 saved atomically under ``runs/<arm>/seed_<seed>/round_<r>.json`` before the
 next starts; a round cut short by a crash or Ctrl-C is never recorded, and
 rerunning the same call picks up from the last completed round.
