@@ -58,7 +58,8 @@ def line(name, fits, total):
         data[f["data"]] += 1
     where = ", ".join(f"{d} {n}" for d, n in sorted(data.items())) or "-"
     return (f"{name:<28} {len(fits):>3} of {total:<4} {below:>3} below "
-            f"supervised  refit changes the sum by {100 * gain:+6.1f} points  ({where})")
+            f"supervised  refit changes the sum by {100 * gain:+6.1f} points  "
+            f"({where})")
 
 
 def main():
