@@ -40,6 +40,8 @@ BENCHMARKS = {
                  "(layout, torch.compile, a narrower network)"),
     "warm_rounds": (["--data", "digits", "--seeds", "0,1,2"],
                     "warm rounds against refits from scratch"),
+    "guard_threshold": ([], "what each collapse-guard line would catch among "
+                        "semi_supervised.py's paired fits (trains nothing)"),
     "embedding_speed": ([], "pretrained embeddings: time against accuracy"),
     "embedding_ssl": ([], "semi-supervised learning on frozen features (CIFAR-10 "
                       "subset): LabelSpreading, FixMatch and MixMatch heads"),
@@ -177,7 +179,7 @@ def assemble():
               "### An earlier run, before issue 14 (MixMatch with the old "
               "alignment; the source of the README's 100-label MNIST numbers)\n",
               _text("semi_supervised_before")]
-    for name in ("ssl_speed", "cnn_step", "warm_rounds"):
+    for name in ("ssl_speed", "cnn_step", "warm_rounds", "guard_threshold"):
         parts += [f"### `{name}.py`: {BENCHMARKS[name][1]}\n", _text(name)]
     parts += ["## Mutation testing (`tools/mutation.py`)\n",
               "Share of the mutants of each module that its own tests kill; each "
