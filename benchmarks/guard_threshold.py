@@ -2,9 +2,10 @@
 
 Reads ``results/semi_supervised.jsonl`` (``semi_supervised.py``: every
 semi-supervised fit with what the guard read of it, and a supervised fit on the
-same labels with the same seed) and, for each candidate threshold on the two
-readings (the class-balanced accuracy of the network on its own labels; the
-effective classes it predicted on the pool, as a share of the labels'), counts
+same labels with the same seed; the fits on balanced labels, ``--per-class``)
+and, for each candidate threshold on the two readings (the class-balanced
+accuracy of the network on its own labels; the effective classes it predicted
+on the pool, as a share of the labels'), counts
 the fits it would refit and what that would change: a refit is the supervised
 model, so a caught fit scores what its paired supervised fit scored. Nothing is
 trained.
@@ -31,6 +32,9 @@ BELOW = 0.01  # "below supervised": by more than a point, as in issue 14
 
 def paired(rows):
     """Semi-supervised fits with the paired supervised accuracy."""
+    # balanced labels only (--per-class): the pool share below compares with
+    # ten classes, which random labels (--random) need not cover
+    rows = [r for r in rows if r.get("per_class") is not None]
     supervised = {(r["data"], r["seed"], r["per_class"]): r["accuracy"]
                   for r in rows if r["arm"] == "supervised"}
     out = []

@@ -42,9 +42,16 @@ def test_assess_flags_a_network_that_no_longer_fits_its_labels():
     wrong = np.where(np.arange(20) < 8, codes, (codes + 1) % 4)  # 40 % right
     report = assess(np.full(4, 10), codes, wrong, 4)
     assert report["collapsed"] and "40% of its own labeled rows" in report["reason"]
-    # class-balanced: one class entirely wrong among right ones is 75 %, fine
+    # class-balanced: one class of 4 entirely wrong is 75 %, under the 80 %
+    # line, although 85 % of the rows are right
     one_off = np.where(codes == 3, 0, codes)
-    assert assess(np.full(4, 10), codes, one_off, 4)["labeled_accuracy"] == 0.75
+    report = assess(np.full(4, 10), codes, one_off, 4)
+    assert report["labeled_accuracy"] == 0.75 and np.mean(one_off == codes) == 0.75
+    assert report["collapsed"] and "75% of its own labeled rows" in report["reason"]
+    many = np.repeat(np.arange(4), [17, 1, 1, 1])  # 17 of 20 rows are class 0
+    right = np.where(np.arange(20) == 17, 0, many)  # class 1's row wrong
+    assert np.mean(right == many) == 0.95
+    assert assess(np.full(4, 10), many, right, 4)["collapsed"]
 
 
 def test_assess_without_labels_compares_the_pool_with_the_classes():
@@ -134,7 +141,7 @@ def test_a_fit_without_steps_is_not_judged(images, method, steps):
 
 
 # -- the report, on a fake fit (the numbers by hand) ---------------------------------
-def test_assess_thresholds_are_half_of_the_classes_and_half_of_the_labels():
+def test_assess_thresholds_are_half_of_the_classes_and_80_percent_of_the_labels():
     # exactly half of 4 classes (2.0 is exact in floating point): kept
     assert not assess([5, 5, 0, 0], None, None, 4)["collapsed"]
     assert assess([6, 4, 0, 0], None, None, 4)["collapsed"]
@@ -142,14 +149,16 @@ def test_assess_thresholds_are_half_of_the_classes_and_half_of_the_labels():
     # 5 equally predicted classes of 10: exactly half, not collapsed; 4: collapsed
     assert not assess([4] * 5 + [0] * 5, codes, codes, 10)["collapsed"]
     assert assess([5] * 4 + [0] * 6, codes, codes, 10)["collapsed"]
-    # half of each class fitted: exactly half, kept; 9 classes of 10 half
-    # fitted and one not at all: 45 %, collapsed
-    half = np.where(np.arange(20) % 2 == 0, codes, (codes + 1) % 10)
-    assert assess(np.full(10, 3), codes, half, 10)["labeled_accuracy"] == 0.5
-    assert not assess(np.full(10, 3), codes, half, 10)["collapsed"]
-    worse = np.where(codes == 9, 0, half)
+    # 8 classes of 10 fitted, 2 not at all: 80 % (4 / 5 is the double 0.8),
+    # kept; one row of a third class wrong as well: 75 %, collapsed
+    eight = np.where(codes >= 8, (codes + 1) % 10, codes)
+    assert assess(np.full(10, 3), codes, eight, 10)["labeled_accuracy"] == 0.8
+    assert not assess(np.full(10, 3), codes, eight, 10)["collapsed"]
+    worse = np.where(np.arange(20) == 14, 0, eight)  # row 14 is class 7
     report = assess(np.full(10, 3), codes, worse, 10)
-    assert report["collapsed"] and report["labeled_accuracy"] == 0.45
+    assert report["collapsed"] and report["labeled_accuracy"] == 0.75
+    assert report["reason"] == ("it fits only 75% of its own labeled rows "
+                                "(class-balanced)")
 
 
 def test_assess_rounds_its_numbers_and_skips_classes_without_labels():
