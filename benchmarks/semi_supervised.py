@@ -30,7 +30,11 @@ Two keys of an ``--arm`` act outside the estimator's parameters, to measure
 causes of collapse that issue 14 names: ``"legacy_alignment": true`` (the
 alignment before issue 14, as ``mixmatch-before``) and ``"lambda_per_row":
 true`` (MixMatch's batches mixed with one lambda per row, as MixMatch's
-official code draws them, instead of one per batch). Weight decay without the
+official code draws them, instead of one per batch), and
+``"align_unlabeled_classes": true`` (either method's alignment prior with a
+share for every class, as before 2026-12-06; a class without labels now gets
+none).
+Weight decay without the
 biases needs no hook: ``"optimizer__param_groups": [["*bias",
 {"weight_decay": 0}]]``.
 
@@ -47,6 +51,20 @@ biases needs no hook: ``"optimizer__param_groups": [["*bias",
         --arm 'mixmatch-lambda-per-row={"semi_supervised": "mixmatch",
                "collapse_guard": null, "lambda_per_row": true}'
 
+Random labels (``--random``) often miss a class. An estimator infers its
+classes from the labels, so to measure what a fit does with a class it was
+told about but has no label of (as in an active-learning loop: the runner,
+modAL with ``classes=``), give every arm, ``supervised`` included, the classes:
+
+    python benchmarks/semi_supervised.py --data digits --random 25 \
+        --seeds 11,13,14 --arms '' \
+        --arm 'supervised={"semi_supervised": null, "classes": [0,1,2,3,4,5,6,7,8,9]}' \
+        --arm 'mixmatch={"semi_supervised": "mixmatch", "collapse_guard": null,
+               "classes": [0,1,2,3,4,5,6,7,8,9]}' \
+        --arm 'mixmatch-every-class={"semi_supervised": "mixmatch",
+               "collapse_guard": null, "align_unlabeled_classes": true,
+               "classes": [0,1,2,3,4,5,6,7,8,9]}'
+
 Records are appended to ``--out`` (JSON lines) as fits finish; a rerun skips
 the records already there, so an interrupted run resumes. ``--summary`` prints
 (and ``--markdown`` writes) the table of every record in ``--out``.
@@ -55,6 +73,7 @@ the records already there, so an interrupted run resumes. ``--summary`` prints
 import argparse
 import contextlib
 import gzip
+import importlib
 import json
 import os
 import platform
@@ -148,19 +167,39 @@ def _legacy_aligner(setting, codes, n_classes, device):
                                             device=device))
 
 
-@contextlib.contextmanager
-def _patched(name, make):
-    """``skmixal.training.mixmatch.<name>`` replaced by ``make(original)`` for
-    the block; ``make=None`` leaves it as it is."""
-    import skmixal.training.mixmatch as mixmatch
+def _every_class_aligner(make_aligner):
+    """``make_aligner`` as it was before 2026-12-06: a class without labeled
+    rows kept its share of the prior (pseudo-counts for every class under
+    'labeled')."""
 
-    original = getattr(mixmatch, name)
+    def make(setting, codes, n_classes, device):
+        align = make_aligner(setting, codes, n_classes, device)
+        if align is None:
+            return None
+        if isinstance(setting, str) and setting == "uniform":
+            prior = np.ones(n_classes)
+        elif isinstance(setting, str) and setting == "labeled":
+            prior = np.bincount(np.asarray(codes), minlength=n_classes) + 1.0
+        else:
+            prior = np.asarray(setting, dtype=np.float64)
+        align.prior = torch.as_tensor(prior / prior.sum(), dtype=align.prior.dtype,
+                                      device=align.prior.device)
+        return align
+    return make
+
+
+@contextlib.contextmanager
+def _patched(name, make, method="mixmatch"):
+    """``skmixal.training.<method>.<name>`` replaced by ``make(original)`` for
+    the block; ``make=None`` leaves it as it is."""
+    module = importlib.import_module(f"skmixal.training.{method}")
+    original = getattr(module, name)
     if make is not None:
-        setattr(mixmatch, name, make(original))
+        setattr(module, name, make(original))
     try:
         yield
     finally:
-        setattr(mixmatch, name, original)
+        setattr(module, name, original)
 
 
 def _mix_rows(original):
@@ -194,12 +233,16 @@ def one_fit(task, params, threads):
     params = dict(params)
     legacy = params.pop("legacy_alignment", False)
     per_row = params.pop("lambda_per_row", False)
+    every_class = params.pop("align_unlabeled_classes", False)
     clf = MixupNetClassifier(random_state=task["seed"], **params)
     unlabeled = None if params.get("semi_supervised", "x") is None else Xp[unl]
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught, \
             _patched("make_aligner", (lambda _: _legacy_aligner) if legacy else None), \
-            _patched("mixmatch_batch", _mix_rows if per_row else None):
+            _patched("mixmatch_batch", _mix_rows if per_row else None), \
+            _patched("make_aligner", _every_class_aligner if every_class else None), \
+            _patched("make_aligner", _every_class_aligner if every_class else None,
+                     "fixmatch"):
         warnings.simplefilter("always")
         clf.fit(Xp[lab], yp[lab], X_unlabeled=unlabeled)
     seconds = time.perf_counter() - start

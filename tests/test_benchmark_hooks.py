@@ -105,3 +105,28 @@ def test_legacy_alignment_is_an_ema_started_from_the_first_batch():
     want = second * prior / running
     want = want / want.sum(dim=1, keepdim=True)
     torch.testing.assert_close(out, want, rtol=0, atol=1e-6)
+
+
+def test_align_unlabeled_classes_gives_every_class_its_old_share():
+    codes = torch.tensor([0, 0, 0, 1, 3]).numpy()  # class 2 of 4 never labeled
+    make = bench._every_class_aligner(mixmatch.make_aligner)
+    torch.testing.assert_close(make("uniform", codes, 4, "cpu").prior,
+                               torch.full((4,), 0.25))
+    # pseudo-counts 4, 2, 1, 2 of 9, by hand
+    torch.testing.assert_close(make("labeled", codes, 4, "cpu").prior,
+                               torch.tensor([4, 2, 1, 2]) / 9.0)
+    torch.testing.assert_close(make([2, 1, 1, 4], codes, 4, "cpu").prior,
+                               torch.tensor([0.25, 0.125, 0.125, 0.5]))
+    assert make(None, codes, 4, "cpu") is None
+    # the library's own aligner gives that class nothing
+    assert mixmatch.make_aligner("uniform", codes, 4, "cpu").prior[2] == 0
+
+
+def test_a_patch_of_fixmatch_leaves_mixmatch_alone():
+    import skmixal.training.fixmatch as fixmatch
+
+    original = fixmatch.make_aligner
+    with bench._patched("make_aligner", lambda _: "replacement", "fixmatch"):
+        assert fixmatch.make_aligner == "replacement"
+        assert mixmatch.make_aligner is original
+    assert fixmatch.make_aligner is original

@@ -15,6 +15,7 @@ from skmixal.semi_supervised import (
     check_alignment,
     class_prior,
     linear_rampup,
+    make_aligner,
     prior_rows,
     sharpen,
 )
@@ -386,16 +387,38 @@ def test_check_alignment_accepts_and_refuses():
 
 
 def test_class_prior_settings():
-    codes = np.array([0, 0, 0, 1])
+    codes = np.array([0, 0, 1, 2])
     np.testing.assert_allclose(class_prior("uniform", codes, 3), [1 / 3] * 3)
-    # one pseudo-count per class: a class never labeled still gets a share
-    np.testing.assert_allclose(class_prior("labeled", codes, 3), [4 / 7, 2 / 7, 1 / 7])
+    # one pseudo-count per class: a class seen once weighs two
+    np.testing.assert_allclose(class_prior("labeled", codes, 3), [3 / 7, 2 / 7, 2 / 7])
     np.testing.assert_allclose(class_prior([2, 1, 1], codes, 3), [0.5, 0.25, 0.25])
     np.testing.assert_allclose(class_prior(np.array([2.0, 1.0, 1.0]), codes, 3),
                                [0.5, 0.25, 0.25])
+    # labels unknown (a torch Dataset): every class has its share
+    np.testing.assert_allclose(class_prior("uniform", None, 4), [0.25] * 4)
+    np.testing.assert_allclose(class_prior([2, 1, 1], None, 3), [0.5, 0.25, 0.25])
     for wrong in ([1, 1], [1, 1, 1, 1], [[1, 1, 1]]):
         with pytest.raises(ValueError, match=r"one proportion per class \(3\)"):
             class_prior(wrong, codes, 3)
+
+
+def test_a_class_without_labels_gets_no_share_of_the_prior():
+    codes = np.array([0, 0, 0, 1, 3])  # class 2 of 4 never labeled
+    np.testing.assert_array_equal(class_prior("uniform", codes, 4),
+                                  [1 / 3, 1 / 3, 0, 1 / 3])
+    # pseudo-counts only for the classes with labels: 4, 2, 0, 2 of 8
+    np.testing.assert_array_equal(class_prior("labeled", codes, 4),
+                                  [0.5, 0.25, 0, 0.25])
+    # the user's proportions, renormalised over the labeled classes: 4, 2, 0, 2 of 8
+    np.testing.assert_array_equal(class_prior([4, 2, 9, 2], codes, 4),
+                                  [0.5, 0.25, 0, 0.25])
+    # aligned guesses give that class nothing, however much the network put on it
+    align = make_aligner("uniform", codes, 4, "cpu")
+    guesses = align(torch.tensor([[0.1, 0.1, 0.7, 0.1], [0.2, 0.2, 0.4, 0.2]]))
+    assert torch.all(guesses[:, 2] == 0)
+    np.testing.assert_allclose(guesses.sum(dim=1), [1.0, 1.0], rtol=1e-6)
+    # the other classes keep their ratios (the window starts uniform)
+    np.testing.assert_allclose(guesses[0].numpy(), [1 / 3, 1 / 3, 0, 1 / 3], rtol=1e-6)
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -510,6 +533,29 @@ def test_alignment_changes_the_model_and_none_is_plain_mixmatch(images, alignmen
     np.testing.assert_allclose(seen[-1].numpy(), counts / counts.sum(), rtol=1e-6)
     none, uniform = _proba(fits[None], Xt), _proba(fits["uniform"], Xt)
     assert np.abs(none - uniform).max() > 0.01
+
+
+@pytest.mark.parametrize("method", ["mixmatch", "fixmatch"])
+def test_a_fit_aligns_no_guess_to_a_class_it_has_no_label_of(images, alignments,
+                                                             method):
+    # an active-learning loop names every class; these labels have no 3
+    X, y, U, _, _, _ = images
+    keep = y != 3
+    MixupNetClassifier(random_state=0, semi_supervised=method,
+                       classes=list(range(10)), **FAST).fit(
+        X[keep], y[keep], X_unlabeled=U)
+    expected = torch.where(torch.arange(10) == 3, 0.0, 1 / 9)
+    assert len(alignments) >= 20
+    for prior in alignments:
+        torch.testing.assert_close(prior, expected)
+    # a torch Dataset hides its labels until training: every class keeps its share
+    alignments.clear()
+    data = torch.utils.data.TensorDataset(torch.as_tensor(X[keep][:, None]),
+                                          torch.as_tensor(y[keep]))
+    MixupNetClassifier(random_state=0, semi_supervised=method,
+                       classes=list(range(10)), **FAST).fit(
+        data, None, X_unlabeled=U[:, None])
+    torch.testing.assert_close(alignments[0], torch.full((10,), 0.1))
 
 
 def test_labeled_alignment_needs_labels_a_dataset_hides(images):
