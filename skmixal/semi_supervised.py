@@ -63,7 +63,12 @@ class DistributionAlignment:
         self.history[self.position] = proba.mean(dim=0)
         self.position = (self.position + 1) % self.window
         aligned = proba * (self.prior / self.running.clamp_min(1e-12))
-        return aligned / aligned.sum(dim=1, keepdim=True)
+        total = aligned.sum(dim=1, keepdim=True)
+        # a guess with all its mass on classes the prior gives nothing (a class
+        # without labels) has nothing left to align: it becomes the prior, not
+        # 0 / 0
+        return torch.where(total > 0, aligned / total.clamp_min(1e-30),
+                           self.prior.expand_as(aligned))
 
 
 def class_prior(setting, codes, n_classes):

@@ -374,6 +374,20 @@ def test_distribution_alignment_leaves_a_class_the_guesses_never_give_at_zero():
                                rtol=1e-5)
 
 
+def test_a_guess_only_on_classes_without_a_share_becomes_the_prior():
+    # a class without labels has prior 0; a guess (softmax underflow) that puts
+    # all its mass there would be 0 / 0 once aligned
+    prior = torch.tensor([0.5, 0.5, 0.0])
+    align = DistributionAlignment(prior, window=1)
+    out = align(torch.tensor([[0.0, 0.0, 1.0], [0.6, 0.2, 0.2]]))
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out[0], prior)
+    # the other row as the formula says: scaled by prior / running, renormalised;
+    # the running mean of this one-step window is the batch mean (0.3, 0.1, 0.6)
+    q = np.array([0.6 * 0.5 / 0.3, 0.2 * 0.5 / 0.1, 0.0])
+    np.testing.assert_allclose(out[1].numpy(), q / q.sum(), rtol=1e-6)
+
+
 def test_check_alignment_accepts_and_refuses():
     for ok in ("uniform", "labeled", None, [1, 1], [0.2, 0.3, 0.5],
                np.array([3.0, 1.0])):
