@@ -172,17 +172,19 @@ def _every_class_aligner(make_aligner):
     rows kept its share of the prior (pseudo-counts for every class under
     'labeled')."""
 
+    from skmixal.semi_supervised import class_prior
+
     def make(setting, codes, n_classes, device):
         align = make_aligner(setting, codes, n_classes, device)
         if align is None:
             return None
-        if isinstance(setting, str) and setting == "uniform":
-            prior = np.ones(n_classes)
-        elif isinstance(setting, str) and setting == "labeled":
+        if isinstance(setting, str) and setting == "labeled":
             prior = np.bincount(np.asarray(codes), minlength=n_classes) + 1.0
+            prior /= prior.sum()
         else:
-            prior = np.asarray(setting, dtype=np.float64)
-        align.prior = torch.as_tensor(prior / prior.sum(), dtype=align.prior.dtype,
+            # without codes, class_prior gives every class its share
+            prior = class_prior(setting, None, n_classes)
+        align.prior = torch.as_tensor(prior, dtype=align.prior.dtype,
                                       device=align.prior.device)
         return align
     return make

@@ -96,19 +96,20 @@ def class_prior(setting, codes, n_classes):
     -------
     ndarray of shape (n_classes,), float64, summing to 1
     """
+    counts = (None if codes is None
+              else np.bincount(np.asarray(codes), minlength=n_classes))
     if isinstance(setting, str) and setting == "uniform":
         prior = np.ones(n_classes)
     elif isinstance(setting, str) and setting == "labeled":
-        prior = np.bincount(np.asarray(codes), minlength=n_classes) + 1.0
+        prior = counts + 1.0
     else:
         prior = np.asarray(setting, dtype=np.float64)
         if prior.shape != (n_classes,):
             raise ValueError(
                 f"distribution_alignment as an array needs one proportion per "
                 f"class ({n_classes}), got shape {prior.shape}.")
-    if codes is not None:
-        prior = np.where(np.bincount(np.asarray(codes), minlength=n_classes) > 0,
-                         prior, 0.0)
+    if counts is not None:
+        prior = np.where(counts > 0, prior, 0.0)
     return prior / prior.sum()
 
 
@@ -148,7 +149,7 @@ def prior_rows(codes, setting, n_classes, rng):
     codes = np.asarray(codes)
     counts = np.bincount(codes, minlength=n_classes)
     prior = class_prior(setting, codes, n_classes)
-    present = (counts > 0) & (prior > 0)
+    present = prior > 0  # the classes with labels (class_prior zeroes the rest)
     scale = np.max(counts[present] / prior[present])
     target = np.where(present, np.maximum(counts, np.rint(scale * prior)), counts)
     target = target.astype(np.int64)
