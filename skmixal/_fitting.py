@@ -16,7 +16,7 @@ import numbers
 
 __all__ = ["MAX_ALPHA", "MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_FOLDS",
            "MAX_INPUT_SIZE", "MAX_LABELS", "MAX_LR", "MAX_SEEDS", "MAX_STEPS",
-           "MAX_THREADS", "check_fit_settings",
+           "MAX_THREADS", "PRECISIONS", "check_fit_settings",
            "check_int", "check_step_settings", "check_threads",
            "int_problem", "int_range", "real_problem", "thread_guard"]
 
@@ -36,6 +36,7 @@ MAX_LR = 10.0              # --lr, above 0: the default is 1e-3
 MAX_ALPHA = 100.0          # --mixup-alpha: at 100, lambda is 0.5 within 0.05
 MAX_INPUT_SIZE = 1_024     # --input-size: 160 for efficientnet_lite0, 224 for resnet18
 MAX_VIEWS = 64             # n_augmentations, --n-augmentations: the default is 4
+PRECISIONS = ("float32", "bfloat16")  # precision, --precision: the default is float32
 
 
 def _shown(value):

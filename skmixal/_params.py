@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 # one bound for the CLI and the estimator
-from skmixal._fitting import MAX_STEPS, MAX_VIEWS
+from skmixal._fitting import MAX_STEPS, MAX_VIEWS, PRECISIONS
 from skmixal._validation import check_in_range
 from skmixal.augment import AUGMENTATIONS
 from skmixal.mixup import MIXUP_MODES
@@ -56,6 +56,7 @@ def check_params(net):
     if not isinstance(net.deterministic, (bool, np.bool_)):
         raise TypeError(
             f"deterministic must be True or False, got {net.deterministic!r}.")
+    _check_choice(net.precision, "precision", PRECISIONS, none=False)
     check_random_state(net.random_state)
 
 

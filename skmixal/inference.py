@@ -73,7 +73,7 @@ def iter_outputs(net, dataset, *, embeddings=False, mc_dropout=False,
     handle = None
     if embeddings:
         handle = last_linear(module).register_forward_pre_hook(
-            lambda _, args: captured.append(args[0]))
+            lambda _, args: captured.append(args[0].float()))
     try:
         with evaluating(module, mc_dropout=mc_dropout), torch.no_grad():
             for batch in loader:

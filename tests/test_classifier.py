@@ -303,6 +303,9 @@ def test_torch_tensor_and_dataset_input(digits_small):
     (dict(max_epochs=10**8), ValueError, "max_epochs"),
     (dict(n_augmentations=1000), ValueError, "n_augmentations"),
     (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(precision="float16"), ValueError,
+     r"precision must be one of \('float32', 'bfloat16'\), got 'float16'"),
+    (dict(precision=None), ValueError, "precision must be one of"),
 ])
 def test_bad_parameters_raise_before_training(digits_small, params, error, match):
     X, y, _, _ = digits_small

@@ -180,6 +180,7 @@ def test_help_gives_the_estimators_defaults(resolved, command):
             f"{auto['fixmatch'][2]:g} for FixMatch)") in _help(command,
                                                                 "--unlabeled-rampup")
     assert f"default: {est.n_augmentations})" in _help(command, "--n-augmentations")
+    assert f"(default: {est.precision})" in _help(command, "--precision")
     assert f"default: {est.max_epochs})" in _help(command, "--max-epochs")
     assert f"default: {est.batch_size})" in _help(command, "--batch-size")
     assert f"default: {est.lr:g})" in _help(command, "--lr")

@@ -220,31 +220,35 @@ def test_run_compares_the_semi_supervised_methods_named(tmp_path, method_spy):
                           (n_train - 10, "mixmatch"), (n_train - 20, "mixmatch")])
 
 
-def test_mixmatch_views_and_rampup_reach_every_semi_supervised_fit(
+def test_views_rampup_and_precision_reach_every_semi_supervised_fit(
         tmp_path, monkeypatch):
     # the short setting README "Using the unlabeled pool" gives for the runner
     fits = _spy_fits(monkeypatch, lambda net: (
-        net.n_augmentations, getattr(net, "unlabeled_rampup_", None), net.lr))
-    short = ["--n-augmentations", "2", "--unlabeled-rampup", "0.4", "--lr", "2e-3"]
+        net.n_augmentations, getattr(net, "unlabeled_rampup_", None), net.lr,
+        net.precision))
+    short = ["--n-augmentations", "2", "--unlabeled-rampup", "0.4", "--lr", "2e-3",
+             "--precision", "bfloat16"]
     assert main(["run", *TINY, "--strategies", "entropy", "--n-jobs", "1",
                  "--semi-supervised", "mixmatch", "--budget", "20", *short,
                  "--out", str(tmp_path / "res")]) == 0
     n_train = 1797 - int(np.ceil(1797 * 0.25))
     assert sorted(f for f in fits if f[0] is not None) == [
-        (n_train - 20, (2, 0.4, 2e-3)), (n_train - 10, (2, 0.4, 2e-3))]
+        (n_train - 20, (2, 0.4, 2e-3, "bfloat16")),
+        (n_train - 10, (2, 0.4, 2e-3, "bfloat16"))]
     # the labeling loop keeps them in its state and refits with them
     truth = load_dataset("digits").y
     state = tmp_path / "state"
     assert main(["init", "--state", str(state), "--initial", "8", "--semi-supervised",
                  "mixmatch", "--n-augmentations", "3", "--unlabeled-rampup", "0",
-                 *FAST]) == 0
+                 "--precision", "bfloat16", *FAST]) == 0
     params = json.loads((state / "state.json").read_text())["config"][
         "estimator_params"]
-    assert (params["n_augmentations"], params["unlabeled_rampup"]) == (3, 0.0)
+    assert (params["n_augmentations"], params["unlabeled_rampup"],
+            params["precision"]) == (3, 0.0, "bfloat16")
     query = _answer_first_query(state, truth)
     fits.clear()
     assert main(["teach", "--state", str(state), str(query)]) == 0
-    assert fits == [(1797 - 8, (3, 0.0, 1e-3))]
+    assert fits == [(1797 - 8, (3, 0.0, 1e-3, "bfloat16"))]
 
 
 @pytest.mark.parametrize("command, extra, message", [

@@ -9,7 +9,8 @@ def _estimators():
     # small fast network: the checks fit dozens of times on tiny data
     fast = dict(random_state=0, max_epochs=5, min_steps=150)
     return [MixupNetClassifier(**fast),
-            MixupNetClassifier(semi_supervised=None, **fast)]
+            MixupNetClassifier(semi_supervised=None, **fast),
+            MixupNetClassifier(precision="bfloat16", **fast)]
 
 
 # No expected failures: -1 is an ordinary class unless unlabeled_label=-1 is
