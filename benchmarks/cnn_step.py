@@ -13,7 +13,10 @@ alike:
 * ``compile``: ``torch.compile`` (inductor) of the channels-last network, and
   ``compile nchw`` of the default-layout one (compilation time excluded);
 * ``narrow``: ``channels=(16, 32)`` instead of ``(32, 64)``, channels-last: a
-  smaller network, not a kernel (its accuracy is a separate question).
+  smaller network, not a kernel (its accuracy is a separate question);
+* ``bf16`` and ``bf16 nchw``: the channels-last and default-layout networks
+  under ``torch.autocast('cpu', dtype=torch.bfloat16)`` (fast only on CPUs
+  with bf16 units, such as AVX512-BF16 or AMX).
 
 Prints the median milliseconds a step and each contender's ratio to
 ``channels-last``.
@@ -29,7 +32,8 @@ import torch
 
 from skmixal.modules import default_module
 
-CONTENDERS = ["nchw", "channels-last", "compile", "compile nchw", "narrow"]
+CONTENDERS = ["nchw", "channels-last", "compile", "compile nchw", "narrow",
+              "bf16", "bf16 nchw"]
 
 
 def make(name):
@@ -43,12 +47,14 @@ def make(name):
     return module, forward, optimizer
 
 
-def step(module, forward, optimizer, guess_rows, train_rows, targets):
-    with torch.no_grad():
-        module.eval()
-        forward(guess_rows)
-        module.train()
-    loss = -(targets * torch.log_softmax(forward(train_rows), 1)).sum(1).mean()
+def step(module, forward, optimizer, guess_rows, train_rows, targets, bf16=False):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.no_grad():
+            module.eval()
+            forward(guess_rows)
+            module.train()
+        logits = forward(train_rows).float()
+    loss = -(targets * torch.log_softmax(logits, 1)).sum(1).mean()
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -72,14 +78,16 @@ def main():
         nets[name] = make(name)
         start = time.perf_counter()
         for _ in range(2):  # compiles, and warms the allocator for all
-            step(*nets[name], guess_rows, train_rows, targets)
+            step(*nets[name], guess_rows, train_rows, targets,
+                     bf16=name.startswith("bf16"))
         print(f"{name}: warm-up {time.perf_counter() - start:.1f} s", flush=True)
     times = {name: [] for name in names}
     for _ in range(args.repeats):
         for name in names:
             start = time.perf_counter()
             for _ in range(args.steps):
-                step(*nets[name], guess_rows, train_rows, targets)
+                step(*nets[name], guess_rows, train_rows, targets,
+                     bf16=name.startswith("bf16"))
             times[name].append(1000 * (time.perf_counter() - start) / args.steps)
     print(f"\ntorch {torch.__version__}, {args.threads} threads, {args.repeats} "
           f"rounds of {args.steps} steps (64 labeled + 4 x 64 unlabeled rows)")

@@ -181,6 +181,9 @@ def assemble():
               _text("semi_supervised_before")]
     for name in ("ssl_speed", "cnn_step", "warm_rounds", "guard_threshold"):
         parts += [f"### `{name}.py`: {BENCHMARKS[name][1]}\n", _text(name)]
+    parts += ["### bfloat16 against float32 (`precision='bfloat16'`; `ssl_speed.py`, "
+              "`cnn_step.py` and `semi_supervised.py` on a CPU with bfloat16 units)\n",
+              _text("precision")]
     parts += ["## Mutation testing (`tools/mutation.py`)\n",
               "Share of the mutants of each module that its own tests kill; each "
               "survivor is listed with why it is equivalent.\n", _text("mutation")]
