@@ -188,8 +188,8 @@ class MixupNetClassifier(NeuralNetClassifier):
             default='uniform'
         Scale the guessed labels (both methods) so that their average over
         the last 128 steps matches a class prior before sharpening or
-        thresholding (ReMixMatch's distribution alignment, started from the
-        prior as in its code): ``'uniform'``; ``'labeled'``, the labeled rows'
+        thresholding (ReMixMatch's distribution alignment, its window started
+        uniform as in its code): ``'uniform'``; ``'labeled'``, the labeled rows'
         class frequencies plus one pseudo-count each; or your own class
         proportions, in the order of ``classes_``; ``None`` is MixMatch as
         published. A class of ``classes`` without a labeled row gets no share
