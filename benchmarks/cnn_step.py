@@ -79,7 +79,7 @@ def main():
         start = time.perf_counter()
         for _ in range(2):  # compiles, and warms the allocator for all
             step(*nets[name], guess_rows, train_rows, targets,
-                     bf16=name.startswith("bf16"))
+                 bf16=name.startswith("bf16"))
         print(f"{name}: warm-up {time.perf_counter() - start:.1f} s", flush=True)
     times = {name: [] for name in names}
     for _ in range(args.repeats):

@@ -89,6 +89,13 @@ _RESOLVED = {"mixup_alpha": float, "augment": lambda value: value, "min_steps": 
              "unlabeled_ratio": int}
 
 
+def _float32(output):
+    # autocast's bfloat16 results back to float32; integer outputs stay as they are
+    if torch.is_tensor(output) and output.is_floating_point():
+        return output.float()
+    return output
+
+
 def _parameter_device(module, fallback):
     param = next(module.parameters(), None)
     return param.device if param is not None else torch.device(fallback or "cpu")
@@ -752,8 +759,8 @@ class MixupNetClassifier(NeuralNetClassifier):
         with torch.autocast(device.type, dtype=torch.bfloat16):
             out = super().infer(x, **fit_params)
         if isinstance(out, tuple):
-            return tuple(o.float() if torch.is_tensor(o) else o for o in out)
-        return out.float()
+            return tuple(_float32(o) for o in out)
+        return _float32(out)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Criterion loss; for a training method's targets (a mixed batch, a

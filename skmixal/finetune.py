@@ -28,13 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skmixal._fitting import PRECISIONS as ESTIMATOR_PRECISIONS
 from skmixal._validation import check_in_range
 from skmixal.backbones import Backbone, get_backbone
 from skmixal.embedding import _pooled, backbone_autocast
 
 __all__ = ["PretrainedClassifier"]
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+# the estimator's precisions, and 'auto': bfloat16 on CUDA only
+PRECISIONS = ("auto", *ESTIMATOR_PRECISIONS)
 
 
 class PretrainedClassifier(nn.Module):

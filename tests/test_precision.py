@@ -5,6 +5,7 @@ losses and outputs in float32."""
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
 from skmixal import MixupNetClassifier
 
@@ -45,23 +46,24 @@ def test_training_computes_in_the_precision_asked(digit_images, method, precisio
     X, y, Xt, _ = digit_images
     seen = set()
     net = MixupNetClassifier(precision=precision, semi_supervised=method,
-                             collapse_guard=None, **SHORT)
-    net.initialize_module = _spying(net, seen)
+                             collapse_guard=None, callbacks=[("spy", _Spy(seen))],
+                             **SHORT)
     net.fit(X[:100], y[:100], X_unlabeled=Xt if method else None)
     assert seen == {dtype}  # the first conv's output, in every training step
     assert {p.dtype for p in net.module_.parameters()} == {torch.float32}
     assert np.isfinite(net.history_[:, "train_loss"]).all()
 
 
-def _spying(net, seen):
-    build = net.initialize_module
+class _Spy(Callback):
+    """Records the dtype of the first conv's output in training mode."""
 
-    def initialize_module():
-        build()
+    def __init__(self, seen):
+        self.seen = seen
+
+    def on_train_begin(self, net, **kwargs):
         net.module_.features[0].register_forward_hook(
-            lambda module, args, out: seen.add(out.dtype) if module.training else None)
-        return net
-    return initialize_module
+            lambda module, args, out: self.seen.add(out.dtype)
+            if module.training else None)
 
 
 def test_bfloat16_fits_are_reproducible_and_learn(digit_images):
@@ -74,3 +76,23 @@ def test_bfloat16_fits_are_reproducible_and_learn(digit_images):
     half = fits[0].score(Xt, yt)
     assert full > 0.85, full
     assert abs(half - full) <= 0.03, (half, full)
+
+
+class _LogitsAndArgmax(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        logits = self.linear(x)
+        return logits, logits.argmax(dim=1)
+
+
+def test_tuple_outputs_come_back_float32_and_integers_stay_integers(digits_small):
+    X, y, Xt, _ = digits_small
+    # trains nothing: skorch's criterion takes one tensor, not a tuple
+    net = MixupNetClassifier(_LogitsAndArgmax, precision="bfloat16", max_epochs=0,
+                             min_steps=0).fit(X.astype(np.float32), y)
+    logits, argmax = net.infer(torch.as_tensor(Xt, dtype=torch.float32))
+    assert (logits.dtype, argmax.dtype) == (torch.float32, torch.int64)
+    np.testing.assert_array_equal(net.predict_proba(Xt).argmax(1), argmax.numpy())
