@@ -229,16 +229,23 @@ class TensorLoader:
                 order = order.to(self._X.resident.device)
         for start in range(0, stop, size):
             end = min(start + size, n)
+            restore = None
             if order is None:
                 index = slice(start, end)
             elif self._X.host is not None:
-                # sorted reads are sequential on a memmap; the order within a
-                # batch does not matter for the gradient
-                index = order[start:end].sort().values
+                # sorted reads are sequential on a memmap; the batch is then put
+                # back in the permutation's order, because Mixup pairs row i
+                # with a partner by position: a read-only array or a memmap
+                # must give the model an in-memory array gives
+                index, where = order[start:end].sort()
+                restore = torch.argsort(where)
             else:
                 index = order[start:end]
             xb = self._X.take(index)
             yb = None if self._y is None else self._y.take(index)
+            if restore is not None:
+                xb = xb[restore.to(xb.device)]
+                yb = None if yb is None else yb[restore.to(yb.device)]
             yield xb, yb
 
 

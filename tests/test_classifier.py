@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd  # modAL's dependency, so always there
 import pytest
 import scipy.sparse as sp
 import torch
@@ -817,3 +818,23 @@ def test_only_the_training_gpu_is_seeded_and_restored(monkeypatch):
     with reproducibility.global_rng_seeded(5, [1]):
         pass
     assert log == [("get", 1), ("seed", 1), ("set", 1)]
+
+
+def test_read_only_array_memmap_and_dataframe_give_the_array_model(digits_small,
+                                                                    tmp_path):
+    # found 2026-12-06: a read-only array (a DataFrame's values under pandas'
+    # copy-on-write, np.load(mmap_mode='r')) was batched in another order
+    X, y, X_test, _ = digits_small
+    X = X.astype(np.float32)
+
+    def proba(data):
+        return MixupNetClassifier(random_state=0, min_steps=40, max_epochs=1,
+                                  mixup_alpha=0.4).fit(data, y).predict_proba(X_test)
+
+    expected = proba(X)
+    read_only = X.copy()
+    read_only.flags.writeable = False
+    np.save(tmp_path / "X.npy", X)
+    for data in (read_only, np.load(tmp_path / "X.npy", mmap_mode="r"),
+                 pd.DataFrame(X)):
+        np.testing.assert_array_equal(proba(data), expected)

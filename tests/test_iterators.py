@@ -55,6 +55,27 @@ def test_memmap_rows_are_read_per_batch(tmp_path):
     np.testing.assert_array_equal(xs, np.asarray(ro)[ys])
 
 
+def test_streamed_batches_come_in_the_same_order_as_resident_ones(tmp_path):
+    # Mixup pairs rows by position: a memmap must batch like an array
+    X = np.arange(90, dtype=np.float32).reshape(30, 3)
+    y = np.arange(30)
+    mm = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+",
+                                   dtype=np.float32, shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    ro = np.load(tmp_path / "X.npy", mmap_mode="r")
+    batches = {}
+    for name, data in [("array", X), ("memmap", ro)]:
+        loader = TensorLoader(Dataset(data, y), batch_size=7, shuffle=True,
+                              generator=torch.Generator().manual_seed(3))
+        batches[name] = [(xb.numpy(), yb.numpy()) for xb, yb in loader]
+    assert TensorLoader(Dataset(ro, y), batch_size=7)._X.host is ro
+    for (xa, ya), (xm, ym) in zip(batches["array"], batches["memmap"], strict=True):
+        np.testing.assert_array_equal(ym, ya)
+        np.testing.assert_array_equal(xm, xa)
+    assert any((np.diff(ya) < 0).any() for _, ya in batches["array"])  # not sorted
+
+
 def test_subset_of_dataset_uses_its_rows():
     X = np.arange(20, dtype=np.float32).reshape(10, 2)
     y = np.arange(10)
