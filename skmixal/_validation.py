@@ -27,9 +27,12 @@ __all__ = [
 
 
 def as_numpy(x):
-    """A NumPy view of ``x``; torch tensors are detached and copied to the CPU."""
+    """A NumPy view of ``x``; torch tensors are detached and copied to the CPU,
+    sparse matrices made dense."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
+    elif sp.issparse(x):
+        return x.toarray()
     return np.asarray(x)
 
 

@@ -9,7 +9,9 @@ import warnings
 from functools import partial
 
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse
 import torch
 from modAL.models import ActiveLearner
 from sklearn.linear_model import LogisticRegression
@@ -146,6 +148,39 @@ def test_pool_types_match_array(name, kind, fitted, data, tmp_path):
     np.testing.assert_allclose(got[1], expected[1], rtol=1e-4, atol=1e-6)
 
 
+KINDS = {"dataframe": pd.DataFrame, "list": lambda a: a.tolist(),
+         "sparse": scipy.sparse.csr_matrix}
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_labeled_set_and_pool_kinds_match_array(name, kind, fitted, data):
+    # README: a query takes NumPy arrays, DataFrames, lists (and sparse data,
+    # which the estimator densifies) for the pool and the labeled set alike
+    X_lab, y_lab, X_pool, _ = data
+    X_pool = X_pool[:120]
+    expected = _query(name, fitted, X_pool, 3, data, random_state=0)
+    convert = KINDS[kind]
+    got = _query(name, fitted, convert(X_pool), 3, data, random_state=0,
+                 **({"X_labeled": convert(X_lab), "y_labeled": y_lab}
+                    if name in USES_LABELS else {}))
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(PROBA_ONLY))
+def test_plain_sklearn_classifier_on_a_sparse_pool(name, data):
+    X_lab, y_lab, X_pool, _ = data
+    clf = LogisticRegression(max_iter=200).fit(X_lab, y_lab)
+    expected = _query(name, clf, X_pool, 2, data, random_state=0)
+    sparse = scipy.sparse.csr_matrix
+    got = _query(name, clf, sparse(X_pool), 2, data, random_state=0,
+                 **({"X_labeled": sparse(X_lab), "y_labeled": y_lab}
+                    if name in USES_LABELS else {}))
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_plain_sklearn_classifier(name, data):
     X_lab, y_lab, X_pool, _ = data
@@ -184,6 +219,21 @@ def test_modal_query_and_teach(name, n, data):
     assert idx.shape == (n,) and len(np.unique(idx)) == n
     learner.teach(X_pool[idx], y_pool[idx])
     assert len(learner.X_training) == len(X_lab) + n
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("kind", ["dataframe", "sparse"])
+def test_modal_learner_with_dataframe_or_sparse_training_data(name, kind, data):
+    X_lab, y_lab, X_pool, _ = data
+    convert = KINDS[kind]
+    strategy = partial(STRATEGIES[name], random_state=0, **FAST.get(name, {}))
+    expected = ActiveLearner(estimator=_net(), query_strategy=strategy,
+                             X_training=X_lab, y_training=y_lab).query(
+                                 X_pool, n_instances=2)[0]
+    learner = ActiveLearner(estimator=_net(), query_strategy=strategy,
+                            X_training=convert(X_lab), y_training=y_lab)
+    idx = learner.query(convert(X_pool), n_instances=2)[0]
+    np.testing.assert_array_equal(idx, expected)
 
 
 @pytest.mark.parametrize("name", ["entropy", "coreset", "alfamix"])

@@ -19,6 +19,7 @@ transformed pool.
 import warnings
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
@@ -26,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.utils import is_dataset
 from torch.utils.data import DataLoader
 
+from skmixal._labels import n_rows
 from skmixal._validation import as_numpy, check_features, check_n_instances
 from skmixal.iterators import INFERENCE_ROWS, inference_rows
 
@@ -96,7 +98,7 @@ def _check_fitted(estimator):
 def _check_size(X_pool):
     if X_pool is None:
         raise ValueError("X_pool is None; pass the unlabeled pool to query.")
-    if len(X_pool) == 0:
+    if n_rows(X_pool) == 0:
         raise ValueError("X_pool is empty: it must hold at least one sample.")
 
 
@@ -120,7 +122,7 @@ def _through_pipeline(pipeline, X_pool, X_labeled, *, need_fitted, transform,
     if before is None or not transform:
         return head, X_pool, X_labeled, before is None
     X_pool = before.transform(X_pool)
-    if transform_labeled and X_labeled is not None and len(X_labeled):
+    if transform_labeled and X_labeled is not None and n_rows(X_labeled):
         X_labeled = before.transform(X_labeled)
     return head, X_pool, X_labeled, True
 
@@ -146,7 +148,9 @@ def _check_pool(estimator, X_pool, *, defer_finite_check=False):
                                   ensure_all_finite=False,
                                   dtype=(np.float32, np.float64))
         return check_features(estimator, X_pool, reset=False)
-    if not is_dataset(X_pool) and not isinstance(X_pool, (np.ndarray, torch.Tensor)):
+    # scikit-learn estimators take sparse pools as they are
+    if not (is_dataset(X_pool) or scipy.sparse.issparse(X_pool)
+            or isinstance(X_pool, (np.ndarray, torch.Tensor))):
         X_pool = np.asarray(X_pool)
     _check_size(X_pool)
     n_expected = getattr(estimator, "n_features_in_", None)
@@ -216,12 +220,12 @@ def prepare(learner_or_estimator, X_pool, n_instances, *, X_labeled=None,
     else:
         _check_size(X_pool)
     if X_labeled is not None and y_labeled is not None:
-        if len(X_labeled) != len(y_labeled):
+        if n_rows(X_labeled) != len(y_labeled):
             raise ValueError(
-                f"X_labeled has {len(X_labeled)} rows but y_labeled has "
+                f"X_labeled has {n_rows(X_labeled)} rows but y_labeled has "
                 f"{len(y_labeled)}."
             )
-    n_select = min(int(n_instances), len(X_pool))
+    n_select = min(int(n_instances), n_rows(X_pool))
     return estimator, X_pool, n_select, X_labeled, y_labeled
 
 
@@ -240,7 +244,7 @@ def iter_batches(X, batch_size=CHUNK_ROWS):
             yield start, Xi
             start += len(Xi)
         return
-    for start in range(0, len(X), batch_size):
+    for start in range(0, n_rows(X), batch_size):
         batch = X[start : start + batch_size]
         if isinstance(batch, np.ndarray) and (
                 isinstance(batch, np.memmap) or not batch.flags.writeable):
@@ -410,7 +414,7 @@ def pool_scores(estimator, X, score_fn, *, batch_size=None, check_finite=False):
     host-side scoring of chunk k overlaps the transfer and forward pass of
     chunk k+1.
     """
-    scores = np.empty(len(X), dtype=np.float64)
+    scores = np.empty(n_rows(X), dtype=np.float64)
     pending = None
     for start, proba in iter_proba(estimator, X, batch_size=batch_size,
                                    check_finite=check_finite):
@@ -428,7 +432,7 @@ def pool_embeddings(estimator, X, *, with_proba=False, batch_size=None):
     The output arrays are allocated once, after the first batch; nothing else
     of the pool's size is held.
     """
-    n = len(X)
+    n = n_rows(X)
     emb_all = proba_all = None
     for start, proba, emb in iter_proba(estimator, X, embeddings=True,
                                         batch_size=batch_size):
@@ -445,12 +449,31 @@ def pool_embeddings(estimator, X, *, with_proba=False, batch_size=None):
 
 def labeled_embeddings(estimator, X_labeled, *, batch_size=None):
     """Embeddings of the labeled set, or None when there is none."""
-    if X_labeled is None or len(X_labeled) == 0:
+    if X_labeled is None or n_rows(X_labeled) == 0:
         return None
     if is_skmixal(estimator):
         check_is_fitted(estimator, ["module_", "classes_"])
         X_labeled = check_features(estimator, X_labeled, reset=False)
     return pool_embeddings(estimator, X_labeled, batch_size=batch_size)
+
+
+def take_rows(X, indices):
+    """Rows ``indices`` (sorted integers) of a labeled set, in its own kind:
+    an array, tensor, sparse matrix, DataFrame, list or torch Dataset (whose
+    items' inputs are stacked into an array)."""
+    if is_dataset(X):
+        return np.stack([as_numpy(_item_input(X[i])) for i in indices])
+    if isinstance(X, torch.Tensor):
+        return X[torch.as_tensor(indices, device=X.device)]
+    if hasattr(X, "iloc"):  # pandas: rows by position, not by label
+        return X.iloc[indices]
+    if isinstance(X, (list, tuple)):
+        return [X[i] for i in indices]
+    return X[indices]
+
+
+def _item_input(item):
+    return item[0] if isinstance(item, (tuple, list)) else item
 
 
 def label_codes(estimator, y_labeled):

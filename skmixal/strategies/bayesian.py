@@ -18,6 +18,7 @@ import torch
 from scipy.special import entr
 from skorch.utils import is_dataset
 
+from skmixal._labels import n_rows
 from skmixal._validation import as_numpy, check_features, check_in_range, seed_from
 from skmixal.scoring import bald_scores, expand_joint_proba, joint_entropy_scores
 from skmixal.selection import top_k
@@ -141,7 +142,7 @@ def bald_sampling(learner_or_estimator, X_pool, n_instances=1, *, random_state=N
     estimator, X_pool, n_select, _, _ = prepare(learner_or_estimator, X_pool,
                                                 n_instances)
     rng = np.random.RandomState(seed_from(random_state))
-    scores = np.empty(len(X_pool), dtype=np.float64)
+    scores = np.empty(n_rows(X_pool), dtype=np.float64)
     for start, mc in iter_mc_proba(estimator, X_pool, n_mc, rng, batch_size):
         scores[start : start + mc.shape[1]] = bald_scores(mc)
     indices = top_k(scores, n_select, random_state=rng)

@@ -16,6 +16,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
+from skmixal._labels import n_rows
 from skmixal._validation import as_numpy, check_in_range
 from skmixal.selection import d2_draw, kcenter_greedy
 from skmixal.strategies._modal import modal_strategy
@@ -289,12 +290,12 @@ def typiclust_sampling(learner_or_estimator, X_pool, n_instances=1, *,
             learner_or_estimator, X_pool, n_instances, X_labeled=X_labeled,
             need_fitted=False)
     rng = check_random_state(random_state)
-    has_labeled = X_labeled is not None and len(X_labeled) > 0
+    has_labeled = X_labeled is not None and n_rows(X_labeled) > 0
     if hasattr(features, "shape") and not isinstance(features, str):
         Z = as_numpy(features).astype(np.float32, copy=False)
-        if Z.ndim != 2 or len(Z) != len(X_pool):
+        if Z.ndim != 2 or len(Z) != n_rows(X_pool):
             raise ValueError(
-                f"features must have shape (n_pool={len(X_pool)}, dim); got "
+                f"features must have shape (n_pool={n_rows(X_pool)}, dim); got "
                 f"{Z.shape}.")
         Z_lab = _check_labeled_features(labeled_features, Z.shape[1], has_labeled)
     elif labeled_features is not None:

@@ -12,6 +12,7 @@ from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils import check_random_state
 from skorch.utils import is_dataset
 
+from skmixal._labels import n_rows
 from skmixal._validation import as_numpy, check_features, check_in_range
 from skmixal.modules import last_linear
 from skmixal.selection import top_k
@@ -24,6 +25,7 @@ from skmixal.strategies._pool import (
     label_codes,
     labeled_embeddings,
     prepare,
+    take_rows,
     to_final_step,
 )
 from skmixal.strategies.diversity import fit_kmeans
@@ -32,7 +34,7 @@ __all__ = ["alfamix_sampling", "mixup_consistency_sampling"]
 
 
 def _need_labels(name, X_labeled, y_labeled, need_y=True):
-    if X_labeled is None or len(X_labeled) == 0 or (need_y and y_labeled is None):
+    if X_labeled is None or n_rows(X_labeled) == 0 or (need_y and y_labeled is None):
         raise ValueError(
             f"{name} needs labeled data: pass a modAL learner with training data, "
             "or X_labeled= and y_labeled= with a bare estimator.")
@@ -114,7 +116,7 @@ def alfamix_sampling(learner_or_estimator, X_pool, n_instances=1, *,
                                 dtype=head.weight.dtype)
     alphas = eps * np.arange(1, n_alpha + 1) / n_alpha
 
-    scores = np.zeros(len(X_pool))
+    scores = np.zeros(n_rows(X_pool))
     cand_idx = np.empty(0, dtype=np.int64)
     cand_emb = np.empty((0, anchors.shape[1]), dtype=np.float32)
     with torch.no_grad():
@@ -139,16 +141,11 @@ def alfamix_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     if len(cand_idx) > n_select:
         picks = cand_idx[_nearest_to_centroids(cand_emb, n_select, rng)]
     else:
-        rest = np.setdiff1d(np.arange(len(X_pool)), cand_idx)
+        rest = np.setdiff1d(np.arange(n_rows(X_pool)), cand_idx)
         fill = rng.choice(rest, n_select - len(cand_idx), replace=False)
         picks = np.concatenate([cand_idx, fill])
     picks = picks.astype(np.int64)
     return picks, scores[picks]
-
-
-def _input_of(item):
-    """The input of one Dataset item, as a NumPy array (on the CPU)."""
-    return as_numpy(item[0] if isinstance(item, (tuple, list)) else item)
 
 
 def _forward(estimator, batch):
@@ -225,7 +222,7 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
         y_labeled=y_labeled)
     _need_labels("mixup_consistency_sampling", X_labeled, y_labeled, need_y=False)
     rng = check_random_state(random_state)
-    n_lab = len(X_labeled)
+    n_lab = n_rows(X_labeled)
     if y_labeled is not None:
         y = as_numpy(y_labeled).ravel()  # y_labeled may be a CUDA tensor
         per_class = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
@@ -234,22 +231,17 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
         sel = np.asarray(order[:n_anchors])
     else:
         sel = rng.permutation(n_lab)[:n_anchors]
-    sel = np.sort(sel)
-    if is_dataset(X_labeled):
-        anchors = np.stack([_input_of(X_labeled[i]) for i in sel])
-    elif isinstance(X_labeled, torch.Tensor):
-        anchors = X_labeled[torch.as_tensor(sel, device=X_labeled.device)]
-    else:
-        anchors = X_labeled[sel]
-    anchors = to_final_step(learner_or_estimator, anchors)
+    anchors = to_final_step(learner_or_estimator,
+                            take_rows(X_labeled, np.sort(sel)))
     if is_skmixal(estimator):
-        anchors = torch.as_tensor(check_features(estimator, anchors, reset=False))
+        # a copy: a DataFrame's values can be a read-only view
+        anchors = torch.tensor(check_features(estimator, anchors, reset=False))
     else:
         anchors = as_numpy(anchors).astype(np.float64)
     p_a = _forward(estimator, anchors)  # (A, C)
     n_a, n_l = len(anchors), len(lam)
     rows = max(1, (batch_size or default_rows(X_pool)) // (1 + n_a * n_l))
-    scores = np.empty(len(X_pool))
+    scores = np.empty(n_rows(X_pool))
     for start, x in iter_batches(X_pool, rows):
         if is_skmixal(estimator):
             if is_dataset(X_pool):  # arrays were validated by prepare()
@@ -278,12 +270,6 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     if len(shortlist) <= n_select:
         return shortlist, scores[shortlist]
     rows = np.sort(shortlist)
-    if is_dataset(X_pool):
-        feats = np.stack([_input_of(X_pool[i]) for i in rows])
-    elif isinstance(X_pool, torch.Tensor):
-        feats = as_numpy(X_pool[torch.as_tensor(rows, device=X_pool.device)])
-    else:
-        feats = X_pool[rows]
-    feats = np.asarray(feats, dtype=np.float32).reshape(len(rows), -1)
+    feats = as_numpy(take_rows(X_pool, rows)).astype(np.float32).reshape(len(rows), -1)
     indices = rows[_nearest_to_centroids(feats, n_select, rng)]
     return indices, scores[indices]

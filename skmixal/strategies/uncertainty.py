@@ -12,6 +12,7 @@ whole pool first.
 import numpy as np
 from sklearn.utils import check_random_state
 
+from skmixal._labels import n_rows
 from skmixal.scoring import entropy_scores, least_confidence_scores, margin_scores
 from skmixal.selection import top_k
 from skmixal.strategies._modal import fill_doc, modal_strategy
@@ -130,5 +131,5 @@ def random_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     _, X_pool, n_select, _, _ = prepare(learner_or_estimator, X_pool, n_instances,
                                         transform=False)
     rng = check_random_state(random_state)
-    indices = rng.choice(len(X_pool), size=n_select, replace=False).astype(np.int64)
+    indices = rng.choice(n_rows(X_pool), size=n_select, replace=False).astype(np.int64)
     return indices, np.zeros(n_select, dtype=np.float64)
