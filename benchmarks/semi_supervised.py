@@ -33,7 +33,9 @@ true`` (MixMatch's batches mixed with one lambda per row, as MixMatch's
 official code draws them, instead of one per batch), and
 ``"align_unlabeled_classes": true`` (either method's alignment prior with a
 share for every class, as before 2026-12-06; a class without labels now gets
-none).
+none), and ``"train_views": t`` (MixMatch guessing from its ``K`` views but
+training on the first ``t`` of them only: less work a step, measured for issue
+14's time goal).
 Weight decay without the
 biases needs no hook: ``"optimizer__param_groups": [["*bias",
 {"weight_decay": 0}]]``.
@@ -224,6 +226,51 @@ def _mix_rows(original):
     return mixmatch_batch
 
 
+def _train_views(views):
+    """``mixmatch_batch`` guessing labels from all ``K`` views of the unlabeled
+    batch but training on the labeled rows and the first ``views`` views only."""
+    def make(original):
+        def mixmatch_batch(x, y, u, *, sampler, mode="input", generator=None,
+                           **kwargs):
+            if mode != "input":
+                raise ValueError("train_views is for mode='input'")
+            inputs, targets = original(x, y, u, sampler=None, generator=generator,
+                                       **kwargs)
+            keep = len(x) + views * len(u)
+            inputs, targets = inputs[:keep], targets[:keep]
+            if sampler is None:
+                return inputs, targets
+            lam = sampler()
+            lam = max(lam, 1.0 - lam)
+            perm = torch.randperm(keep, device=inputs.device, generator=generator)
+            return (torch.lerp(inputs[perm], inputs, lam),
+                    torch.lerp(targets[perm], targets, lam))
+        return mixmatch_batch
+    return make
+
+
+def batch_hooks(params):
+    """Pop the benchmark-only keys of ``params``; the patches they ask for, as
+    a context manager (applied on entering it, undone on leaving)."""
+    legacy = params.pop("legacy_alignment", False)
+    per_row = params.pop("lambda_per_row", False)
+    every_class = params.pop("align_unlabeled_classes", False)
+    views = params.pop("train_views", None)
+    if per_row and views is not None:
+        raise ValueError("lambda_per_row and train_views do not combine")
+    batch = _mix_rows if per_row else None if views is None else _train_views(views)
+    aligner = _every_class_aligner if every_class else None
+    old = (lambda _: _legacy_aligner) if legacy else None
+
+    @contextlib.contextmanager
+    def patches():
+        with _patched("make_aligner", old), _patched("mixmatch_batch", batch), \
+                _patched("make_aligner", aligner), \
+                _patched("make_aligner", aligner, "fixmatch"):
+            yield
+    return patches()
+
+
 def one_fit(task, params, threads):
     """Test accuracy, seconds and the fit report of one arm on one seed."""
     from skmixal import MixupNetClassifier
@@ -232,24 +279,18 @@ def one_fit(task, params, threads):
     Xp, Xt, yp, yt = load(task["data"])
     lab, unl = labeled_rows(yp, task["seed"], per_class=task.get("per_class"),
                             n_random=task.get("random"))
-    params = dict(params)
-    legacy = params.pop("legacy_alignment", False)
-    per_row = params.pop("lambda_per_row", False)
-    every_class = params.pop("align_unlabeled_classes", False)
+    given, params = dict(params), dict(params)
+    hooks = batch_hooks(params)
     clf = MixupNetClassifier(random_state=task["seed"], **params)
     unlabeled = None if params.get("semi_supervised", "x") is None else Xp[unl]
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught, \
-            _patched("make_aligner", (lambda _: _legacy_aligner) if legacy else None), \
-            _patched("mixmatch_batch", _mix_rows if per_row else None), \
-            _patched("make_aligner", _every_class_aligner if every_class else None), \
-            _patched("make_aligner", _every_class_aligner if every_class else None,
-                     "fixmatch"):
+    with warnings.catch_warnings(record=True) as caught, hooks:
         warnings.simplefilter("always")
         clf.fit(Xp[lab], yp[lab], X_unlabeled=unlabeled)
     seconds = time.perf_counter() - start
     report = dict(clf.fit_report_)
-    return dict(task, threads=threads, accuracy=float(clf.score(Xt, yt)),
+    return dict(task, params=given, threads=threads,
+                accuracy=float(clf.score(Xt, yt)),
                 seconds=round(seconds, 1),
                 n_labeled=int(len(lab)), steps=int(clf.min_steps_),
                 warnings=[str(w.message)[:200] for w in caught
@@ -316,6 +357,31 @@ def markdown(rows, header):
                    f"{r['std']:.3f} | {r['worst']:.3f} | {gap} | {below} | "
                    f"{r['chance']} | {r['collapsed']} | {r['seconds']:.0f} |")
     return "\n".join(out) + "\n"
+
+
+def arm_legend(records):
+    """Lines naming each arm's estimator parameters as its records stored them,
+    with the label counts each set was used at; one line lists the arms whose
+    records predate storing them."""
+    uses, unrecorded = {}, []
+    for r in records:
+        if "params" not in r:
+            if r["arm"] not in unrecorded:
+                unrecorded.append(r["arm"])
+            continue
+        labels = (f"{r['per_class']}/class" if r.get("per_class") is not None
+                  else f"{r['random']} random")
+        key = (r["arm"], json.dumps(r["params"], sort_keys=True))
+        sizes = uses.setdefault(key, [])
+        if f"{r['data']} {labels}" not in sizes:
+            sizes.append(f"{r['data']} {labels}")
+    lines = [f"- `{arm}`: `{params}` ({', '.join(sizes)})"
+             for (arm, params), sizes in uses.items()]
+    if unrecorded:
+        lines.append("- records made before 2026-12-06 stored no parameters "
+                     "(FINDINGS.md gives the commands): "
+                     + ", ".join(f"`{arm}`" for arm in unrecorded))
+    return lines
 
 
 def _scale_child(pool_rows, steps):
@@ -423,6 +489,8 @@ def main():
     table = markdown(summarise(records), f"Measured on {platform.machine()}, "
                      f"{os.cpu_count()} cores, torch {torch.__version__}; fits ran "
                      f"{' or '.join(ran)} (seconds per fit are wall time).")
+    table += "\nArms (each record's estimator parameters):\n\n" + "\n".join(
+        arm_legend(records)) + "\n"
     print(table)
     if args.markdown:
         Path(args.markdown).write_text(table)

@@ -17,7 +17,8 @@ for each seed:
 Same splits as ``semi_supervised.py`` (whose helpers it uses). A setting's
 ``"cosine_lr": true`` adds skorch's ``LRScheduler`` decaying the learning rate
 to 0 over the fit's ``min_steps`` on a cosine, stepped every batch (FixMatch's
-schedule, without its 7/16 cut).
+schedule, without its 7/16 cut); the benchmark-only keys of
+``semi_supervised.py`` (``"train_views"``, ``"lambda_per_row"``, ...) work too.
 
     python benchmarks/ssl_speed.py --seeds 0,1,2 --settings fixmatch,mixmatch
     python benchmarks/ssl_speed.py --settings mixmatch-fast \
@@ -34,7 +35,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from semi_supervised import labeled_rows, load  # noqa: E402
+from semi_supervised import batch_hooks, labeled_rows, load  # noqa: E402
 
 SETTINGS = {"default": {}, "mixmatch": dict(semi_supervised="mixmatch"),
             "mixmatch-fast": dict(semi_supervised="mixmatch", n_augmentations=2,
@@ -80,9 +81,12 @@ def main():
         acc, sec = [], []
         for seed in seeds:
             lab, unl = labeled_rows(yp, seed, n_random=100)
-            clf = MixupNetClassifier(random_state=seed, **_params(settings[name]))
+            params = _params(settings[name])
+            hooks = batch_hooks(params)
+            clf = MixupNetClassifier(random_state=seed, **params)
             start = time.perf_counter()
-            clf.fit(Xp[lab], yp[lab], X_unlabeled=Xp[unl])
+            with hooks:
+                clf.fit(Xp[lab], yp[lab], X_unlabeled=Xp[unl])
             sec.append(time.perf_counter() - start)
             acc.append(clf.score(Xt, yt))
             print(f"  {name:>14} seed {seed}: {acc[-1]:.4f} in {sec[-1]:.0f} s",

@@ -83,6 +83,65 @@ def test_lambda_per_row_refuses_cutmix():
                                                 mode="cutmix", **kwargs)
 
 
+def test_train_views_with_every_view_is_the_librarys_batch():
+    args, kwargs = _batch_args()
+    ours = bench._train_views(2)(mixmatch.mixmatch_batch)(
+        *args, sampler=lambda: 0.3, generator=torch.Generator().manual_seed(7),
+        **kwargs)
+    library = mixmatch.mixmatch_batch(*args, sampler=lambda: 0.3,
+                                      generator=torch.Generator().manual_seed(7),
+                                      **kwargs)
+    for a, b in zip(ours, library):
+        assert torch.equal(a, b)
+
+
+def test_train_views_guesses_from_every_view_and_trains_on_the_first():
+    (x, y, u), kwargs = _batch_args()
+    seen, probabilities = [], kwargs["guess"]
+
+    def guess(inputs):
+        seen.append(len(inputs))
+        return probabilities(inputs)
+
+    kwargs["guess"] = guess
+    unmixed, targets = mixmatch.mixmatch_batch(
+        x, y, u, sampler=None, generator=torch.Generator().manual_seed(3), **kwargs)
+    g = torch.Generator().manual_seed(3)
+    mixed, soft = bench._train_views(1)(mixmatch.mixmatch_batch)(
+        x, y, u, sampler=lambda: 0.2, generator=g, **kwargs)
+    assert seen == [2 * 6, 2 * 6]  # both views guessed, in both batches
+    keep = 4 + 6  # the labeled rows and the first view of u
+    assert mixed.shape == (keep, 1, 5, 5) and soft.shape == (keep, N_CLASSES)
+    g_ref = torch.Generator().manual_seed(3)
+    mixmatch.mixmatch_batch(x, y, u, sampler=None, generator=g_ref, **kwargs)
+    perm = torch.randperm(keep, generator=g_ref)
+    for i in range(keep):  # lambda' = max(0.2, 0.8)
+        want = 0.8 * unmixed[i] + 0.2 * unmixed[perm[i]]
+        torch.testing.assert_close(mixed[i], want, rtol=0, atol=1e-6)
+        want = 0.8 * targets[i] + 0.2 * targets[perm[i]]
+        torch.testing.assert_close(soft[i], want, rtol=0, atol=1e-6)
+
+
+def test_train_views_refuses_cutmix_and_lambda_per_row():
+    args, kwargs = _batch_args()
+    with pytest.raises(ValueError, match="train_views is for mode='input'"):
+        bench._train_views(1)(mixmatch.mixmatch_batch)(
+            *args, sampler=lambda: 0.5, mode="cutmix", **kwargs)
+    with pytest.raises(ValueError, match="do not combine"):
+        bench.batch_hooks({"lambda_per_row": True, "train_views": 1})
+
+
+def test_batch_hooks_pop_their_keys_and_patch_only_inside():
+    params = {"semi_supervised": "mixmatch", "train_views": 1}
+    original = mixmatch.mixmatch_batch
+    hooks = bench.batch_hooks(params)
+    assert params == {"semi_supervised": "mixmatch"}
+    assert mixmatch.mixmatch_batch is original
+    with hooks:
+        assert mixmatch.mixmatch_batch is not original
+    assert mixmatch.mixmatch_batch is original
+
+
 def test_patched_restores_the_original_even_after_an_error():
     original = mixmatch.mixmatch_batch
     with pytest.raises(RuntimeError, match="inside"):
@@ -130,3 +189,22 @@ def test_a_patch_of_fixmatch_leaves_mixmatch_alone():
         assert fixmatch.make_aligner == "replacement"
         assert mixmatch.make_aligner is original
     assert fixmatch.make_aligner is original
+
+
+def test_arm_legend_names_each_arms_recorded_parameters_and_the_unrecorded():
+    records = [
+        dict(data="digits", random=25, seed=0, arm="mixmatch",
+             params={"semi_supervised": "mixmatch", "classes": [0, 1]}),
+        dict(data="digits", random=25, seed=1, arm="mixmatch",
+             params={"classes": [0, 1], "semi_supervised": "mixmatch"}),
+        dict(data="mnist", per_class=2, seed=0, arm="mixmatch",
+             params={"semi_supervised": "mixmatch"}),
+        dict(data="mnist", per_class=2, seed=0, arm="supervised"),
+    ]
+    assert bench.arm_legend(records) == [
+        '- `mixmatch`: `{"classes": [0, 1], "semi_supervised": "mixmatch"}` '
+        "(digits 25 random)",
+        '- `mixmatch`: `{"semi_supervised": "mixmatch"}` (mnist 2/class)',
+        "- records made before 2026-12-06 stored no parameters (FINDINGS.md "
+        "gives the commands): `supervised`",
+    ]
