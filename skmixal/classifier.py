@@ -20,6 +20,7 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import is_dataset, multi_indexing, to_numpy
+from torch.utils.data import Subset
 
 from skmixal import inference
 from skmixal._fit_data import validate_fit_data
@@ -28,7 +29,12 @@ from skmixal._params import check_params
 from skmixal._reproducibility import FitRandomness, seed_dropout
 from skmixal._validation import as_numpy, check_features
 from skmixal.augment import AUGMENTATIONS
-from skmixal.iterators import TensorLoader, UnlabeledSampler, make_iterator
+from skmixal.iterators import (
+    TensorLoader,
+    UnlabeledSampler,
+    make_iterator,
+    unwrap_dataset,
+)
 from skmixal.modules import SmallCNN, default_module
 from skmixal.semi_supervised import prior_rows
 from skmixal.training import FitContext, loss_reader, method_class, resolve_method
@@ -94,6 +100,16 @@ def _float32(output):
     if torch.is_tensor(output) and output.is_floating_point():
         return output.float()
     return output
+
+
+def _dataset_codes(dataset):
+    """The class codes of a (Subset of a) skorch Dataset of arrays, or None."""
+    unwrapped = unwrap_dataset(dataset)
+    if unwrapped is None or unwrapped[0].y is None:
+        return None
+    base, indices = unwrapped
+    codes = as_numpy(base.y)
+    return codes if indices is None else codes[indices]
 
 
 def _parameter_device(module, fallback):
@@ -534,7 +550,11 @@ class MixupNetClassifier(NeuralNetClassifier):
                     randomness.initialize(self.initialize)
                 codes = None if is_dataset(X) else as_numpy(y)
                 self._method = self._training_method(randomness, unlabeled, codes)
-                if self._method.balances_labels and codes is not None:
+                if (self._method.balances_labels and codes is not None
+                        and self.train_split is None):
+                    # with a train_split, the training part is repeated after
+                    # the split (get_split_datasets): a copy of a training row
+                    # must never land in the validation part
                     rows = prior_rows(codes, self.distribution_alignment,
                                       len(self.classes_), randomness.numpy())
                     if rows is not None:
@@ -717,7 +737,21 @@ class MixupNetClassifier(NeuralNetClassifier):
         if (cached is not None and cached[0] is X and cached[1] is y
                 and not fit_params):
             return cached[2]
-        return super().get_split_datasets(X, y, **fit_params)
+        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        return self._balanced(dataset_train), dataset_valid
+
+    def _balanced(self, dataset):
+        """The training part with MixMatch's repeated rows (``prior_rows``),
+        when a ``train_split`` made it; otherwise ``dataset`` itself."""
+        method = self.__dict__.get("_method")
+        if self.train_split is None or method is None or not method.balances_labels:
+            return dataset
+        codes = _dataset_codes(dataset)
+        if codes is None:
+            return dataset
+        rows = prior_rows(codes, self.distribution_alignment, len(self.classes_),
+                          self._randomness.numpy())
+        return dataset if rows is None else Subset(dataset, rows.tolist())
 
     def get_iterator(self, dataset, training=False):
         """:func:`skmixal.iterators.make_iterator`: TensorLoader on the device,
@@ -747,7 +781,11 @@ class MixupNetClassifier(NeuralNetClassifier):
             Xi, yi = Xi.to(self.device), yi.to(self.device)
         batch = method.batch(Xi, yi)
         method.context.step += 1
-        return super().train_step(batch, **fit_params)
+        step = super().train_step(batch, **fit_params)
+        # the labeled rows come first: callbacks that cache training
+        # predictions (EpochScoring(on_train=True)) pair them with this batch's
+        # y, so they get those rows' outputs (on their mixed, augmented inputs)
+        return dict(step, y_pred=step["y_pred"][:len(Xi)])
 
     def infer(self, x, **fit_params):
         """skorch's forward pass, under bfloat16 autocast for

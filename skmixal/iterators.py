@@ -62,7 +62,7 @@ _HARMLESS_KWARGS = {
     "num_workers", "pin_memory", "persistent_workers", "prefetch_factor"}
 
 
-def _unwrap(dataset):
+def unwrap_dataset(dataset):
     """(skorch Dataset, row indices or None) for sliceable datasets, else None."""
     indices = None
     while isinstance(dataset, Subset):
@@ -194,7 +194,7 @@ class TensorLoader:
         self.generator = generator
         unwrapped = None
         if not set(loader_kwargs) - _HARMLESS_KWARGS:
-            unwrapped = _unwrap(dataset)
+            unwrapped = unwrap_dataset(dataset)
         if unwrapped is None:
             self._fallback = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
                                         drop_last=drop_last, generator=generator,

@@ -504,6 +504,34 @@ def test_imbalanced_labels_train_as_their_rows_repeated_to_the_prior(images):
     assert np.abs(_proba(supervised, Xt) - _proba(plain, Xt)).max() > 1e-3
 
 
+def test_with_a_train_split_only_the_training_part_is_repeated(images):
+    # repeating before skorch's split put copies of training rows into the
+    # validation part: valid_loss, EarlyStopping and Checkpoint read them
+    from skorch.dataset import ValidSplit
+
+    from skmixal.iterators import unwrap_dataset
+
+    X, y, U, yu, pool, _ = images
+    Xall, yall = np.concatenate([X, U]), np.concatenate([y, yu])
+    keep = np.concatenate([np.flatnonzero(yall == k)[:10 if k < 2 else 5]
+                           for k in range(3)])
+    seen = {}
+
+    class Spy(MixupNetClassifier):
+        def get_iterator(self, dataset, training=False):
+            seen.setdefault(training, unwrap_dataset(dataset)[1])
+            return super().get_iterator(dataset, training=training)
+
+    Spy(random_state=0, classes=[0, 1, 2], train_split=ValidSplit(5, stratified=True),
+        **FAST).fit(Xall[keep], yall[keep], X_unlabeled=pool)
+    train, valid = seen[True], seen[False]
+    assert len(valid) == len(set(valid)) == 5  # a fifth of the 25 rows, once each
+    assert not set(train) & set(valid)
+    assert len(set(train)) == 20  # every other row, some of them repeated
+    # the training part follows the uniform prior: 8 rows a class, 3 repeated
+    assert np.bincount(yall[keep][train]).tolist() == [8, 8, 8]
+
+
 @pytest.fixture
 def alignments(monkeypatch):
     """The prior each distribution alignment of a fit aligns to, one per step."""
@@ -853,3 +881,38 @@ def test_the_default_trains_the_method_auto_names(images, channels, method):
     # a fit without unlabeled rows is the supervised one, whatever 'auto' names
     clf.fit(X, y)
     assert clf.fit_report_["method"] == "supervised" and clf.mixup_alpha_ == 0.1
+
+
+@pytest.mark.parametrize("method", ["mixmatch", "fixmatch"])
+def test_training_predictions_handed_to_callbacks_are_the_labeled_rows(images,
+                                                                      method):
+    # skorch's EpochScoring(on_train=True) pairs cached training predictions
+    # with the batches' y: it failed with 120 labels against 632 outputs
+    from skorch.callbacks import Callback, EpochScoring
+
+    X, y, U, _, _, _ = images
+    seen = []
+
+    outputs = []
+
+    class Record(Callback):
+        def on_train_begin(self, net, **kwargs):
+            net.module_.register_forward_hook(
+                lambda module, args, out: outputs.append(out.detach().clone())
+                if module.training else None)
+
+        def on_batch_end(self, net, batch, y_pred, training, **kwargs):
+            if training:
+                seen.append((len(batch[1]), y_pred.detach().clone()))
+
+    clf = MixupNetClassifier(
+        random_state=0, semi_supervised=method, **FAST,
+        callbacks=[("record", Record()),
+                   ("train_acc", EpochScoring("accuracy", on_train=True,
+                                                name="train_acc"))])
+    clf.fit(X, y, X_unlabeled=U)
+    assert len(seen) == len(outputs) > 0
+    for (n_labeled, y_pred), out in zip(seen, outputs):
+        assert len(out) > n_labeled  # the step also trained on unlabeled rows
+        torch.testing.assert_close(y_pred, out[:n_labeled], rtol=0, atol=0)
+    assert all(0 <= row["train_acc"] <= 1 for row in clf.history)
