@@ -792,13 +792,28 @@ class MixupNetClassifier(NeuralNetClassifier):
         ``precision='bfloat16'``; the logits come back as float32, so the
         losses, softmax and outputs are computed as for a float32 network."""
         if self.precision == "float32":
-            return super().infer(x, **fit_params)
-        device = _parameter_device(self.module_, self.device)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
             out = super().infer(x, **fit_params)
-        if isinstance(out, tuple):
-            return tuple(_float32(o) for o in out)
-        return _float32(out)
+        else:
+            device = _parameter_device(self.module_, self.device)
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                out = super().infer(x, **fit_params)
+            out = (tuple(_float32(o) for o in out) if isinstance(out, tuple)
+                   else _float32(out))
+        self._check_scores(out[0] if isinstance(out, tuple) else out)
+        return out
+
+    def _check_scores(self, scores):
+        # a module with more outputs than classes gave predict_proba extra
+        # columns (and predict indices past classes_); fewer failed deep in a
+        # loss. Checked on every forward: a shape comparison
+        classes = self.__dict__.get("classes_")
+        if (classes is not None and torch.is_tensor(scores) and scores.ndim == 2
+                and scores.shape[1] != len(classes)):
+            raise ValueError(
+                f"The module returned {scores.shape[1]} scores per sample, but "
+                f"there are {len(classes)} classes (classes_): its last layer "
+                "must output one score per class (for PretrainedClassifier: "
+                f"module__n_classes={len(classes)}).")
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Criterion loss; for a training method's targets (a mixed batch, a

@@ -889,8 +889,9 @@ def _check_settings(X, y, *, arms, seeds, n_initial, query_size, budget, test_si
         raise ValueError(f"test_size={test_size!r} cannot split these "
                          f"{len(y)} samples: {exc}") from None
     if estimator is None:
-        # a row of each of two classes, fitted as the arms will be
-        params = dict(estimator_params or {})
+        # a row of each of two classes, fitted as the arms will be: told
+        # every class, so a module sized for them all fits
+        params = {"classes": np.unique(y), **(estimator_params or {})}
         _, first = np.unique(y, return_index=True)
         rows = np.sort(first)[:2]
         check_fit_settings({**params, "mixup_alpha": mixup_alpha}, X[rows], y[rows])

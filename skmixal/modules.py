@@ -176,7 +176,8 @@ def default_module(input_shape, n_classes, **kwargs):
     ----------
     input_shape : tuple of int
         Shape of one sample: ``(F,)`` gives an :class:`MLP`, ``(C, H, W)`` a
-        :class:`SmallCNN`.
+        :class:`SmallCNN`. Channels-last images (more than 4 "channels" and a
+        last axis of 1 or 3) are refused with a ``ValueError``.
     n_classes : int
         Number of classes.
     **kwargs
@@ -185,6 +186,15 @@ def default_module(input_shape, n_classes, **kwargs):
     if len(input_shape) == 1:
         return MLP(input_shape[0], n_classes, **kwargs)
     if len(input_shape) == 3:
+        channels, _, width = input_shape
+        if width in (1, 3) and channels > 4:
+            # read as (C, H, W) it would train as many-channel images a few
+            # pixels wide, and augmentation would shift the wrong axes
+            raise ValueError(
+                f"X has images of shape {tuple(input_shape)}, which looks like "
+                "(height, width, channels); the default network reads "
+                "(channels, height, width). Pass np.moveaxis(X, -1, 1) (a tensor: "
+                "X.permute(0, 3, 1, 2)), or your own `module`.")
         kwargs.setdefault("input_size", tuple(input_shape[1:]))
         return SmallCNN(input_shape[0], n_classes, **kwargs)
     raise ValueError(

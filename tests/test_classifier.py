@@ -838,3 +838,46 @@ def test_read_only_array_memmap_and_dataframe_give_the_array_model(digits_small,
     for data in (read_only, np.load(tmp_path / "X.npy", mmap_mode="r"),
                  pd.DataFrame(X)):
         np.testing.assert_array_equal(proba(data), expected)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_channels_last_images_are_refused_by_the_default_network(digits_small,
+                                                                 channels):
+    # read as (C, H, W), (N, 8, 8, 3) trained as 8-channel images 3 pixels wide
+    X, y, _, _ = digits_small
+    last = np.repeat(X.reshape(-1, 8, 8, 1), channels, axis=-1)
+    for data in (last, torch.as_tensor(last, dtype=torch.float32)):
+        with pytest.raises(ValueError, match=rf"\(8, 8, {channels}\), which looks like "
+                           r"\(height, width, channels\)"):
+            MixupNetClassifier(min_steps=1, max_epochs=1).fit(data, y)
+    first = np.ascontiguousarray(np.moveaxis(last, -1, 1))  # the advice works
+    clf = MixupNetClassifier(min_steps=1, max_epochs=1).fit(first, y)
+    assert clf.input_shape_ == (channels, 8, 8)
+
+
+class _Linear(nn.Module):
+    def __init__(self, n_out=10):
+        super().__init__()
+        self.layer = nn.Linear(64, n_out)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+@pytest.mark.parametrize("n_out", [8, 12])
+@pytest.mark.parametrize("mixup_alpha", [0.0, 0.4])
+def test_a_module_with_one_output_per_class_or_a_clear_error(digits_small, n_out,
+                                                             mixup_alpha):
+    # 12 outputs for 10 classes gave predict_proba 12 columns; 8 failed in the
+    # loss with an IndexError that did not say why
+    X, y, X_test, _ = digits_small
+    clf = MixupNetClassifier(module=_Linear, module__n_out=n_out, min_steps=2,
+                             max_epochs=1, mixup_alpha=mixup_alpha)
+    with pytest.raises(ValueError, match=rf"returned {n_out} scores per sample, "
+                       r"but there are 10 classes \(classes_\)"):
+        clf.fit(X, y)
+    assert not clf.history or all(  # refused before an optimizer step
+        "train_loss" not in row for row in clf.history)
+    ok = MixupNetClassifier(module=_Linear, min_steps=2, max_epochs=1,
+                            mixup_alpha=mixup_alpha).fit(X, y)
+    assert ok.predict_proba(X_test).shape == (len(X_test), 10)

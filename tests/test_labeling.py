@@ -262,3 +262,13 @@ def test_python_api_torch_threads(tmp_path, truth, monkeypatch):
             labeling.state_status(tmp_path / "s", torch_threads=0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_module_sized_for_every_class_passes_the_settings_check(tmp_path):
+    # the settings check trains one step on two rows, told every class (the
+    # runner's check was not, and refused a module sized for all ten)
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial", "10", *FAST,
+                 "--module", "skmixal.modules.MLP"]) == 0
+    stored = json.loads((state / "state.json").read_text())
+    assert "skmixal.modules.MLP" in json.dumps(stored)
