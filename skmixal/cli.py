@@ -419,7 +419,7 @@ def _add_run(sub, strategies):
                      "(default: %(default)s)")
     run.add_argument("--initial-strategy", default=None,
                      help="strategy choosing the initial labels with an unfitted "
-                     "model, e.g. typiclust (default: random sampling)")
+                     "model: random or typiclust (default: random sampling)")
     run.add_argument("--query-size", type=_int_arg(1, MAX_LABELS), default=20,
                      help=f"labels added per round, 1 to {MAX_LABELS:,} "
                      "(default: %(default)s)")
@@ -442,9 +442,9 @@ def _add_run(sub, strategies):
                      help="metric of the table, the plot and --target (default: "
                      "%(default)s)")
     run.add_argument("--out", default="skmixal-results",
-                     help="output directory: results.json, results.csv, "
-                     "learning_curve.png, and every round under runs/ (default: "
-                     "%(default)s)")
+                     help="output directory, new or empty or a previous run's: "
+                     "results.json, results.csv, learning_curve.png, and every "
+                     "round under runs/ (default: %(default)s)")
     run.add_argument("--restart", action="store_true",
                      help="discard saved rounds in --out instead of resuming")
     run.add_argument("--n-jobs", type=_n_jobs, default=-1,
@@ -472,7 +472,7 @@ def _add_init(sub, strategies):
                       help="dataset spec, as for `skmixal run` (default: "
                       "%(default)s)")
     init.add_argument("--state", required=True,
-                      help="state directory to create (must not hold a state)")
+                      help="state directory to create (new or empty)")
     init.add_argument("--initial-labels",
                       help="CSV id,label of samples already labeled (taught at "
                       "once)")
@@ -588,19 +588,18 @@ def _module_params(args, data):
 
 def _run_settings(args, data, err):
     """The arms and settings of run_experiment, from the flags and the data."""
-    from skmixal.experiment import make_arms
+    from skmixal.experiment import make_arms, mixes_inputs
 
-    mixup = True
     methods = _ssl_methods(args, data.X.shape[1:])
-    if args.mixup_alpha == "auto" and data.X.ndim == 2:
-        mixup = False
-        if not args.quiet:
-            ssl = (" (the +mixup+ssl arms still mix: that is MixMatch's own "
-                   "alpha)" if methods is True or "mixmatch" in (methods or ())
-                   else "")
-            print("Note: --mixup-alpha auto leaves vector data unmixed (as the "
-                  "estimator does), so there are no +mixup arms; pass "
-                  f"--mixup-alpha 0.4 to mix anyway{ssl}.", file=err)
+    mixup = mixes_inputs(args.mixup_alpha, data.X)
+    if not mixup and not args.quiet:
+        ssl = (" (the +mixup+ssl arms still mix: that is MixMatch's own "
+               "alpha)" if methods is True or "mixmatch" in (methods or ())
+               else "")
+        why = ("--mixup-alpha auto leaves vector data unmixed (as the estimator "
+               "does)" if args.mixup_alpha == "auto" else "--mixup-alpha 0 is off")
+        print(f"Note: {why}, so there are no +mixup arms; pass --mixup-alpha 0.4 "
+              f"to mix{ssl}.", file=err)
     arms = make_arms(args.strategies, mixup=mixup, semi_supervised=methods)
     params = {**_estimator_params(args), **_module_params(args, data)}
     return dict(
@@ -632,9 +631,10 @@ def _run(args, data, settings):
 
 def _cmd_run(args, out, err):
     from skmixal._io import load_data, name_flags
-    from skmixal.experiment import SettingsError
+    from skmixal.experiment import SettingsError, check_out_dir_is_ours
 
     _check_out_dir(args.out, "--out")
+    check_out_dir_is_ours(args.out)  # before a backbone's features go there
     _check_backbone_args(args)
     data = load_data(args.data)
     if args.backbone is not None:

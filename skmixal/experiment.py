@@ -74,7 +74,8 @@ from skmixal._io import (
 from skmixal.results import ExperimentResult
 
 __all__ = ["Arm", "ExperimentResult", "SettingsError", "check_settings", "derive_seed",
-           "environment", "make_arms", "query_indices", "resolve_module",
+           "environment", "make_arms", "mixes_inputs", "query_indices",
+           "resolve_module",
            "resolve_strategy", "run_experiment"]
 
 DEFAULT_STRATEGIES = ("random", "entropy")
@@ -358,6 +359,32 @@ def resolve_module(spec, kwargs=None, *, input_shape=None, n_classes=None):
 
 
 _OWN = "the estimator's own"  # a mixup_alpha left as the estimator has it
+
+
+def mixes_inputs(mixup_alpha, X, estimator=None):
+    """Whether supervised ``+mixup`` arms would mix at all.
+
+    Not with ``mixup_alpha=0``, nor with ``'auto'`` on vector data for a
+    ``MixupNetClassifier`` (its ``'auto'`` is off for vectors): such arms would
+    repeat the arms without Mixup, bit for bit, at twice the cost.
+
+    Parameters
+    ----------
+    mixup_alpha : float or 'auto'
+    X : ndarray
+    estimator : estimator or None, default=None
+        None: the default ``MixupNetClassifier``.
+
+    Returns
+    -------
+    bool
+    """
+    if isinstance(mixup_alpha, str):
+        from skmixal.classifier import MixupNetClassifier
+
+        ours = estimator is None or isinstance(estimator, MixupNetClassifier)
+        return not (ours and np.ndim(X) == 2)
+    return mixup_alpha != 0
 
 
 def _arm_alpha(cfg, arm):
@@ -653,6 +680,29 @@ def environment(torch_threads):
                               else int(torch_threads))}
 
 
+# what a run creates in its output folder before experiment.json: the locks,
+# and skmixal run's cache of a backbone's features
+_BEFORE_CONFIG = (".run.lock", ".tasks.lock", "embeddings")
+
+
+def check_out_dir_is_ours(out_dir):
+    """A UserError if ``out_dir`` holds files a run did not write.
+
+    A folder without ``experiment.json`` is not a run's: its files are neither
+    deleted (``restart``) nor overwritten (``runs/``, ``results.csv``, plots).
+    A missing or empty folder, or one a run wrote, passes.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir() or (out_dir / "experiment.json").exists():
+        return
+    held = sorted(p.name for p in out_dir.iterdir() if p.name not in _BEFORE_CONFIG)
+    if held:
+        shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+        raise UserError(
+            f"{out_dir} holds files that skmixal run did not write ({shown}) "
+            "and no experiment.json. Use a new or empty output directory.")
+
+
 def _check_resume(out_dir, config, restart, env):
     """Save the config; refuse to mix runs of a different experiment.
 
@@ -663,6 +713,7 @@ def _check_resume(out_dir, config, restart, env):
     """
     path = out_dir / "experiment.json"
     runs = out_dir / "runs"
+    check_out_dir_is_ours(out_dir)
     if restart and runs.exists():
         shutil.rmtree(runs)
     envs = []
@@ -726,9 +777,12 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
     mixup_alpha : float or 'auto', default='auto'
         Supervised Mixup strength of the ``+mixup`` arms; the arms without
         Mixup train with 0. ``'auto'`` is the estimator's: 0.1 for images, off
-        for vectors. Semi-supervised arms (``ssl``) are not affected: MixMatch
-        mixes with the estimator's own ``mixup_alpha`` (``'auto'``: 0.75; set
-        another in ``estimator_params`` or ``estimator``).
+        for vectors. When it mixes nothing (0, or ``'auto'`` on vectors), the
+        default arms have no ``+mixup`` arm, and given ones are refused
+        (:func:`mixes_inputs`). Semi-supervised arms (``ssl``) are not
+        affected: MixMatch mixes with the estimator's own ``mixup_alpha``
+        (``'auto'``: 0.75; set another in ``estimator_params`` or
+        ``estimator``).
     estimator : estimator or None, default=None
         Cloned for every fit; ``None`` builds ``MixupNetClassifier``.
     estimator_params : dict or None, default=None
@@ -761,7 +815,8 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
     result : ExperimentResult
     """
     X, y = np.asarray(X), np.asarray(y)
-    arms = make_arms(strategies) if arms is None else list(arms)
+    arms = (make_arms(strategies, mixup=mixes_inputs(mixup_alpha, X, estimator))
+            if arms is None else list(arms))
     check_settings(X, y, arms=arms, seeds=seeds, n_initial=n_initial,
                    query_size=query_size, budget=budget, test_size=test_size,
                    mixup_alpha=mixup_alpha, estimator=estimator,
@@ -883,6 +938,14 @@ def _check_settings(X, y, *, arms, seeds, n_initial, query_size, budget, test_si
     if not (isinstance(mixup_alpha, str) and mixup_alpha == "auto") and (
             problem := real_problem(mixup_alpha, 0)) is not None:
         raise ValueError(f"mixup_alpha {problem}.")
+    unmixed = [a.name for a in arms if a.mixup and not a.ssl]
+    if unmixed and not mixes_inputs(mixup_alpha, X, estimator):
+        why = ("0" if not isinstance(mixup_alpha, str)
+               else "'auto', which is off for vector data")
+        raise ValueError(
+            f"The +mixup arms {unmixed} would not mix: mixup_alpha is {why}, so "
+            "they would repeat the arms without Mixup. Pass a positive "
+            "mixup_alpha, or leave them out (make_arms(..., mixup=False)).")
     try:
         _split(y, test_size, seeds[0])
     except (ValueError, TypeError) as exc:
@@ -899,6 +962,28 @@ def _check_settings(X, y, *, arms, seeds, n_initial, query_size, budget, test_si
             named = {} if method is True else {"semi_supervised": method}
             check_fit_settings({**params, **named}, X[rows], y[rows],
                                X_unlabeled=X[rows])
+    if initial_strategy is not None:
+        _check_cold_start(initial_strategy, X, estimator, estimator_params)
+
+
+def _check_cold_start(strategy, X, estimator, estimator_params):
+    """Query a few rows with an unfitted estimator, as round 0 does."""
+    from sklearn.exceptions import NotFittedError
+
+    if estimator is None:
+        from skmixal.classifier import MixupNetClassifier
+
+        estimator = MixupNetClassifier(**(estimator_params or {}))
+    try:
+        query_indices(resolve_strategy(strategy), clone(estimator), X[:4], 1,
+                      random_state=0, features="raw")
+    except NotFittedError:
+        name = strategy if isinstance(strategy, str) else getattr(
+            strategy, "__name__", repr(strategy))
+        raise ValueError(
+            f"initial_strategy={name!r} needs a fitted model, but the initial "
+            "labels are chosen before any fit: use 'random' (the default) or "
+            "'typiclust', which clusters the raw features.") from None
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 import importlib.metadata
 import json
 import os
+import re
 import signal
 import warnings
 
@@ -57,8 +58,10 @@ ARMS = [Arm("random", random_pick, False), Arm("entropy+mixup", max_entropy, Tru
 
 
 def _run(data, **kwargs):
+    # digits as vectors: 'auto' would not mix, and the +mixup arm is refused
     params = {"arms": ARMS, "seeds": (0,), "n_initial": 10, "query_size": 10,
-              "budget": 40, "estimator_params": FAST, "progress": False}
+              "budget": 40, "estimator_params": FAST, "progress": False,
+              "mixup_alpha": 0.4}
     params.update(kwargs)
     return run_experiment(*data, **params)
 
@@ -421,3 +424,20 @@ def test_an_exhausted_pool_is_said_and_fits_supervised(fits):
     rounds = [f[:2] for f in fits if f[0] > 2]
     # the first round trains on the rest of the pool; the last has none left
     assert rounds == [(30, n_train - 30), (n_train, None)]
+
+
+def test_arms_that_would_not_mix_are_left_out_or_refused(digits):
+    # on vectors 'auto' is off: a +mixup arm repeated its arm without Mixup
+    result = _run(digits, arms=None, strategies=("margin",), mixup_alpha="auto",
+                  budget=20)
+    assert result.arms == ["random", "margin"]
+    for alpha, why in (("auto", "'auto', which is off for vector data"), (0, "0")):
+        with pytest.raises(ValueError, match=re.escape(
+                f"The +mixup arms ['entropy+mixup'] would not mix: mixup_alpha "
+                f"is {why}")):
+            _run(digits, mixup_alpha=alpha)
+    images = (digits[0].reshape(-1, 1, 8, 8), digits[1])
+    assert "margin+mixup" in _run(images, arms=None, strategies=("margin",),
+                                  mixup_alpha="auto", budget=20,
+                                  estimator_params={"max_epochs": 1,
+                                                    "min_steps": 5}).arms

@@ -134,7 +134,7 @@ def test_pipeline_with_a_plain_sklearn_head(name, data):
     np.testing.assert_array_equal(idx, expected)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", sorted(set(NAMES) - {"random"}))  # needs no model
 def test_unfitted_pipeline(name, data):
     X_lab, y_lab, X_pool, _ = data
     with pytest.raises(NotFittedError, match="not fitted"):

@@ -10,6 +10,7 @@ whole pool first.
 """
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 
 from skmixal._labels import n_rows
@@ -128,8 +129,14 @@ def random_sampling(learner_or_estimator, X_pool, n_instances=1, *,
         All zeros: random sampling ranks nothing; see ``return_scores``.
     """
     # transform=False: a Pipeline's first steps (an embedder) are not run
-    _, X_pool, n_select, _, _ = prepare(learner_or_estimator, X_pool, n_instances,
-                                        transform=False)
+    try:
+        _, X_pool, n_select, _, _ = prepare(learner_or_estimator, X_pool,
+                                            n_instances, transform=False)
+    except NotFittedError:
+        # drawing rows needs no model: a cold start checks the pool's size only
+        _, X_pool, n_select, _, _ = prepare(learner_or_estimator, X_pool,
+                                            n_instances, need_fitted=False,
+                                            transform=False)
     rng = check_random_state(random_state)
     indices = rng.choice(n_rows(X_pool), size=n_select, replace=False).astype(np.int64)
     return indices, np.zeros(n_select, dtype=np.float64)
