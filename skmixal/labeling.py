@@ -291,6 +291,11 @@ def _parse_class(text, classes, names=None):
     lookup = {str(c): i for i, c in enumerate(classes.tolist())}
     if text in lookup:
         return lookup[text]
+    # cells are read trimmed; a class stored with spaces around it ('dog ')
+    # is then matched by its trimmed name, when no other class shares it
+    trimmed = [i for i, c in enumerate(classes.tolist()) if str(c).strip() == text]
+    if len(trimmed) == 1:
+        return trimmed[0]
     if names:
         by_name = {n.lower(): i for i, n in enumerate(names)}
         return by_name.get(text.lower())
@@ -298,9 +303,12 @@ def _parse_class(text, classes, names=None):
 
 
 def _describe_classes(classes, names=None):
+    def shown(c):  # quoted when spaces around it would not show
+        return repr(c) if isinstance(c, str) and c != c.strip() else str(c)
+
     if names:
-        return ", ".join(f"{c} ({n})" for c, n in zip(classes.tolist(), names))
-    return ", ".join(map(str, classes.tolist()))
+        return ", ".join(f"{shown(c)} ({n})" for c, n in zip(classes.tolist(), names))
+    return ", ".join(map(shown, classes.tolist()))
 
 
 def _label_names(data, classes):
@@ -428,12 +436,45 @@ def _rebuild_labels(state, npz, problems):
     return ids, codes, taught
 
 
+def _refuse_journal_edits(state, journal, ids, codes):
+    """A UserError if labels.csv gives a labeled id another label than
+    labels.npz: a hand edit there would be overwritten by the next teach."""
+    if not journal.exists():
+        return
+    try:
+        rows = _read_csv(journal, ("id", "label", "query"))
+    except (OSError, ValueError, csv.Error):
+        return  # only read back when labels.npz is damaged, and checked then
+    held = dict(zip(ids.tolist(), codes.tolist()))
+    edited = []
+    for _, row in rows:
+        sample = int(row["id"]) if row["id"].lstrip("-").isdigit() else None
+        if sample in held and _parse_class(row["label"], state.classes) != held[sample]:
+            edited.append(f"id {sample}: {row['label']!r} in labels.csv, "
+                          f"{str(state.classes[held[sample]])!r} in labels.npz")
+    if edited:
+        shown = "; ".join(edited[:5]) + ("; ..." if len(edited) > 5 else "")
+        raise UserError(
+            f"{journal} disagrees with labels.npz, which holds the labels skmixal "
+            f"uses ({len(edited)} label(s): {shown}). labels.csv is the copy "
+            "skmixal writes and rebuilds labels.npz from if that is damaged; edits "
+            "there are not read, and the next teach would overwrite them. Put "
+            "those labels back, or delete labels.csv (the next teach writes it "
+            "again). Nothing was changed.")
+
+
 def _read_journal(state, journal, npz, problems):
     """(id, code, query) rows of labels.csv, or a UserError."""
     try:
         rows = _read_csv(journal, ("id", "label", "query"))
-        lookup = {str(c): i for i, c in enumerate(state.classes.tolist())}
-        return [(int(r["id"]), lookup[r["label"]], r["query"]) for _, r in rows]
+        out = []
+        for _, r in rows:
+            # cells are read trimmed: a class 'dog ' is matched as teach does
+            code = _parse_class(r["label"], state.classes)
+            if code is None:
+                raise KeyError(r["label"])
+            out.append((int(r["id"]), code, r["query"]))
+        return out
     except (OSError, ValueError, KeyError, TypeError, csv.Error) as exc:
         raise UserError(
             f"{npz} is corrupt ({'; '.join(problems)}), and so is "
@@ -594,8 +635,10 @@ class _State:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), []
         arrays, problems = salvage_npz(path)
         if not problems and {"ids", "codes", "taught"} <= set(arrays):
-            return (arrays["ids"].astype(np.int64), arrays["codes"].astype(np.int64),
-                    [str(t) for t in arrays["taught"]])
+            ids = arrays["ids"].astype(np.int64)
+            codes = arrays["codes"].astype(np.int64)
+            _refuse_journal_edits(self, journal, ids, codes)
+            return ids, codes, [str(t) for t in arrays["taught"]]
         problems = problems or ["arrays missing"]
         if journal.exists():
             return _rebuild_labels(self, path, problems)
@@ -899,6 +942,12 @@ def _check_new_state_dir(state_dir):
         name = old.get("data", {}).get("spec") if isinstance(old, dict) else None
         raise UserError(f"{state_dir} already holds a labeling state (dataset "
                         f"{name!r}); use another --state directory.")
+    if state_dir.is_dir() and (held := sorted(p.name for p in state_dir.iterdir())):
+        shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+        raise UserError(
+            f"--state {state_dir} is not empty ({shown}): init writes labels.csv, "
+            "labels.npz, query CSVs and more there, and must not overwrite your "
+            "files. Name a new or empty directory.")
 
 
 def _read_init_labels(initial_labels, test_labels, classes, n_samples, names):
@@ -973,7 +1022,7 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
     Parameters
     ----------
     state_dir : str or path-like
-        Created if missing; must not hold a state already.
+        Created if missing; an existing one must be empty.
     data : str, default="digits"
         Dataset spec for :func:`skmixal.datasets.load_dataset`. File paths are
         stored relative to ``state_dir``.
@@ -1268,6 +1317,10 @@ def state_status(state_dir, *, cv=5, data=None, torch_threads=None, log=_quiet):
     _check_cv(cv)
     with _threads(torch_threads):
         state = _State(state_dir, data=data, log=log)
+        if data is not None:
+            # checked by fingerprint and remembered, as on the other commands,
+            # even when the status below never reads the data
+            state.data  # noqa: B018
         counts = np.bincount(state.codes, minlength=len(state.classes))
         out = {"dataset": state.meta["data"]["name"], "n_labels": int(len(state.ids)),
                "class_counts": dict(zip(state.classes.tolist(), counts.tolist())),
@@ -1298,8 +1351,12 @@ def _accuracy(state, counts, cv):
     present = counts[counts > 0]
     folds = min(cv, int(present.min())) if len(present) > 1 else 0
     if folds < 2:
-        return {**none, "accuracy_note": "cross-validation needs at least 2 labels "
-                "in each of 2 or more classes, or pass --test-labels at init"}
+        single = [str(c) for c in state.classes[counts == 1].tolist()]
+        why = (f"class(es) {', '.join(single)} have a single label"
+               if len(present) > 1 else "only one class is labeled")
+        return {**none, "accuracy_note": "cross-validation needs 2 or more "
+                f"labeled classes, each with at least 2 labels ({why}); or pass "
+                "--test-labels at init"}
     state.log(f"Cross-validating: {folds} fits on {len(state.ids)} labels ...")
     scores = cross_val_score(
         state.estimator(), state.features[state.ids], state.classes[state.codes],

@@ -1015,3 +1015,99 @@ def test_a_semi_supervised_state_without_a_pool_says_it_fits_supervised(
     _no_traceback(capsys, "no unlabeled pool is left",
                   "refits on the labels alone", "Refitting the model: 20 labels ...")
     assert unlabeled[-1] is None  # a supervised fit, as said
+
+
+# --- found by a review on 2026-12-06 -------------------------------------------
+
+def test_initial_strategy_random_runs_and_one_needing_a_model_is_refused(
+        tmp_path, capsys):
+    # every strategy but typiclust crashed with a NotFittedError traceback
+    assert main(["run", *TINY, "--strategies", "random", "--initial-strategy",
+                 "random", "--out", str(tmp_path / "ok")]) == 0
+    out = tmp_path / "no"
+    assert main(["run", *TINY, "--strategies", "random", "--initial-strategy",
+                 "margin", "--out", str(out)]) == 2
+    _no_traceback(capsys, "initial_strategy='margin' needs a fitted model",
+                  "'typiclust'")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_init_refuses_a_folder_holding_the_users_files(tmp_path, truth, capsys):
+    folder = tmp_path / "campaign"
+    folder.mkdir()
+    mine = fill(folder / "labels.csv", truth, rows=[(i, truth[i]) for i in
+                                                   range(1500, 1510)])
+    before = snapshot(folder)
+    assert main(["init", "--state", str(folder), "--test-labels", str(mine),
+                 "--initial", "3", *FAST]) == 2
+    _no_traceback(capsys, "is not empty (labels.csv)", "new or empty directory")
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_run_leaves_a_folder_it_did_not_write_alone(tmp_path, capsys, restart):
+    # --restart deleted any runs/ folder; results.csv was overwritten
+    out = tmp_path / "project"
+    (out / "runs" / "tensorboard").mkdir(parents=True)
+    (out / "runs" / "tensorboard" / "events.log").write_text("precious")
+    (out / "results.csv").write_text("mine")
+    argv = ["run", *TINY, "--strategies", "random", "--out", str(out)]
+    assert main(argv + ["--restart"] * restart) == 2
+    _no_traceback(capsys, "did not write (results.csv, runs)", "no experiment.json")
+    assert (out / "runs" / "tensorboard" / "events.log").read_text() == "precious"
+    assert (out / "results.csv").read_text() == "mine"
+
+
+def test_run_without_mixing_has_no_mixup_arms(tmp_path, capsys):
+    argv = [a for a in TINY if a not in ("0.4", "--quiet")]
+    argv[argv.index("--mixup-alpha")] = "--mixup-alpha=0"
+    assert main(["run", *argv, "--strategies", "margin", "--out",
+                 str(tmp_path / "o")]) == 0
+    captured = capsys.readouterr()
+    assert "--mixup-alpha 0 is off, so there are no +mixup arms" in captured.err
+    arms = json.loads((tmp_path / "o" / "results.json").read_text())["config"]["arms"]
+    assert [arm["name"] for arm in arms] == ["random", "margin"]
+
+
+def test_a_class_named_with_spaces_around_it_is_taught_by_its_trimmed_name(
+        tmp_path, capsys):
+    y = np.array(["cat", "dog ", "bird"] * 20)
+    X = np.random.default_rng(0).random((60, 4))
+    np.savez(tmp_path / "ws.npz", X=X, y=y)
+    state = tmp_path / "s"
+    assert main(["init", "--data", f"npz:{tmp_path / 'ws.npz'}", "--state",
+                 str(state), "--initial", "6", *FAST]) == 0
+    query = state / "query_0000.csv"
+    rows = [(i, y[i].strip()) for i in ids_of(query)]  # typed without the space
+    assert main(["teach", "--state", str(state), str(fill(query, y, rows=rows))]) == 0
+    labels = np.load(state / "labels.npz")
+    classes = np.asarray(json.loads((state / "state.json").read_text())["classes"])
+    assert classes[labels["codes"]].tolist() == [y[i] for i in labels["ids"]]
+    assert "dog " in classes.tolist()  # the class keeps its name
+    # the journal, read back trimmed, rebuilds a damaged labels.npz
+    (state / "labels.npz").write_bytes(b"broken")
+    capsys.readouterr()
+    assert main(["status", "--state", str(state), "--cv", "0"]) == 0
+    rebuilt = np.load(state / "labels.npz")
+    assert rebuilt["codes"].tolist() == labels["codes"].tolist()
+
+
+def test_an_edit_of_labels_csv_is_refused_not_silently_reverted(taught, capsys):
+    journal = taught / "labels.csv"
+    lines = journal.read_text().splitlines()
+    sample, label, query = lines[1].split(",")
+    wrong = "7" if label != "7" else "3"
+    lines[1] = f"{sample},{wrong},{query}"
+    journal.write_text("\n".join(lines) + "\n")
+    before = snapshot(taught)
+    for command in (["status", "--cv", "0"], ["query", "--n", "5"]):
+        assert main([command[0], "--state", str(taught), *command[1:]]) == 2
+        _no_traceback(capsys, f"id {sample}: '{wrong}' in labels.csv, '{label}' "
+                      "in labels.npz", "delete labels.csv")
+        assert snapshot(taught) == before
+
+
+def test_status_checks_and_remembers_data(taught, tmp_path, capsys):
+    assert main(["status", "--state", str(taught), "--cv", "0", "--data",
+                 str(tmp_path / "nowhere.npz")]) == 2
+    _no_traceback(capsys, "nowhere.npz")
