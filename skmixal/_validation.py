@@ -226,5 +226,7 @@ def encode_labels(y, n_samples, *, classes=None):
     if unknown.any():
         raise ValueError(
             f"y contains labels not in classes: {np.unique(y[unknown])[:10]!r}; "
-            f"known classes are {classes!r}.")
+            f"known classes are {classes!r}. A warm start or partial_fit keeps "
+            "the classes of the first fit: declare every class up front with "
+            "`classes=`.")
     return codes.astype(np.int64), classes

@@ -779,6 +779,11 @@ class MixupNetClassifier(NeuralNetClassifier):
                 "mixup_alpha=0 and augment=None for dict or multi-input data.")
         if self.device is not None:
             Xi, yi = Xi.to(self.device), yi.to(self.device)
+        shape = self.__dict__.get("input_shape_")
+        if shape is not None and len(shape) == 3 and Xi.dim() == 3:
+            # a Dataset's (H, W) samples: the channel axis arrays get on
+            # validation, which augmentation and the unlabeled rows expect
+            Xi = Xi.unsqueeze(1)
         batch = method.batch(Xi, yi)
         method.context.step += 1
         step = super().train_step(batch, **fit_params)

@@ -881,3 +881,19 @@ def test_a_module_with_one_output_per_class_or_a_clear_error(digits_small, n_out
     ok = MixupNetClassifier(module=_Linear, min_steps=2, max_epochs=1,
                             mixup_alpha=mixup_alpha).fit(X, y)
     assert ok.predict_proba(X_test).shape == (len(X_test), 10)
+
+
+def test_a_dataset_of_two_dimensional_images_trains_like_one_with_a_channel(
+        digits_small):
+    # (H, W) samples crashed under augmentation and semi-supervised fits
+    X, y, X_test, _ = digits_small
+    images = X.reshape(-1, 8, 8).astype(np.float32)
+    params = dict(random_state=0, min_steps=20, max_epochs=1, classes=list(range(10)),
+                  n_augmentations=2, collapse_guard=None)
+    flat = MixupNetClassifier(**params).fit(
+        Dataset(images[:100], y[:100]), None, X_unlabeled=images[100:])
+    with_channel = MixupNetClassifier(**params).fit(
+        Dataset(images[:100, None], y[:100]), None, X_unlabeled=images[100:])
+    test = X_test.reshape(-1, 1, 8, 8).astype(np.float32)
+    np.testing.assert_array_equal(flat.predict_proba(test),
+                                  with_channel.predict_proba(test))
