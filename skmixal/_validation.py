@@ -112,6 +112,15 @@ def check_features(estimator, X, *, reset, ensure_all_finite=True,
             X = X.toarray()
         # np.asarray, not np.ndim: array-likes may refuse __array_function__
         ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
+        fitted = getattr(estimator, "input_shape_", None)
+        if not reset and ndim == 2 and fitted is not None and len(fitted) == 3:
+            # scikit-learn's own message would compare the row length with the
+            # channel count (n_features_in_ of an image model)
+            raise ValueError(
+                f"X has rows of {np.shape(X)[1]} features, but "
+                f"{type(estimator).__name__} was fitted on images of shape "
+                f"{tuple(fitted)}: pass images, e.g. X.reshape(-1, "
+                f"{', '.join(map(str, fitted))}).")
         if ndim <= 2:
             X = validate_data(
                 estimator, X, reset=reset, dtype=dtype, allow_nd=True,

@@ -637,6 +637,11 @@ def _cmd_run(args, out, err):
     check_out_dir_is_ours(args.out)  # before a backbone's features go there
     _check_backbone_args(args)
     data = load_data(args.data)
+    if data.y is None:
+        raise UserError(
+            f"--data {args.data}: no labels (no array 'y'). skmixal run simulates "
+            "the expert with the data's own labels; to label a pool nobody has "
+            "labeled yet, use skmixal init --classes ... and the labeling loop.")
     if args.backbone is not None:
         data = _embedded(data, args, Path(args.out) / "embeddings", err)
     settings = _run_settings(args, data, err)

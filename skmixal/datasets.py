@@ -52,8 +52,9 @@ class LoadedData:
     ----------
     X : ndarray of float32
         ``(N, C, H, W)`` images in ``[0, 1]`` or ``(N, F)`` tabular features.
-    y : ndarray of shape (N,)
-        Labels: int64 for integer labels, ``str`` for string labels.
+    y : ndarray of shape (N,) or None
+        Labels: int64 for integer labels, ``str`` for string labels; None for
+        an unlabeled pool (an ``.npz`` without labels).
     name : str
         Short name of the source, for logs and result files.
     label_names : tuple of str or None
@@ -132,8 +133,8 @@ def _images(x, source, layout=None):
 
 
 def _bundle(X, y, name, label_names=None, source=None):
-    y = _labels(y, source or name)
-    if len(X) != len(y):
+    y = None if y is None else _labels(y, source or name)
+    if y is not None and len(X) != len(y):
         raise ValueError(f"{source or name}: {len(X)} samples but {len(y)} labels.")
     if label_names is not None:  # bytes come from S-dtype arrays and old pickles
         label_names = tuple(
@@ -278,11 +279,13 @@ def load_npz(path, x_key="X", y_key="y", layout=None):
     Parameters
     ----------
     path : str or path-like
-        Archive with a feature array and a label array, and optionally a
+        Archive with a feature array, a label array (optional: a pool nobody
+        has labeled yet, for the labeling loop) and optionally a
         ``label_names`` array of class names.
     x_key, y_key : str, default="X", "y"
         Keys of the two arrays; with the defaults, lowercase ``x`` and
-        uppercase ``Y`` are accepted too.
+        uppercase ``Y`` are accepted too. An archive without ``y_key`` loads
+        with ``y=None``.
     layout : {"NCHW", "NHWC"} or None, default=None
         Channel layout of 4-D images. None infers it from which axis has 1, 3
         or 4 entries and raises if both or neither do.
@@ -319,17 +322,19 @@ def _read_npz(path, x_key, y_key, layout):
     with np.load(path, allow_pickle=False) as archive:
         keys = set(archive.files)
 
-        def pick(key, alias):
+        def pick(key, alias, required=True):
             if key in keys:
                 return archive[key]
             if alias is not None and alias in keys:
                 return archive[alias]
+            if not required:
+                return None
             raise ValueError(
                 f"{path}: no array named {key!r}; the file holds {sorted(keys)}."
             )
 
         X = pick(x_key, "x" if x_key == "X" else None)
-        y = pick(y_key, "Y" if y_key == "y" else None)
+        y = pick(y_key, "Y" if y_key == "y" else None, required=False)
         label_names = archive["label_names"] if "label_names" in keys else None
     if X.ndim == 2:
         if X.dtype.kind not in "iufb":

@@ -296,6 +296,14 @@ def _parse_class(text, classes, names=None):
     trimmed = [i for i, c in enumerate(classes.tolist()) if str(c).strip() == text]
     if len(trimmed) == 1:
         return trimmed[0]
+    if classes.dtype.kind in "iu":
+        # a spreadsheet writes integer classes back as 3.0
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is not None and value.is_integer() and str(int(value)) in lookup:
+            return lookup[str(int(value))]
     if names:
         by_name = {n.lower(): i for i, n in enumerate(names)}
         return by_name.get(text.lower())
@@ -1084,8 +1092,17 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         _user_check(check_int, n_initial, "n_initial", 0, MAX_LABELS)
         resolve_strategy(strategy)
         loaded = load_data(data)
+        if classes is None and loaded.y is None:
+            raise UserError(
+                f"The data {data!r} has no labels (no array 'y'), so the classes "
+                "cannot be read from it: name them with --classes (e.g. --classes "
+                "cat,dog,bird).")
         cls = np.unique(loaded.y) if classes is None else np.asarray(list(classes))
-        if len(np.unique(cls.astype(str))) != len(cls) or len(cls) < 2:
+        names, counts = np.unique(cls.astype(str), return_counts=True)
+        if (counts > 1).any():
+            raise UserError(f"--classes lists {', '.join(names[counts > 1])} more "
+                            f"than once: {cls.tolist()}.")
+        if len(cls) < 2:
             raise UserError(f"Need at least two distinct classes; got {cls.tolist()}.")
         names = _label_names(loaded, cls)
         parsed = _read_init_labels(initial_labels, test_labels, cls, len(loaded.X),

@@ -897,3 +897,13 @@ def test_a_dataset_of_two_dimensional_images_trains_like_one_with_a_channel(
     test = X_test.reshape(-1, 1, 8, 8).astype(np.float32)
     np.testing.assert_array_equal(flat.predict_proba(test),
                                   with_channel.predict_proba(test))
+
+
+def test_vectors_given_to_an_image_model_name_the_image_shape(digits_small):
+    X, y, _, _ = digits_small
+    clf = MixupNetClassifier(min_steps=1, max_epochs=1).fit(X.reshape(-1, 8, 8), y)
+    with pytest.raises(ValueError, match=r"X has rows of 64 features, but "
+                       r"MixupNetClassifier was fitted on images of shape \(1, 8, "
+                       r"8\): pass images, e.g. X.reshape\(-1, 1, 8, 8\)"):
+        clf.predict(X)
+    assert clf.predict(X.reshape(-1, 1, 8, 8)).shape == (len(X),)

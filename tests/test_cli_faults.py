@@ -1111,3 +1111,40 @@ def test_status_checks_and_remembers_data(taught, tmp_path, capsys):
     assert main(["status", "--state", str(taught), "--cv", "0", "--data",
                  str(tmp_path / "nowhere.npz")]) == 2
     _no_traceback(capsys, "nowhere.npz")
+
+
+def test_a_pool_nobody_labeled_goes_through_the_labeling_loop(tmp_path, truth,
+                                                              capsys):
+    # an npz without y failed ("no array named 'y'"): the loop's own use case
+    pool = tmp_path / "pool.npz"
+    np.savez(pool, X=load_dataset("digits").X[:200].reshape(-1, 8, 8))
+    state = tmp_path / "state"
+    assert main(["init", "--data", f"npz:{pool}", "--state", str(state)]) == 2
+    _no_traceback(capsys, "has no labels (no array 'y')", "--classes")
+    assert not state.exists()
+    assert main(["init", "--data", f"npz:{pool}", "--state", str(state),
+                 "--classes", ",".join(map(str, range(10))), "--initial", "10",
+                 *FAST]) == 0
+    query = state / "query_0000.csv"
+    assert main(["teach", "--state", str(state), str(fill(query, truth))]) == 0
+    capsys.readouterr()
+    assert main(["status", "--state", str(state), "--cv", "0"]) == 0
+    assert "10 labels" in capsys.readouterr().out
+    assert main(["run", *TINY, "--data", f"npz:{pool}", "--out",
+                 str(tmp_path / "o")]) == 2
+    _no_traceback(capsys, "no labels (no array 'y')", "skmixal init --classes")
+
+
+def test_integer_classes_typed_back_as_floats_are_read(tmp_path, truth):
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial", "5", *FAST]) == 0
+    query = state / "query_0000.csv"
+    rows = [(i, f"{truth[i]}.0") for i in ids_of(query)]  # as pandas writes them
+    typed = fill(query, truth, rows=rows)
+    assert main(["teach", "--state", str(state), str(typed)]) == 0
+    labels = np.load(state / "labels.npz")
+    assert labels["codes"].tolist() == truth[labels["ids"]].tolist()
+    assert main(["query", "--state", str(state), "--n", "5"]) == 0
+    query = state / "query_0001.csv"
+    bad = fill(query, truth, rows=[(i, "3.5") for i in ids_of(query)])
+    assert main(["teach", "--state", str(state), str(bad)]) == 2  # not a class

@@ -219,6 +219,14 @@ def test_npz_tabular_lowercase_and_string_labels(tmp_path):
     assert data.y.dtype == np.int64
 
 
+def test_npz_without_labels_loads_as_an_unlabeled_pool(tmp_path):
+    X = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    np.savez(tmp_path / "pool.npz", X=X)
+    data = load_npz(tmp_path / "pool.npz")
+    assert data.y is None
+    np.testing.assert_array_equal(data.X, X[:, None] / np.float32(255))
+
+
 def test_npz_invalid_inputs(tmp_path):
     def save(**arrays):
         np.savez(tmp_path / "d.npz", **arrays)

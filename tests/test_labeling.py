@@ -163,6 +163,10 @@ def test_init_refuses_existing_state_and_bad_classes(tmp_path, capsys):
     assert "already holds" in capsys.readouterr().err
     assert main(["init", "--state", str(tmp_path / "s2"), "--classes", "a"]) == 2
     assert "two distinct classes" in capsys.readouterr().err
+    assert main(["init", "--state", str(tmp_path / "s3"), "--classes", "1,1,2"]) == 2
+    assert "--classes lists 1 more than once: ['1', '1', '2']" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "s3").exists()
 
 
 # --- where a stored data spec points --------------------------------------------
