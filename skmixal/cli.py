@@ -442,9 +442,10 @@ def _add_run(sub, strategies):
                      help="metric of the table, the plot and --target (default: "
                      "%(default)s)")
     run.add_argument("--out", default="skmixal-results",
-                     help="output directory, new or empty or a previous run's: "
-                     "results.json, results.csv, learning_curve.png, and every "
-                     "round under runs/ (default: %(default)s)")
+                     help="output directory: results.json, results.csv, "
+                     "learning_curve.png, and every round under runs/; files of "
+                     "those names not written by a run are refused (default: "
+                     "%(default)s)")
     run.add_argument("--restart", action="store_true",
                      help="discard saved rounds in --out instead of resuming")
     run.add_argument("--n-jobs", type=_n_jobs, default=-1,
@@ -472,7 +473,8 @@ def _add_init(sub, strategies):
                       help="dataset spec, as for `skmixal run` (default: "
                       "%(default)s)")
     init.add_argument("--state", required=True,
-                      help="state directory to create (new or empty)")
+                      help="state directory to create (new, or without files "
+                      "of the names the loop writes)")
     init.add_argument("--initial-labels",
                       help="CSV id,label of samples already labeled (taught at "
                       "once)")

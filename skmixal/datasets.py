@@ -284,8 +284,8 @@ def load_npz(path, x_key="X", y_key="y", layout=None):
         ``label_names`` array of class names.
     x_key, y_key : str, default="X", "y"
         Keys of the two arrays; with the defaults, lowercase ``x`` and
-        uppercase ``Y`` are accepted too. An archive without ``y_key`` loads
-        with ``y=None``.
+        uppercase ``Y`` are accepted too. An archive holding only the
+        features (and ``label_names``) loads with ``y=None``.
     layout : {"NCHW", "NHWC"} or None, default=None
         Channel layout of 4-D images. None infers it from which axis has 1, 3
         or 4 entries and raises if both or neither do.
@@ -334,7 +334,10 @@ def _read_npz(path, x_key, y_key, layout):
             )
 
         X = pick(x_key, "x" if x_key == "X" else None)
-        y = pick(y_key, "Y" if y_key == "y" else None, required=False)
+        # a file of images alone is a pool nobody has labeled yet; with any
+        # other array (or another y_key) a missing y is a misnamed one
+        alone = keys <= {x_key, "x", "label_names"} and y_key == "y"
+        y = pick(y_key, "Y" if y_key == "y" else None, required=not alone)
         label_names = archive["label_names"] if "label_names" in keys else None
     if X.ndim == 2:
         if X.dtype.kind not in "iufb":

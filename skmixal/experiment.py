@@ -680,27 +680,27 @@ def environment(torch_threads):
                               else int(torch_threads))}
 
 
-# what a run creates in its output folder before experiment.json: the locks,
-# and skmixal run's cache of a backbone's features
-_BEFORE_CONFIG = (".run.lock", ".tasks.lock", "embeddings")
+# what a run writes in its output folder besides experiment.json, the locks
+# and the embeddings cache
+_RUN_OUTPUTS = ("runs", "results.json", "results.csv", "learning_curve.png")
 
 
 def check_out_dir_is_ours(out_dir):
-    """A UserError if ``out_dir`` holds files a run did not write.
+    """A UserError if ``out_dir`` holds files of a run's names that no run wrote.
 
-    A folder without ``experiment.json`` is not a run's: its files are neither
-    deleted (``restart``) nor overwritten (``runs/``, ``results.csv``, plots).
-    A missing or empty folder, or one a run wrote, passes.
+    Without ``experiment.json`` the folder is not a run's: its ``runs/`` is
+    not deleted (``restart``), and no ``results.*`` or plot is overwritten.
+    Other files are never touched, so they are allowed.
     """
     out_dir = Path(out_dir)
     if not out_dir.is_dir() or (out_dir / "experiment.json").exists():
         return
-    held = sorted(p.name for p in out_dir.iterdir() if p.name not in _BEFORE_CONFIG)
+    held = sorted(name for name in _RUN_OUTPUTS if (out_dir / name).exists())
     if held:
-        shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
         raise UserError(
-            f"{out_dir} holds files that skmixal run did not write ({shown}) "
-            "and no experiment.json. Use a new or empty output directory.")
+            f"{out_dir} holds {', '.join(held)} but no experiment.json: they were "
+            "not written by skmixal run, which would overwrite or delete them. Use "
+            "another output directory, or move them.")
 
 
 def _check_resume(out_dir, config, restart, env):
@@ -793,7 +793,9 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
         Cold-start strategy for the initial labels (called with an unfitted
         estimator); ``None`` draws them at random.
     out_dir : str, path-like or None, default=None
-        Where rounds are saved as they complete; a rerun resumes from them.
+        Where rounds are saved as they complete; a rerun resumes from them. A
+        folder holding ``runs/`` or ``results.*`` without ``experiment.json``
+        (not a run's) is refused.
     restart : bool, default=False
         Discard saved rounds in ``out_dir`` first.
     n_jobs : int, default=1

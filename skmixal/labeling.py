@@ -46,6 +46,7 @@ import contextlib
 import csv
 import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -286,6 +287,9 @@ def _read_csv(path, columns):
     return out
 
 
+_WHOLE_NUMBER = re.compile(r"(-?\d+)\.0+")
+
+
 def _parse_class(text, classes, names=None):
     """Class code of a label typed as the class or (when known) its name."""
     lookup = {str(c): i for i, c in enumerate(classes.tolist())}
@@ -296,18 +300,13 @@ def _parse_class(text, classes, names=None):
     trimmed = [i for i, c in enumerate(classes.tolist()) if str(c).strip() == text]
     if len(trimmed) == 1:
         return trimmed[0]
-    if classes.dtype.kind in "iu":
-        # a spreadsheet writes integer classes back as 3.0
-        try:
-            value = float(text)
-        except ValueError:
-            value = None
-        if value is not None and value.is_integer() and str(int(value)) in lookup:
-            return lookup[str(int(value))]
     if names:
         by_name = {n.lower(): i for i, n in enumerate(names)}
-        return by_name.get(text.lower())
-    return None
+        if text.lower() in by_name:
+            return by_name[text.lower()]
+    # a spreadsheet writes the integer class 3 back as 3.0
+    whole = _WHOLE_NUMBER.fullmatch(text)
+    return lookup.get(whole.group(1)) if whole else None
 
 
 def _describe_classes(classes, names=None):
@@ -683,11 +682,16 @@ class _State:
                 f"directory (it was {info['name']!r} with shape {info['shape']}); "
                 "was it replaced? Use the original data (--data points to it "
                 "if it moved) or a new state directory.")
-        if override is not None:
+        stored = None if override is None else _stored_spec(override, self.dir)
+        if stored is not None and stored != info["spec"]:
             # the data moved: remember where, so later commands find it
-            self.meta["data"]["spec"] = _stored_spec(override, self.dir)
-            write_json(self.dir / "state.json", self.meta)
-            self.log(f"The state now points at {override}.")
+            if not self.writable():
+                self.log(f"{self.dir} is not writable: it still points at "
+                         f"{info['spec']}; pass --data {override} again.")
+            else:
+                self.meta["data"]["spec"] = stored
+                write_json(self.dir / "state.json", self.meta)
+                self.log(f"The state now points at {override}.")
         return data
 
     @property
@@ -938,6 +942,13 @@ def _write_thumbnails(state, ids, path):
 
 # --- init --------------------------------------------------------------------
 
+# every name the loop writes in its state folder (query_0003-1.csv: a query
+# kept aside by query --force; labels.npz.corrupt: a damaged file kept)
+_STATE_FILE = re.compile(
+    r"(labels\.(csv|npz)|test\.npz|model\.(pt|json)|state\.json|embeddings"
+    r"|query_\d+.*\.(csv|png)|labels\.npz\.corrupt.*)")
+
+
 def _check_new_state_dir(state_dir):
     if state_dir.exists() and not state_dir.is_dir():
         raise UserError(f"--state {state_dir} is a file; name a directory to "
@@ -950,12 +961,13 @@ def _check_new_state_dir(state_dir):
         name = old.get("data", {}).get("spec") if isinstance(old, dict) else None
         raise UserError(f"{state_dir} already holds a labeling state (dataset "
                         f"{name!r}); use another --state directory.")
-    if state_dir.is_dir() and (held := sorted(p.name for p in state_dir.iterdir())):
+    if state_dir.is_dir() and (held := sorted(
+            p.name for p in state_dir.iterdir() if _STATE_FILE.fullmatch(p.name))):
         shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
         raise UserError(
-            f"--state {state_dir} is not empty ({shown}): init writes labels.csv, "
-            "labels.npz, query CSVs and more there, and must not overwrite your "
-            "files. Name a new or empty directory.")
+            f"--state {state_dir} already holds files of the names the labeling "
+            f"loop writes ({shown}), and they would be overwritten. Name a new or "
+            "empty directory, or move them.")
 
 
 def _read_init_labels(initial_labels, test_labels, classes, n_samples, names):
@@ -1030,7 +1042,8 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
     Parameters
     ----------
     state_dir : str or path-like
-        Created if missing; an existing one must be empty.
+        Created if missing; an existing one must not hold files of the names
+        the loop writes (``labels.csv``, ``query_0000.csv``, ...).
     data : str, default="digits"
         Dataset spec for :func:`skmixal.datasets.load_dataset`. File paths are
         stored relative to ``state_dir``.

@@ -176,8 +176,8 @@ def default_module(input_shape, n_classes, **kwargs):
     ----------
     input_shape : tuple of int
         Shape of one sample: ``(F,)`` gives an :class:`MLP`, ``(C, H, W)`` a
-        :class:`SmallCNN`. Channels-last images (more than 4 "channels" and a
-        last axis of 1 or 3) are refused with a ``ValueError``.
+        :class:`SmallCNN`. Square channels-last images (``(H, H, 1)`` or
+        ``(H, H, 3)`` with ``H > 4``) are refused with a ``ValueError``.
     n_classes : int
         Number of classes.
     **kwargs
@@ -186,8 +186,10 @@ def default_module(input_shape, n_classes, **kwargs):
     if len(input_shape) == 1:
         return MLP(input_shape[0], n_classes, **kwargs)
     if len(input_shape) == 3:
-        channels, _, width = input_shape
-        if width in (1, 3) and channels > 4:
+        channels, height, width = input_shape
+        # square images read the wrong way round: (28, 28, 1), (32, 32, 3);
+        # (12, 16, 1) may be 12 channels of 16 x 1 and is left alone
+        if width in (1, 3) and channels > 4 and channels == height:
             # read as (C, H, W) it would train as many-channel images a few
             # pixels wide, and augmentation would shift the wrong axes
             raise ValueError(

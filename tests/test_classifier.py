@@ -853,6 +853,10 @@ def test_channels_last_images_are_refused_by_the_default_network(digits_small,
     first = np.ascontiguousarray(np.moveaxis(last, -1, 1))  # the advice works
     clf = MixupNetClassifier(min_steps=1, max_epochs=1).fit(first, y)
     assert clf.input_shape_ == (channels, 8, 8)
+    # not square: 8 channels of 8 x 1 may be meant, and are left alone
+    rows = X.reshape(-1, 8, 8, 1)[:, :, :4]
+    assert MixupNetClassifier(min_steps=1, max_epochs=1).fit(
+        rows, y).input_shape_ == (8, 4, 1)
 
 
 class _Linear(nn.Module):

@@ -1040,8 +1040,17 @@ def test_init_refuses_a_folder_holding_the_users_files(tmp_path, truth, capsys):
     before = snapshot(folder)
     assert main(["init", "--state", str(folder), "--test-labels", str(mine),
                  "--initial", "3", *FAST]) == 2
-    _no_traceback(capsys, "is not empty (labels.csv)", "new or empty directory")
+    _no_traceback(capsys, "already holds files of the names the labeling loop "
+                  "writes (labels.csv)")
     assert snapshot(folder) == before
+    # other files are the user's business: init leaves them and goes ahead
+    mine.rename(folder / "my_test_labels.csv")
+    (folder / ".gitkeep").write_text("")
+    before = snapshot(folder)
+    assert main(["init", "--state", str(folder), "--test-labels",
+                 str(folder / "my_test_labels.csv"), "--initial", "3", *FAST]) == 0
+    after = snapshot(folder)
+    assert {name: after[name] for name in before} == before
 
 
 @pytest.mark.parametrize("restart", [False, True])
@@ -1053,9 +1062,16 @@ def test_run_leaves_a_folder_it_did_not_write_alone(tmp_path, capsys, restart):
     (out / "results.csv").write_text("mine")
     argv = ["run", *TINY, "--strategies", "random", "--out", str(out)]
     assert main(argv + ["--restart"] * restart) == 2
-    _no_traceback(capsys, "did not write (results.csv, runs)", "no experiment.json")
+    _no_traceback(capsys, "holds results.csv, runs but no experiment.json")
     assert (out / "runs" / "tensorboard" / "events.log").read_text() == "precious"
     assert (out / "results.csv").read_text() == "mine"
+    # files of other names are left alone, and the run goes ahead
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert main(["run", *TINY, "--strategies", "random", "--out", str(other)]
+                + ["--restart"] * restart) == 0
+    assert (other / "notes.txt").read_text() == "mine"
 
 
 def test_run_without_mixing_has_no_mixup_arms(tmp_path, capsys):
@@ -1148,3 +1164,14 @@ def test_integer_classes_typed_back_as_floats_are_read(tmp_path, truth):
     query = state / "query_0001.csv"
     bad = fill(query, truth, rows=[(i, "3.5") for i in ids_of(query)])
     assert main(["teach", "--state", str(state), str(bad)]) == 2  # not a class
+
+
+def test_a_typed_label_reads_as_the_class_it_names_first():
+    parse = labeling._parse_class
+    numbers = np.array([0, 1, 2])
+    assert parse("2.0", numbers) == 2 and parse("2.00", numbers) == 2
+    assert parse("2.5", numbers) is None and parse("1_0", np.arange(12)) is None
+    # names come before the reading of 1.0 as the class 1
+    assert parse("1.0", numbers, ["1.0", "2.0", "3.0"]) == 0
+    # classes given as text with --classes 0,1,2
+    assert parse("3.0", np.array(["1", "2", "3"])) == 2

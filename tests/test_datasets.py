@@ -225,6 +225,12 @@ def test_npz_without_labels_loads_as_an_unlabeled_pool(tmp_path):
     data = load_npz(tmp_path / "pool.npz")
     assert data.y is None
     np.testing.assert_array_equal(data.X, X[:, None] / np.float32(255))
+    # beside another array, or with another y_key, a missing y is a misnamed one
+    np.savez(tmp_path / "named.npz", X=X, labels=np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"no array named 'y'.*\['X', 'labels'\]"):
+        load_npz(tmp_path / "named.npz")
+    with pytest.raises(ValueError, match=r"no array named 'label'"):
+        load_npz(tmp_path / "pool.npz", y_key="label")
 
 
 def test_npz_invalid_inputs(tmp_path):
