@@ -1117,6 +1117,14 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                             f"than once: {cls.tolist()}.")
         if len(cls) < 2:
             raise UserError(f"Need at least two distinct classes; got {cls.tolist()}.")
+        trimmed = {}
+        for c in cls.tolist():
+            trimmed.setdefault(str(c).strip(), []).append(c)
+        if clash := next((v for v in trimmed.values() if len(v) > 1), None):
+            raise UserError(
+                f"The classes {' and '.join(map(repr, clash))} differ only by "
+                "spaces around them, which an expert's typed label cannot show; "
+                "clean the data's labels or name the classes with --classes.")
         names = _label_names(loaded, cls)
         parsed = _read_init_labels(initial_labels, test_labels, cls, len(loaded.X),
                                    names)

@@ -1106,6 +1106,11 @@ def test_a_class_named_with_spaces_around_it_is_taught_by_its_trimmed_name(
     assert main(["status", "--state", str(state), "--cv", "0"]) == 0
     rebuilt = np.load(state / "labels.npz")
     assert rebuilt["codes"].tolist() == labels["codes"].tolist()
+    # 'dog' and 'dog ' cannot be typed apart: refused at init
+    np.savez(tmp_path / "clash.npz", X=X, y=np.array(["cat", "dog ", "dog"] * 20))
+    assert main(["init", "--data", f"npz:{tmp_path / 'clash.npz'}", "--state",
+                 str(tmp_path / "s2"), *FAST]) == 2
+    _no_traceback(capsys, "The classes 'dog' and 'dog ' differ only by spaces")
 
 
 def test_an_edit_of_labels_csv_is_refused_not_silently_reverted(taught, capsys):
