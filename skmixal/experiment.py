@@ -703,13 +703,15 @@ def check_out_dir_is_ours(out_dir):
             "another output directory, or move them.")
 
 
-def _check_resume(out_dir, config, restart, env):
+def _check_resume(out_dir, config, restart, env, complete=lambda: False):
     """Save the config; refuse to mix runs of a different experiment.
 
     Returns the environments that computed the folder's rounds, this one last.
     ``experiment.json`` keeps them under ``environments``: a resume in another
     one (another CPU, torch version or thread count) continues with a warning,
-    since the rounds it adds cannot equal those of an uninterrupted run.
+    since the rounds it adds cannot equal those of an uninterrupted run. When
+    ``complete()`` (every round saved already), this one computes nothing: it
+    is neither recorded nor warned about.
     """
     path = out_dir / "experiment.json"
     runs = out_dir / "runs"
@@ -729,6 +731,8 @@ def _check_resume(out_dir, config, restart, env):
                 "--restart (restart=True in Python) to discard them.")
         if not any(runs.rglob("round_*.json")):
             envs = []
+        elif envs and complete():
+            return envs
     if envs and env not in envs:
         last = envs[-1]
         changed = ", ".join(f"{k} {last.get(k)} -> {env[k]}" for k in env
@@ -835,13 +839,17 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
         if out_dir is not None:
             out_dir = Path(out_dir)
             stack.enter_context(_run_lock(out_dir))
-            envs = _check_resume(out_dir, config, restart, envs[0])
         tasks = _make_tasks(y, arms, seeds, cfg, out_dir)
         pool_size = len(tasks[0]["train_idx"])
+        n_rounds = len(_round_sizes(cfg, pool_size))
+        if out_dir is not None:
+            def complete():  # every round saved: this run computes nothing
+                return _count_rounds(tasks, n_rounds) == len(tasks) * n_rounds
+
+            envs = _check_resume(out_dir, config, restart, envs[0], complete)
         _warn_schedule(arms, cfg["budget"], pool_size)
         records = _execute(tasks, X, y, n_jobs=n_jobs, scheduler=scheduler,
-                           progress=progress,
-                           n_rounds=len(_round_sizes(cfg, pool_size)))
+                           progress=progress, n_rounds=n_rounds)
     return ExperimentResult(config=config, records=records,
                             arms=[a.name for a in arms], environments=envs)
 

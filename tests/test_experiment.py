@@ -187,6 +187,22 @@ def test_a_resume_in_another_environment_is_said_and_recorded(digits, tmp_path):
     assert _run(digits, arms=arms, budget=20).environments == [env]
 
 
+
+def test_a_finished_run_rerun_elsewhere_records_nothing(digits, tmp_path):
+    # its rounds are all saved: the rerun computes nothing, so it neither warns
+    # nor adds its environment to the record
+    arms = ARMS[:1]
+    first = _run(digits, arms=arms, budget=20, out_dir=tmp_path)
+    before = (tmp_path / "experiment.json").read_text()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        again = _run(digits, arms=arms, budget=20, out_dir=tmp_path, torch_threads=2)
+    assert not [w for w in seen if "environment" in str(w.message)]
+    assert again.environments == first.environments
+    assert (tmp_path / "experiment.json").read_text() == before
+    assert _strip(again.records) == _strip(first.records)
+
+
 class _SigintAtFit(Callback):
     """Sends SIGINT to this process during the n-th fit, as Ctrl-C would."""
 
