@@ -555,8 +555,7 @@ class MixupNetClassifier(NeuralNetClassifier):
                     # with a train_split, the training part is repeated after
                     # the split (get_split_datasets): a copy of a training row
                     # must never land in the validation part
-                    rows = prior_rows(codes, self.distribution_alignment,
-                                      len(self.classes_), randomness.numpy())
+                    rows = self._repeated_rows(codes)
                     if rows is not None:
                         X, y = multi_indexing(X, rows), y[rows]
                 seed_dropout(self.module_, randomness)
@@ -747,11 +746,14 @@ class MixupNetClassifier(NeuralNetClassifier):
         if self.train_split is None or method is None or not method.balances_labels:
             return dataset
         codes = _dataset_codes(dataset)
-        if codes is None:
-            return dataset
-        rows = prior_rows(codes, self.distribution_alignment, len(self.classes_),
-                          self._randomness.numpy())
+        rows = None if codes is None else self._repeated_rows(codes)
         return dataset if rows is None else Subset(dataset, rows.tolist())
+
+    def _repeated_rows(self, codes):
+        # MixMatch's labeled rows repeated to the alignment prior (or None),
+        # drawn from the fit's own generator
+        return prior_rows(codes, self.distribution_alignment, len(self.classes_),
+                          self._randomness.numpy())
 
     def get_iterator(self, dataset, training=False):
         """:func:`skmixal.iterators.make_iterator`: TensorLoader on the device,

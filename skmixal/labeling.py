@@ -452,13 +452,15 @@ def _refuse_journal_edits(state, journal, ids, codes):
         rows = _read_csv(journal, ("id", "label", "query"))
     except (OSError, ValueError, csv.Error):
         return  # only read back when labels.npz is damaged, and checked then
-    held = dict(zip(ids.tolist(), codes.tolist()))
+    # the journal's label as write_labels_journal wrote it, read back trimmed
+    held = {i: str(state.classes[c]).strip() for i, c in zip(ids.tolist(),
+                                                             codes.tolist())}
     edited = []
     for _, row in rows:
         sample = int(row["id"]) if row["id"].lstrip("-").isdigit() else None
-        if sample in held and _parse_class(row["label"], state.classes) != held[sample]:
+        if sample in held and row["label"] != held[sample]:
             edited.append(f"id {sample}: {row['label']!r} in labels.csv, "
-                          f"{str(state.classes[held[sample]])!r} in labels.npz")
+                          f"{held[sample]!r} in labels.npz")
     if edited:
         shown = "; ".join(edited[:5]) + ("; ..." if len(edited) > 5 else "")
         raise UserError(
