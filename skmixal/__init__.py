@@ -24,6 +24,7 @@ __all__ = [
     "SemiSupervisedCollapseWarning",
     "SmallCNN",
     "TensorLoader",
+    "TrainingDivergedError",
     "__version__",
     "alfamix_sampling",
     "badge_sampling",
@@ -45,8 +46,9 @@ _HOMES = {
     "SmallCNN": "skmixal.modules",
     "MixupNetClassifier": "skmixal.classifier",
     "PretrainedClassifier": "skmixal.finetune",
-    "SemiSupervisedCollapseWarning": "skmixal.training.guard",
+    "SemiSupervisedCollapseWarning": "skmixal.exceptions",
     "TensorLoader": "skmixal.iterators",
+    "TrainingDivergedError": "skmixal.exceptions",
 }
 
 

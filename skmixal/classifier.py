@@ -29,6 +29,7 @@ from skmixal._params import check_params
 from skmixal._reproducibility import FitRandomness, seed_dropout
 from skmixal._validation import as_numpy, check_features
 from skmixal.augment import AUGMENTATIONS
+from skmixal.exceptions import SemiSupervisedCollapseWarning, TrainingDivergedError
 from skmixal.iterators import (
     TensorLoader,
     UnlabeledSampler,
@@ -38,7 +39,7 @@ from skmixal.iterators import (
 from skmixal.modules import SmallCNN, default_module
 from skmixal.semi_supervised import prior_rows
 from skmixal.training import FitContext, loss_reader, method_class, resolve_method
-from skmixal.training.guard import SemiSupervisedCollapseWarning, fit_report
+from skmixal.training.guard import fit_report
 
 __all__ = ["MixupNetClassifier"]
 
@@ -772,7 +773,7 @@ class MixupNetClassifier(NeuralNetClassifier):
         """
         method = self.__dict__.get("_method")
         if method is None or not method.active:
-            return super().train_step(batch, **fit_params)
+            return self._check_loss(super().train_step(batch, **fit_params))
         Xi, yi = unpack_data(batch)
         if not (isinstance(Xi, torch.Tensor) and isinstance(yi, torch.Tensor)):
             raise TypeError(
@@ -788,11 +789,29 @@ class MixupNetClassifier(NeuralNetClassifier):
             Xi = Xi.unsqueeze(1)
         batch = method.batch(Xi, yi)
         method.context.step += 1
-        step = super().train_step(batch, **fit_params)
+        step = self._check_loss(super().train_step(batch, **fit_params))
         # the labeled rows come first: callbacks that cache training
         # predictions (EpochScoring(on_train=True)) pair them with this batch's
         # y, so they get those rows' outputs (on their mixed, augmented inputs)
         return dict(step, y_pred=step["y_pred"][:len(Xi)])
+
+    def _check_loss(self, step):
+        # A diverged network (too large a rate, unscaled inputs) has NaN
+        # weights: skorch trained on and predict gave class 0 for every row,
+        # silently. A non-finite loss with finite weights is a step a gradient
+        # scaler skipped (float16 mixed precision) and training goes on. skorch
+        # reads the loss with .item() after this anyway, so no extra sync.
+        loss = step["loss"]
+        if torch.is_tensor(loss) and not torch.isfinite(loss.detach()).all():
+            bad = [name for name, param in self.module_.named_parameters()
+                   if not torch.isfinite(param.detach()).all()]
+            if bad:
+                raise TrainingDivergedError(
+                    f"Training diverged: the loss became {loss.detach().item()} "
+                    f"in epoch {len(self.history)} and the network's weights are no "
+                    f"longer finite ({bad[0]}). Lower lr (now {self.lr}) or "
+                    "scale the inputs (e.g. to [0, 1], or with StandardScaler).")
+        return step
 
     def infer(self, x, **fit_params):
         """skorch's forward pass, under bfloat16 autocast for

@@ -41,6 +41,7 @@ from skmixal._fitting import (
     real_problem,
 )
 from skmixal._io import UserError
+from skmixal.exceptions import TrainingDivergedError
 
 __all__ = ["main"]
 
@@ -774,6 +775,17 @@ def _module_settings(args):
     return {"module": args.module, "module_kwargs": args.module_kwargs or {}}
 
 
+def _diverged_hint(args):
+    if args.command in ("run", "init"):
+        return "The flag is --lr."
+    # a state's settings are fixed at init; its labels are already saved
+    labels = shlex.quote(str(Path(args.state) / "labels.csv"))
+    return ("The labels are saved. This state's rate is fixed: to change it, "
+            "start a new state from its labels, with the same flags and a "
+            "smaller --lr: skmixal init --state NEW_STATE --initial-labels "
+            f"{labels} --lr ...")
+
+
 def _print_status(st, out):
     print(f"{st['dataset']}: {st['n_labels']} labels, {st['n_pool']} unlabeled, "
           f"{st['n_queries']} queries", file=out)
@@ -856,6 +868,10 @@ def main(argv=None):
                 _cmd_labeling(args, sys.stdout, sys.stderr)
     except UserError as exc:
         print(f"skmixal: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except TrainingDivergedError as exc:
+        # the user's setting (--lr) or data, not a bug: no traceback
+        print(f"skmixal: error: {exc} {_diverged_hint(args)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as exc:
         # the file system said no (read-only folder, full disk, a file where a

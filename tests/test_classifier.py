@@ -911,3 +911,40 @@ def test_vectors_given_to_an_image_model_name_the_image_shape(digits_small):
                        r"8\): pass images, e.g. X.reshape\(-1, 1, 8, 8\)"):
         clf.predict(X)
     assert clf.predict(X.reshape(-1, 1, 8, 8)).shape == (len(X),)
+
+
+# -- divergence ------------------------------------------------------------------------
+@pytest.mark.parametrize("semi", [None, "mixmatch"])
+def test_a_diverged_fit_stops_with_a_clear_error_instead_of_predicting_class_0(
+        digits_small, semi):
+    # lr=1e4 makes the weights NaN within the first epochs; before, skorch
+    # trained on for every min_steps step and predict gave class 0 for all rows
+    X, y, Xt, _ = digits_small
+    net = MixupNetClassifier(lr=1e4, max_epochs=3, min_steps=300, batch_size=32,
+                             semi_supervised=semi, random_state=0)
+    with pytest.raises(ValueError, match=r"diverged: the loss became nan in epoch "
+                       r"\d+ .*Lower lr \(now 10000.0\)"):
+        net.fit(X, y, X_unlabeled=Xt if semi else None)
+    # stopped at the first non-finite loss, not after min_steps' 30 epochs
+    assert len(net.history) < 10
+    assert not all(torch.isfinite(p).all() for p in net.module_.parameters())
+
+
+def test_a_skipped_non_finite_step_with_finite_weights_trains_on(digits_small):
+    # what a float16 gradient scaler does: a NaN loss, no update, weights intact
+    class Skipping(MixupNetClassifier):
+        def train_step_single(self, batch, **fit_params):
+            self._calls = getattr(self, "_calls", 0) + 1
+            if self._calls == 2:
+                step = super().train_step_single(batch, **fit_params)
+                return dict(step, loss=torch.tensor(float("nan")))
+            return super().train_step_single(batch, **fit_params)
+
+    X, y, Xt, _ = digits_small
+    params = dict(max_epochs=2, min_steps=0, batch_size=32, random_state=0)
+    net = Skipping(**params).fit(X, y)
+    assert np.isnan(net.history[0, "batches", 1, "train_loss"])
+    assert len(net.history) == 2
+    # the step itself ran as usual (only its loss reads NaN): the same model
+    plain = MixupNetClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(net.predict_proba(Xt), plain.predict_proba(Xt))

@@ -600,6 +600,54 @@ def test_a_bug_inside_training_keeps_its_traceback(tmp_path, monkeypatch):
         main(["run", *TINY, "--out", str(tmp_path / "o")])
 
 
+def _diverging(monkeypatch):
+    # what a too-large rate does: the loss turns NaN with the weights, here
+    # after the settings check's fit, in the first real one
+    from skmixal import MixupNetClassifier
+
+    original = MixupNetClassifier.train_step_single
+    calls = []
+
+    def diverged(self, batch, **fit_params):
+        step = original(self, batch, **fit_params)
+        calls.append(1)
+        if len(calls) < 5:
+            return step
+        with torch.no_grad():
+            next(self.module_.parameters()).fill_(float("nan"))
+        return dict(step, loss=torch.tensor(float("nan")))
+
+    monkeypatch.setattr(MixupNetClassifier, "train_step_single", diverged)
+
+
+def test_a_diverged_run_is_a_user_error_naming_the_rate(tmp_path, monkeypatch,
+                                                        capsys):
+    _diverging(monkeypatch)
+    assert main(["run", *TINY, "--out", str(tmp_path / "o")]) == 2
+    _no_traceback(capsys, "Training diverged: the loss became nan", "--lr")
+
+
+def test_a_diverged_labeling_fit_is_a_user_error_and_keeps_the_labels(
+        tmp_path, monkeypatch, capsys, truth):
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial", "10", *FAST]) == 0
+    _diverging(monkeypatch)
+    answers = fill(state / "query_0000.csv", truth)
+    assert main(["teach", "--state", str(state), str(answers)]) == 2
+    _no_traceback(capsys, "Training diverged: the loss became nan",
+                  "The labels are saved", "smaller --lr: skmixal init --state "
+                  f"NEW_STATE --initial-labels {state / 'labels.csv'} --lr ...")
+    monkeypatch.undo()
+    assert main(["status", "--state", str(state)]) == 0
+    assert "10 labels" in capsys.readouterr().out
+    # the hint works: a new state from those labels, with another rate
+    fresh = tmp_path / "fresh"
+    assert main(["init", "--state", str(fresh), "--initial-labels",
+                 str(state / "labels.csv"), *FAST, "--lr", "0.0005"]) == 0
+    assert main(["status", "--state", str(fresh)]) == 0
+    assert "10 labels" in capsys.readouterr().out
+
+
 # --- should-fix items ----------------------------------------------------------
 
 def test_label_names_in_query_thumbnails_and_teach(tmp_path, capsys):

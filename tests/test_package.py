@@ -31,3 +31,21 @@ def test_the_method_names_the_cli_and_runner_spell_out_are_the_estimators():
 
     assert set(SSL_METHODS) == set(METHODS)
     assert set(SSL_CHOICES) == {*METHODS, "auto"}
+
+
+def test_the_command_line_and_its_error_classes_load_without_torch():
+    # `skmixal --version` and a bad flag answer at once; main() catches
+    # TrainingDivergedError, so its home must stay torch-free
+    code = ("import sys, skmixal.cli, skmixal; "
+            "skmixal.TrainingDivergedError, skmixal.SemiSupervisedCollapseWarning; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_the_error_classes_are_the_ones_the_estimator_uses():
+    from skmixal.training import guard
+
+    assert guard.SemiSupervisedCollapseWarning is skmixal.SemiSupervisedCollapseWarning
+    assert issubclass(skmixal.TrainingDivergedError, ValueError)

@@ -25,6 +25,7 @@ import torch
 from skorch.utils import is_dataset
 
 from skmixal._validation import as_numpy
+from skmixal.exceptions import SemiSupervisedCollapseWarning
 
 __all__ = ["SemiSupervisedCollapseWarning", "assess", "effective_classes",
            "fit_report"]
@@ -44,10 +45,6 @@ MIN_POOL_SHARE = 0.5
 MIN_LABELED_ACCURACY = 0.8
 # steps at the end of the fit whose pool predictions are read
 WINDOW = 100
-
-
-class SemiSupervisedCollapseWarning(UserWarning):
-    """A semi-supervised fit collapsed (see :mod:`skmixal.training.guard`)."""
 
 
 def effective_classes(counts):
