@@ -522,9 +522,23 @@ def _add_loop_commands(sub):
     teach = sub.add_parser("teach", help="learn the labels of a filled-in query")
     _state_arg(teach)
     teach.add_argument("csv", help="the query CSV with its label column filled in "
-                       "(a class, or its name where the data set names them)")
+                       "(a class, or its name where the data set names them; "
+                       "skip: a sample you cannot label, never asked again)")
     _data_moved_arg(teach)
     _threads_arg(teach)
+
+    relabel = sub.add_parser(
+        "relabel", help="change labels already taught",
+        description="Change labels already taught, then refit the model. Give "
+        "a CSV id,label of taught samples with their right labels, e.g. an "
+        "edited copy of the state's labels.csv (rows left as they were are "
+        "ignored): a class, its name, or skip to take a sample out of the "
+        "labels.")
+    _state_arg(relabel)
+    relabel.add_argument("csv", help="CSV id,label of taught samples and their "
+                         "right labels")
+    _data_moved_arg(relabel)
+    _threads_arg(relabel)
 
     status = sub.add_parser("status", help="labels so far, class balance, accuracy")
     _state_arg(status)
@@ -729,6 +743,10 @@ def _cmd_labeling(args, out, err):
         n = labeling.teach_state(args.state, args.csv, data=data,
                                  torch_threads=threads, log=log)
         print(f"Taught {args.csv}; {n} labels in total.", file=out)
+    elif args.command == "relabel":
+        n = labeling.relabel_state(args.state, args.csv, data=data,
+                                   torch_threads=threads, log=log)
+        print(f"Relabeled {n} sample(s) from {args.csv}.", file=out)
     else:
         _print_status(labeling.state_status(args.state, cv=args.cv, data=data,
                                             torch_threads=threads, log=log), out)
@@ -787,8 +805,9 @@ def _diverged_hint(args):
 
 
 def _print_status(st, out):
-    print(f"{st['dataset']}: {st['n_labels']} labels, {st['n_pool']} unlabeled, "
-          f"{st['n_queries']} queries", file=out)
+    skipped = f", {st['n_skipped']} skipped" if st["n_skipped"] else ""
+    print(f"{st['dataset']}: {st['n_labels']} labels{skipped}, {st['n_pool']} "
+          f"unlabeled, {st['n_queries']} queries", file=out)
     names = st.get("class_names") or [None] * len(st["class_counts"])
     shown = [str(c) if n is None else f"{c} {n}"
              for c, n in zip(st["class_counts"], names)]

@@ -11,11 +11,15 @@ The state directory holds:
     Format version, dataset spec and fingerprint, classes, settings, and the
     list of queries issued (the last is pending until taught).
 ``labels.npz``
-    Labeled ids, their class codes, and the names of the queries taught.
+    Labeled ids, their class codes, the names of the queries taught, and the
+    ids the expert skipped (``skip`` instead of a label: never queried again,
+    never trained on).
 ``labels.csv``
-    The same labels as plain text (``id,label,query``), written just before
-    ``labels.npz``: if that is ever damaged, it is rebuilt from this file,
-    checked against the queries ``state.json`` records as taught.
+    The same labels as plain text (``id,label,query``; a skipped id has the
+    label ``skip``), written just before ``labels.npz``: if that is ever
+    damaged, it is rebuilt from this file, checked against the queries
+    ``state.json`` records as taught. A copy, not an input: labels are
+    changed with :func:`relabel_state`.
 ``test.npz`` (optional)
     A held-out labeled set for status.
 ``model.pt``, ``model.json``
@@ -85,12 +89,18 @@ from skmixal._io import (
     write_npz,
 )
 
-__all__ = ["RefitInterrupted", "check_model_settings", "init_state", "model_params",
-           "query_state", "state_status", "teach_state"]
+__all__ = ["SKIP", "RefitInterrupted", "check_model_settings", "init_state",
+           "model_params", "query_state", "relabel_state", "state_status",
+           "teach_state"]
 
 STATE_FORMAT = "skmixal-labeling-state"
 STATE_VERSION = 1
 _MAX_ERRORS = 10
+# what the expert types for a sample they cannot label (any case); a class of
+# that name, if a data set has one, takes precedence and the state cannot skip
+SKIP = "skip"
+# the code _read_labels_csv gives a skipped row; split off by its callers
+_SKIPPED = -1
 
 
 class RefitInterrupted(KeyboardInterrupt):
@@ -343,8 +353,13 @@ def _row_error(sample, label, code, seen, *, expected, n_samples, known):
     return None
 
 
-def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None):
-    """Parse and validate an id,label CSV; return (ids, codes) or raise UserError."""
+def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None,
+                     allow_skip=False, refused="nothing was taught"):
+    """Parse and validate an id,label CSV; return (ids, codes) or raise UserError.
+
+    With ``allow_skip``, a row labeled ``skip`` gets the code ``_SKIPPED``
+    (see :func:`_split_skipped`).
+    """
     path = Path(path)
     try:
         rows = _read_csv(path, ("id", "label"))
@@ -355,7 +370,8 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UserError(f"Cannot read {path}: {exc}") from None
     errors, ids, codes, seen = [], [], [], set()
-    known = _describe_classes(classes, names)
+    known = _describe_classes(classes, names) + (
+        f"; or {SKIP} to leave the sample out" if allow_skip else "")
     for line, row in rows:
         try:
             sample = int(row["id"])
@@ -363,6 +379,8 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None
             errors.append(f"line {line}: id {row['id']!r} is not an integer")
             continue
         code = _parse_class(row["label"], classes, names)
+        if code is None and allow_skip and row["label"].lower() == SKIP:
+            code = _SKIPPED
         problem = _row_error(sample, row["label"], code, seen, expected=expected,
                              n_samples=n_samples, known=known)
         if problem is not None:
@@ -379,9 +397,17 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None
     if errors:
         more = len(errors) - _MAX_ERRORS
         listed = "\n  ".join(errors[:_MAX_ERRORS])
-        raise UserError(f"{path}: nothing was taught; fix these and retry:\n  "
+        raise UserError(f"{path}: {refused}; fix these and retry:\n  "
                         f"{listed}" + (f"\n  ... and {more} more" if more > 0 else ""))
     return np.asarray(ids, np.int64), np.asarray(codes, np.int64)
+
+
+def _split_skipped(ids, codes):
+    """(labeled ids, their codes, skipped ids) of :func:`_read_labels_csv`'s
+    output."""
+    ids, codes = np.asarray(ids, np.int64), np.asarray(codes, np.int64)
+    kept = codes != _SKIPPED
+    return ids[kept], codes[kept], ids[~kept]
 
 
 def _filled_labels(path):
@@ -418,11 +444,17 @@ def _free_name(path):
 
 # --- labels.csv: the journal labels.npz is rebuilt from ----------------------
 
-def write_labels_journal(state_dir, ids, codes, taught, classes, queries):
-    """Write ``labels.csv``: the labels as plain text, rebuilt from if need be."""
-    rows = [{"id": int(i), "label": str(classes[c]), "query": q}
-            for i, c, q in zip(ids, codes, queries)]
+def write_labels_journal(state_dir, ids, labels, queries):
+    """Write ``labels.csv``: the labels as plain text (``skip`` for a skipped
+    id), rebuilt from if need be."""
+    rows = [{"id": int(i), "label": label, "query": q}
+            for i, label, q in zip(ids, labels, queries)]
     write_csv(Path(state_dir) / "labels.csv", rows, ["id", "label", "query"])
+
+
+def _journal_labels(classes, codes, skipped):
+    """labels.csv's label column: the labeled ids', then the skipped ids'."""
+    return [str(classes[c]) for c in codes] + [SKIP] * len(skipped)
 
 
 def _rebuild_labels(state, npz, problems):
@@ -434,18 +466,20 @@ def _rebuild_labels(state, npz, problems):
     journal = state.dir / "labels.csv"
     rows = _read_journal(state, journal, npz, problems)
     ids, codes, taught, report = _check_journal(state, rows)
+    ids, codes, skipped = _split_skipped(ids, codes)
     backup = _free_name(npz.with_name("labels.npz.corrupt"))
     os.replace(npz, backup)
-    state.write_labels(ids, codes, taught, journal=False)
+    state.write_labels(ids, codes, taught, skipped, journal=False)
+    shown = f", {len(skipped)} skipped" if len(skipped) else ""
     state.log(f"{npz} was corrupt ({'; '.join(problems)}); rebuilt it from "
-              f"{journal.name} ({len(ids)} labels, {report}). The damaged "
+              f"{journal.name} ({len(ids)} labels{shown}, {report}). The damaged "
               f"file is kept as {backup.name}.")
-    return ids, codes, taught
+    return ids, codes, taught, skipped
 
 
-def _refuse_journal_edits(state, journal, ids, codes):
-    """A UserError if labels.csv gives a labeled id another label than
-    labels.npz: a hand edit there would be overwritten by the next teach."""
+def _refuse_journal_edits(state, journal, ids, codes, skipped):
+    """A UserError if labels.csv gives a labeled (or skipped) id another label
+    than labels.npz: a hand edit there would be overwritten by the next teach."""
     if not journal.exists():
         return
     try:
@@ -455,6 +489,7 @@ def _refuse_journal_edits(state, journal, ids, codes):
     # the journal's label as write_labels_journal wrote it, read back trimmed
     held = {i: str(state.classes[c]).strip() for i, c in zip(ids.tolist(),
                                                              codes.tolist())}
+    held.update((i, SKIP) for i in skipped.tolist())
     edited = []
     for _, row in rows:
         sample = int(row["id"]) if row["id"].lstrip("-").isdigit() else None
@@ -467,8 +502,10 @@ def _refuse_journal_edits(state, journal, ids, codes):
             f"{journal} disagrees with labels.npz, which holds the labels skmixal "
             f"uses ({len(edited)} label(s): {shown}). labels.csv is the copy "
             "skmixal writes and rebuilds labels.npz from if that is damaged; edits "
-            "there are not read, and the next teach would overwrite them. Put "
-            "those labels back, or delete labels.csv (the next teach writes it "
+            "there are not read, and the next teach would overwrite them. To "
+            "change labels, copy labels.csv, put the labels back in it, edit "
+            "the copy and run `skmixal relabel --state STATE COPY.csv`; to "
+            "discard the edits, delete labels.csv (the next command writes it "
             "again). Nothing was changed.")
 
 
@@ -480,6 +517,8 @@ def _read_journal(state, journal, npz, problems):
         for _, r in rows:
             # cells are read trimmed: a class 'dog ' is matched as teach does
             code = _parse_class(r["label"], state.classes)
+            if code is None and r["label"] == SKIP:
+                code = _SKIPPED
             if code is None:
                 raise KeyError(r["label"])
             out.append((int(r["id"]), code, r["query"]))
@@ -493,7 +532,8 @@ def _read_journal(state, journal, npz, problems):
 
 
 def _check_journal(state, rows):
-    """ids, codes, taught and a report, checked against state.json.
+    """ids, codes (``_SKIPPED`` for a skipped id), taught and a report,
+    checked against state.json.
 
     The journal is written before labels.npz, so it never lags behind it;
     but it may come from an older skmixal (which wrote it second) or a
@@ -558,6 +598,7 @@ def _labels_of_query(state, query):
         return None
     try:
         return _read_labels_csv(path, state.classes, expected=set(query["ids"]),
+                                allow_skip=True,
                                 names=state.names)
     except UserError:
         return None
@@ -604,7 +645,7 @@ class _State:
                 "another tool or skmixal version.")
         self.classes = np.asarray(self.meta["classes"])
         self.names = self.meta.get("label_names")
-        self.ids, self.codes, self.taught = self._read_labels()
+        self.ids, self.codes, self.taught, self.skipped = self._read_labels()
         test = self._read_test()
         self.test_ids, self.test_codes = test["ids"], test["codes"]
         self._data = None
@@ -638,16 +679,20 @@ class _State:
         return arrays
 
     def _read_labels(self):
-        """ids, codes, taught from labels.npz, or rebuilt from labels.csv."""
+        """ids, codes, taught, skipped from labels.npz, or rebuilt from
+        labels.csv."""
         path, journal = self.dir / "labels.npz", self.dir / "labels.csv"
+        none = np.zeros(0, np.int64)
         if not path.exists():
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), []
+            return none, none, [], none
         arrays, problems = salvage_npz(path)
         if not problems and {"ids", "codes", "taught"} <= set(arrays):
             ids = arrays["ids"].astype(np.int64)
             codes = arrays["codes"].astype(np.int64)
-            _refuse_journal_edits(self, journal, ids, codes)
-            return ids, codes, [str(t) for t in arrays["taught"]]
+            # states written before skipping existed have no such array
+            skipped = arrays.get("skipped", none).astype(np.int64)
+            _refuse_journal_edits(self, journal, ids, codes, skipped)
+            return ids, codes, [str(t) for t in arrays["taught"]], skipped
         problems = problems or ["arrays missing"]
         if journal.exists():
             return _rebuild_labels(self, path, problems)
@@ -723,16 +768,19 @@ class _State:
     def labels_key(self):
         return fingerprint(self.ids, self.codes)
 
-    def write_labels(self, ids, codes, taught, *, journal=True):
+    def write_labels(self, ids, codes, taught, skipped, *, journal=True):
         ids, codes = np.asarray(ids, np.int64), np.asarray(codes, np.int64)
+        skipped = np.asarray(skipped, np.int64)
         if journal:
             # the journal first: a crash between the two writes leaves it ahead
             # of labels.npz (which still says the query is pending, so teaching
             # it again is right), never behind it with labels only in the npz
-            write_labels_journal(self.dir, ids, codes, taught, self.classes,
-                                 self.query_of(ids, taught))
+            every = np.concatenate([ids, skipped])
+            write_labels_journal(self.dir, every,
+                                 _journal_labels(self.classes, codes, skipped),
+                                 self.query_of(every, taught))
         write_npz(self.dir / "labels.npz", ids=ids, codes=codes,
-                  taught=np.asarray(taught, dtype=str))
+                  taught=np.asarray(taught, dtype=str), skipped=skipped)
 
     def query_of(self, ids, taught):
         """The query each labeled id came from ('initial' for --initial-labels)."""
@@ -740,14 +788,15 @@ class _State:
                  for i in q["ids"]}
         return [where.get(int(i), "initial") for i in ids]
 
-    def save_labels(self, ids, codes, taught):
-        self.write_labels(ids, codes, taught)
-        self.ids, self.codes, self.taught = (np.asarray(ids, np.int64),
-                                             np.asarray(codes, np.int64), taught)
+    def save_labels(self, ids, codes, taught, skipped):
+        self.write_labels(ids, codes, taught, skipped)
+        self.ids, self.codes, self.taught, self.skipped = (
+            np.asarray(ids, np.int64), np.asarray(codes, np.int64), taught,
+            np.asarray(skipped, np.int64))
 
     def pool(self):
-        """Ids neither labeled nor held out for testing."""
-        excluded = np.concatenate([self.ids, self.test_ids])
+        """Ids neither labeled, skipped nor held out for testing."""
+        excluded = np.concatenate([self.ids, self.skipped, self.test_ids])
         return np.setdiff1d(np.arange(len(self.data.X)), excluded)
 
     # -- the model: a cache of the fit on the current labels -----------------
@@ -977,8 +1026,10 @@ def _read_init_labels(initial_labels, test_labels, classes, n_samples, names):
     parsed = {}
     for key, csv_path in (("labels", initial_labels), ("test", test_labels)):
         if csv_path is not None:
+            # skipped rows: e.g. the labels.csv of another state of this data
             parsed[key] = _read_labels_csv(csv_path, classes, n_samples=n_samples,
-                                           names=names)
+                                           names=names,
+                                           allow_skip=key == "labels")
     if "labels" in parsed and "test" in parsed and np.intersect1d(
             parsed["labels"][0], parsed["test"][0]).size:
         raise UserError("The initial labels and the test labels share ids.")
@@ -1012,12 +1063,14 @@ def _write_new_state(state_dir, meta, parsed, classes):
             written.append(state_dir / "test.npz")
             write_npz(written[-1], ids=parsed["test"][0], codes=parsed["test"][1])
         if "labels" in parsed:
-            ids, codes = parsed["labels"]
+            ids, codes, skipped = _split_skipped(*parsed["labels"])
             written += [state_dir / "labels.csv", state_dir / "labels.npz"]
-            write_labels_journal(state_dir, ids, codes, ["initial"], classes,
-                                 ["initial"] * len(ids))
+            every = np.concatenate([ids, skipped])
+            write_labels_journal(state_dir, every,
+                                 _journal_labels(classes, codes, skipped),
+                                 ["initial"] * len(every))
             write_npz(written[-1], ids=ids, codes=codes,
-                      taught=np.asarray(["initial"]))
+                      taught=np.asarray(["initial"]), skipped=skipped)
         written.append(state_dir / "state.json")
         write_json(written[-1], meta)  # last: marks the state complete
     except OSError as exc:
@@ -1285,9 +1338,11 @@ def teach_state(state_dir, csv_path, *, data=None, torch_threads=None, log=_quie
     """Validate a filled-in query CSV, save its labels, then refit the model.
 
     Every row is checked first (ids of the last query, each exactly once,
-    labels among the known classes, or their names); on any problem nothing
-    changes. The labels are saved before the refit, so an interrupted refit
-    loses none (it raises :class:`RefitInterrupted`).
+    labels among the known classes, or their names, or ``skip`` for a sample
+    the expert cannot label: it is never queried again nor trained on); on
+    any problem nothing changes. The labels are saved before the refit, so
+    an interrupted refit loses none (it raises :class:`RefitInterrupted`).
+    :func:`relabel_state` changes a label once taught.
 
     Parameters
     ----------
@@ -1309,16 +1364,106 @@ def teach_state(state_dir, csv_path, *, data=None, torch_threads=None, log=_quie
         if pending is None:
             raise UserError("No query is waiting for labels; run `skmixal query` "
                             "first.")
-        ids, codes = _read_labels_csv(csv_path, state.classes,
-                                      expected=set(pending["ids"]), names=state.names)
+        ids, codes, skipped = _split_skipped(*_read_labels_csv(
+            csv_path, state.classes, expected=set(pending["ids"]),
+            names=state.names, allow_skip=True))
         state.check_writable("teach")
         state.data  # noqa: B018 -- check the data before changing anything
         state.save_labels(np.concatenate([state.ids, ids]),
                           np.concatenate([state.codes, codes]),
-                          [*state.taught, pending["file"]])
-        log(f"Saved {len(ids)} new labels ({len(state.ids)} in total).")
+                          [*state.taught, pending["file"]],
+                          np.concatenate([state.skipped, skipped]))
+        shown = f"; {len(skipped)} skipped" if len(skipped) else ""
+        log(f"Saved {len(ids)} new labels ({len(state.ids)} in total){shown}.")
         state.model()
         return len(state.ids)
+
+
+def relabel_state(state_dir, csv_path, *, data=None, torch_threads=None,
+                  log=_quiet):
+    """Change labels already taught, then refit the model.
+
+    The CSV (``id,label``, as for :func:`teach_state`; an edited copy of the
+    state's ``labels.csv`` will do) names taught ids, each with its right
+    label: a class, its name, or ``skip`` to take the sample out of the
+    labels (it is then never queried again); a skipped id given a class
+    becomes labeled. Rows whose label is unchanged are left alone. Every row
+    is checked first; on any problem nothing changes. Held-out test labels
+    are fixed at init, and the ids of a pending query are taught with
+    :func:`teach_state`.
+
+    Parameters
+    ----------
+    state_dir : str or path-like
+    csv_path : str or path-like
+    data, torch_threads, log
+        As for :func:`query_state`.
+
+    Returns
+    -------
+    n_changed : int
+        Labels changed (0: nothing was written and the model is kept).
+    """
+    with _threads(torch_threads):
+        state = _State(state_dir, data=data, log=log)
+        ids, codes = _read_labels_csv(
+            csv_path, state.classes, n_samples=state.meta["data"]["shape"][0],
+            names=state.names, allow_skip=True, refused="nothing was changed")
+        current = dict(zip(state.ids.tolist(), state.codes.tolist()))
+        current.update((i, _SKIPPED) for i in state.skipped.tolist())
+        _check_relabeled(state, csv_path, ids, current)
+        changes = {i: c for i, c in zip(ids.tolist(), codes.tolist())
+                   if current[i] != c}
+        if not changes:
+            log(f"Every label in {csv_path} is the one taught: nothing changed.")
+            return 0
+        state.check_writable("relabel")
+        state.data  # noqa: B018 -- check the data before changing anything
+
+        def shown(code):
+            return SKIP if code == _SKIPPED else str(state.classes[code])
+
+        listed = "; ".join(f"id {i}: {shown(current[i])} -> {shown(c)}"
+                           for i, c in list(changes.items())[:10])
+        # every id keeps its place; one moved between labeled and skipped
+        # goes last there
+        merged = {**current, **changes}
+        labeled = {i: c for i, c in current.items() if c != _SKIPPED}
+        labeled.update((i, c) for i, c in changes.items() if c != _SKIPPED)
+        labeled = {i: merged[i] for i in labeled if merged[i] != _SKIPPED}
+        skipped = [i for i in state.skipped.tolist() if merged[i] == _SKIPPED]
+        skipped += [i for i, c in changes.items() if c == _SKIPPED]
+        state.save_labels(list(labeled), list(labeled.values()), state.taught,
+                          skipped)
+        log(f"Changed {len(changes)} label(s): {listed}"
+            f"{' ...' if len(changes) > 10 else ''}. {len(state.ids)} labels"
+            f"{f', {len(state.skipped)} skipped' if len(state.skipped) else ''}.")
+        state.model()
+        return len(changes)
+
+
+def _check_relabeled(state, csv_path, ids, current):
+    """A UserError naming every id of ``ids`` that was not taught."""
+    test = set(state.test_ids.tolist())
+    pending = state.pending
+    waiting = set(pending["ids"]) if pending else set()
+    errors = []
+    for i in ids.tolist():
+        if i in current:
+            continue
+        if i in test:
+            errors.append(f"id {i} is a held-out test label (fixed at init)")
+        elif i in waiting:
+            errors.append(f"id {i} is in the pending query {pending['file']}: "
+                          "label it there and run `skmixal teach`")
+        else:
+            errors.append(f"id {i} was never taught")
+    if errors:
+        more = len(errors) - _MAX_ERRORS
+        listed = "\n  ".join(errors[:_MAX_ERRORS])
+        raise UserError(f"{csv_path}: nothing was changed; only taught labels can "
+                        f"be changed:\n  {listed}"
+                        + (f"\n  ... and {more} more" if more > 0 else ""))
 
 
 def _check_cv(cv):
@@ -1347,6 +1492,7 @@ def state_status(state_dir, *, cv=5, data=None, torch_threads=None, log=_quiet):
     status : dict
         ``n_labels``, ``class_counts`` (class -> count), ``class_names`` (list
         or None), ``pending`` (file or None), ``n_queries``, ``n_pool``,
+        ``n_skipped`` (samples the expert skipped),
         ``accuracy`` with ``accuracy_kind`` ("held-out", "k-fold
         cross-validated" or None), ``accuracy_note``: why there is no
         accuracy, or None, and ``fit_report``: the current model's
@@ -1367,8 +1513,9 @@ def state_status(state_dir, *, cv=5, data=None, torch_threads=None, log=_quiet):
                "class_names": state.names,
                "pending": state.pending and state.pending["file"],
                "n_queries": len(state.meta["queries"]),
+               "n_skipped": int(len(state.skipped)),
                "n_pool": int(state.meta["data"]["shape"][0] - len(state.ids)
-                             - len(state.test_ids))}
+                             - len(state.skipped) - len(state.test_ids))}
         out.update(_accuracy(state, counts, cv))
         out["fit_report"] = state.fit_report()
         return out
