@@ -438,13 +438,24 @@ def _round_sizes(cfg, pool_size):
     return sizes
 
 
-def _load_rounds(round_dir):
+def _load_rounds(round_dir, sizes):
+    """The saved rounds of a run that follow the schedule ``sizes``.
+
+    A run grown to a larger budget keeps its rounds; one whose saved round
+    labeled another number of samples (the last, short round of a smaller
+    budget, or rounds of a larger one) stops there, and the rounds from it
+    on are computed again.
+    """
     records = []
-    while round_dir is not None:
+    n_at = np.cumsum(sizes).tolist()
+    while round_dir is not None and len(records) < len(sizes):
         path = round_dir / f"round_{len(records):04d}.json"
         if not path.exists():
             break
-        records.append(read_json(path))
+        record = read_json(path)
+        if record.get("n_labeled") != n_at[len(records)]:
+            break
+        records.append(record)
     return records
 
 
@@ -505,7 +516,7 @@ def _run_rounds(task, X, y, progress):
     cfg = task["cfg"]
     round_dir = Path(task["round_dir"]) if task["round_dir"] else None
     sizes = _round_sizes(cfg, len(task["train_idx"]))
-    records = _load_rounds(round_dir)[:len(sizes)]
+    records = _load_rounds(round_dir, sizes)
     labeled = [i for rec in records for i in rec["queried"]]
     with thread_guard(cfg["torch_threads"]), InterruptGuard() as guard:
         model = _resume_model(task, X, y, sizes, records, labeled, guard)
@@ -703,8 +714,16 @@ def check_out_dir_is_ours(out_dir):
             "another output directory, or move them.")
 
 
+# what may change between runs into one folder: each run is one arm and seed
+# in its own folder, and a run's rounds are a prefix of a larger budget's
+_GROWABLE = ("arms", "seeds", "budget")
+
+
 def _check_resume(out_dir, config, restart, env, complete=lambda: False):
     """Save the config; refuse to mix runs of a different experiment.
+
+    Other seeds, arms or budget grow (or narrow) the same experiment: the
+    runs and rounds it has are kept, and only the missing ones are computed.
 
     Returns the environments that computed the folder's rounds, this one last.
     ``experiment.json`` keeps them under ``environments``: a resume in another
@@ -723,7 +742,8 @@ def _check_resume(out_dir, config, restart, env, complete=lambda: False):
         old = read_json(path)
         envs = old.pop("environments", [])
         diff = sorted(k for k in set(old) | set(config)
-                      if old.get(k) != config.get(k))
+                      if old.get(k) != config.get(k) and k not in _GROWABLE)
+        diff += _changed_arms(old.get("arms", []), config["arms"])
         if diff:
             raise UserError(
                 f"{out_dir} holds runs of a different experiment (differs in: "
@@ -841,17 +861,24 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
             stack.enter_context(_run_lock(out_dir))
         tasks = _make_tasks(y, arms, seeds, cfg, out_dir)
         pool_size = len(tasks[0]["train_idx"])
-        n_rounds = len(_round_sizes(cfg, pool_size))
+        sizes = _round_sizes(cfg, pool_size)
         if out_dir is not None:
             def complete():  # every round saved: this run computes nothing
-                return _count_rounds(tasks, n_rounds) == len(tasks) * n_rounds
+                return _count_rounds(tasks, sizes) == len(tasks) * len(sizes)
 
             envs = _check_resume(out_dir, config, restart, envs[0], complete)
         _warn_schedule(arms, cfg["budget"], pool_size)
         records = _execute(tasks, X, y, n_jobs=n_jobs, scheduler=scheduler,
-                           progress=progress, n_rounds=n_rounds)
+                           progress=progress, sizes=sizes)
     return ExperimentResult(config=config, records=records,
                             arms=[a.name for a in arms], environments=envs)
+
+
+def _changed_arms(old, new):
+    """'arm NAME' for each arm of both lists whose settings differ."""
+    before = {a["name"]: a for a in old}
+    return [f"arm {a['name']}" for a in new
+            if a["name"] in before and before[a["name"]] != a]
 
 
 def _make_tasks(y, arms, seeds, cfg, out_dir):
@@ -1030,16 +1057,17 @@ def _run_lock(out_dir):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _count_rounds(tasks, n_rounds):
-    return sum(min(n_rounds, len(list(Path(t["round_dir"]).glob("round_*.json"))))
+def _count_rounds(tasks, sizes):
+    """Saved rounds of ``tasks`` that follow the schedule ``sizes``."""
+    return sum(len(_load_rounds(Path(t["round_dir"]), sizes))
                for t in tasks if t["round_dir"])
 
 
-def _execute(tasks, X, y, *, n_jobs, scheduler, progress, n_rounds):
+def _execute(tasks, X, y, *, n_jobs, scheduler, progress, sizes):
     """Run the tasks sequentially, through joblib or on Dask; gather records."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks) * n_rounds, initial=_count_rounds(tasks, n_rounds),
+    bar = tqdm(total=len(tasks) * len(sizes), initial=_count_rounds(tasks, sizes),
                unit="round", desc="arms x seeds x rounds", disable=not progress)
     records = []
     stop = threading.Event()
@@ -1048,7 +1076,7 @@ def _execute(tasks, X, y, *, n_jobs, scheduler, progress, n_rounds):
         # workers save rounds as they finish them: count the files, so the bar
         # moves per round, not per whole arm and seed
         while not stop.wait(0.5):
-            count = _count_rounds(tasks, n_rounds)
+            count = _count_rounds(tasks, sizes)
             if count > bar.n:
                 bar.update(count - bar.n)
 
@@ -1078,7 +1106,7 @@ def _execute(tasks, X, y, *, n_jobs, scheduler, progress, n_rounds):
         stop.set()
         if watcher is not None:
             watcher.join()
-            bar.update(max(0, _count_rounds(tasks, n_rounds) - bar.n))
+            bar.update(max(0, _count_rounds(tasks, sizes) - bar.n))
         bar.close()
     order = {t["arm"].name: i for i, t in enumerate(tasks)}
     return sorted(records, key=lambda r: (order[r["arm"]], r["seed"], r["round"]))

@@ -252,10 +252,67 @@ def test_ctrl_c_during_fit_is_not_recorded(digits, tmp_path, warm_start,
 
 def test_other_experiment_in_out_dir_is_refused(digits, tmp_path):
     _run(digits, arms=ARMS[:1], out_dir=tmp_path, budget=20)
-    with pytest.raises(UserError, match="different experiment"):
-        _run(digits, arms=ARMS[:1], out_dir=tmp_path, budget=30)
-    result = _run(digits, arms=ARMS[:1], out_dir=tmp_path, budget=30, restart=True)
-    assert result.records[-1]["n_labeled"] == 30
+    with pytest.raises(UserError, match=r"different experiment \(differs in: "
+                       r"query_size\)"):
+        _run(digits, arms=ARMS[:1], out_dir=tmp_path, budget=20, query_size=5)
+    result = _run(digits, arms=ARMS[:1], out_dir=tmp_path, budget=20, query_size=5,
+                  restart=True)
+    assert [r["n_labeled"] for r in result.records] == [10, 15, 20]
+
+
+def test_an_arm_of_the_same_name_with_other_settings_is_refused(digits, tmp_path):
+    _run(digits, arms=ARMS[:1], out_dir=tmp_path, budget=20)
+    renamed = Arm("random", max_entropy, False)
+    with pytest.raises(UserError, match=r"differs in: arm random\)"):
+        _run(digits, arms=[renamed], out_dir=tmp_path, budget=20)
+
+
+def _spy_fits(monkeypatch):
+    import skmixal.experiment as experiment
+
+    fits, original = [], experiment._fit
+
+    def spy(model, task, r, *args):
+        fits.append((task["arm"].name, task["seed"], r))
+        return original(model, task, r, *args)
+
+    monkeypatch.setattr(experiment, "_fit", spy)
+    return fits
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_an_experiment_grows_by_seeds_arms_and_budget_as_if_run_at_once(
+        digits, tmp_path, monkeypatch, warm_start):
+    # more seeds, another arm and a larger budget, in three runs into one
+    # folder: the same records as one run with the final settings, and only
+    # the missing rounds computed (a budget of 35 ends on a short round)
+    final = dict(arms=ARMS, seeds=(0, 1), budget=40, warm_start=warm_start)
+    reference = _run(digits, **final)
+    _run(digits, arms=ARMS[:1], seeds=(0,), budget=35, out_dir=tmp_path,
+         warm_start=warm_start)
+    fits = _spy_fits(monkeypatch)
+    _run(digits, arms=ARMS[:1], seeds=(0, 1), budget=35, out_dir=tmp_path,
+         warm_start=warm_start)
+    assert {f[1] for f in fits} == {1}
+    fits.clear()
+    grown = _run(digits, **final, out_dir=tmp_path)
+    assert _strip(grown.records) == _strip(reference.records)
+    # seed 0 and 1 of random: the short round 3 (35 labels) again, on a refit
+    # of round 2 (warm: the chain 0..2); every round of the new arm
+    replay = [0, 1, 2] if warm_start else [2]
+    expected = sorted([("random", s, r) for s in (0, 1) for r in [*replay, 3]]
+                      + [("entropy+mixup", s, r) for s in (0, 1) for r in range(4)])
+    assert sorted(fits) == expected
+    saved = json.loads((tmp_path / "experiment.json").read_text())
+    assert saved["seeds"] == [0, 1] and saved["budget"] == 40
+    # narrowed again: the saved rounds answer, nothing is computed
+    fits.clear()
+    narrow = _run(digits, arms=ARMS[1:], seeds=(1,), budget=20, out_dir=tmp_path,
+                  warm_start=warm_start)
+    assert fits == []
+    assert _strip(narrow.records) == [r for r in _strip(reference.records)
+                                      if r["arm"] == "entropy+mixup"
+                                      and r["seed"] == 1 and r["n_labeled"] <= 20]
 
 
 def test_joblib_matches_sequential(digits):
