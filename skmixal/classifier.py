@@ -804,7 +804,8 @@ class MixupNetClassifier(NeuralNetClassifier):
         loss = step["loss"]
         if torch.is_tensor(loss) and not torch.isfinite(loss.detach()).all():
             bad = [name for name, param in self.module_.named_parameters()
-                   if not torch.isfinite(param.detach()).all()]
+                   if param.requires_grad
+                   and not torch.isfinite(param.detach()).all()]
             if bad:
                 raise TrainingDivergedError(
                     f"Training diverged: the loss became {loss.detach().item()} "

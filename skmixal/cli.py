@@ -794,8 +794,10 @@ def _module_settings(args):
 
 
 def _diverged_hint(args):
-    if args.command in ("run", "init"):
+    if args.command == "run":
         return "The flag is --lr."
+    if args.command == "init":
+        return ("Nothing was kept in --state; rerun init with a smaller --lr.")
     # a state's settings are fixed at init; its labels are already saved
     labels = shlex.quote(str(Path(args.state) / "labels.csv"))
     return ("The labels are saved. This state's rate is fixed: to change it, "

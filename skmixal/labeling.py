@@ -18,8 +18,9 @@ The state directory holds:
     The same labels as plain text (``id,label,query``; a skipped id has the
     label ``skip``), written just before ``labels.npz``: if that is ever
     damaged, it is rebuilt from this file, checked against the queries
-    ``state.json`` records as taught. A copy, not an input: labels are
-    changed with :func:`relabel_state`.
+    ``state.json`` records as taught. Read only by :func:`relabel_state`
+    (which applies labels corrected there); every other command refuses it
+    while it disagrees with ``labels.npz``.
 ``test.npz`` (optional)
     A held-out labeled set for status.
 ``model.pt``, ``model.json``
@@ -88,6 +89,7 @@ from skmixal._io import (
     write_json,
     write_npz,
 )
+from skmixal.exceptions import TrainingDivergedError
 
 __all__ = ["SKIP", "RefitInterrupted", "check_model_settings", "init_state",
            "model_params", "query_state", "relabel_state", "state_status",
@@ -361,6 +363,7 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None
     (see :func:`_split_skipped`).
     """
     path = Path(path)
+    allow_skip = allow_skip and _can_skip(classes, names)
     try:
         rows = _read_csv(path, ("id", "label"))
     except FileNotFoundError:
@@ -400,6 +403,13 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None
         raise UserError(f"{path}: {refused}; fix these and retry:\n  "
                         f"{listed}" + (f"\n  ... and {more} more" if more > 0 else ""))
     return np.asarray(ids, np.int64), np.asarray(codes, np.int64)
+
+
+def _can_skip(classes, names=None):
+    """Whether ``skip`` is free: no class or class name reads as it, in any
+    case (a class ``Skip`` must not be dropped as a skipped sample)."""
+    texts = [str(c).strip() for c in classes.tolist()] + list(names or [])
+    return all(t.lower() != SKIP for t in texts)
 
 
 def _split_skipped(ids, codes):
@@ -477,9 +487,15 @@ def _rebuild_labels(state, npz, problems):
     return ids, codes, taught, skipped
 
 
-def _refuse_journal_edits(state, journal, ids, codes, skipped):
+def _refuse_journal_edits(state, journal, ids, codes, skipped, relabeled=None):
     """A UserError if labels.csv gives a labeled (or skipped) id another label
-    than labels.npz: a hand edit there would be overwritten by the next teach."""
+    than labels.npz: a hand edit there would be overwritten by the next teach.
+
+    ``relabeled`` ({id: code}, ``_SKIPPED`` for skip) are the labels a relabel
+    is about to write: a difference they explain is an edit being applied
+    (``relabel`` given labels.csv itself) or a relabel interrupted between
+    its two writes, being finished.
+    """
     if not journal.exists():
         return
     try:
@@ -490,23 +506,31 @@ def _refuse_journal_edits(state, journal, ids, codes, skipped):
     held = {i: str(state.classes[c]).strip() for i, c in zip(ids.tolist(),
                                                              codes.tolist())}
     held.update((i, SKIP) for i in skipped.tolist())
+    relabeled = relabeled or {}
     edited = []
     for _, row in rows:
         sample = int(row["id"]) if row["id"].lstrip("-").isdigit() else None
-        if sample in held and row["label"] != held[sample]:
-            edited.append(f"id {sample}: {row['label']!r} in labels.csv, "
-                          f"{held[sample]!r} in labels.npz")
+        if sample not in held or row["label"] == held[sample]:
+            continue
+        if sample in relabeled:
+            code = _parse_class(row["label"], state.classes)
+            if code is None and row["label"] == SKIP and _can_skip(state.classes):
+                code = _SKIPPED
+            if code == relabeled[sample]:
+                continue
+        edited.append(f"id {sample}: {row['label']!r} in labels.csv, "
+                      f"{held[sample]!r} in labels.npz")
     if edited:
         shown = "; ".join(edited[:5]) + ("; ..." if len(edited) > 5 else "")
         raise UserError(
             f"{journal} disagrees with labels.npz, which holds the labels skmixal "
             f"uses ({len(edited)} label(s): {shown}). labels.csv is the copy "
             "skmixal writes and rebuilds labels.npz from if that is damaged; edits "
-            "there are not read, and the next teach would overwrite them. To "
-            "change labels, copy labels.csv, put the labels back in it, edit "
-            "the copy and run `skmixal relabel --state STATE COPY.csv`; to "
-            "discard the edits, delete labels.csv (the next command writes it "
-            "again). Nothing was changed.")
+            "by other commands, and the next teach would overwrite them. To "
+            f"apply them, run `skmixal relabel --state {state.dir} {journal}` "
+            "(this also finishes a relabel that was interrupted); to discard "
+            "them, delete labels.csv (the next command writes it again). "
+            "Nothing was changed.")
 
 
 def _read_journal(state, journal, npz, problems):
@@ -517,7 +541,7 @@ def _read_journal(state, journal, npz, problems):
         for _, r in rows:
             # cells are read trimmed: a class 'dog ' is matched as teach does
             code = _parse_class(r["label"], state.classes)
-            if code is None and r["label"] == SKIP:
+            if code is None and r["label"] == SKIP and _can_skip(state.classes):
                 code = _SKIPPED
             if code is None:
                 raise KeyError(r["label"])
@@ -626,7 +650,7 @@ def _why_unreadable(exc):
 class _State:
     """The state directory, loaded and checked; holds the data once loaded."""
 
-    def __init__(self, state_dir, *, data=None, log=_quiet):
+    def __init__(self, state_dir, *, data=None, log=_quiet, check_journal=True):
         self.dir = Path(state_dir)
         self.log = log
         if self.dir.is_file():
@@ -645,7 +669,8 @@ class _State:
                 "another tool or skmixal version.")
         self.classes = np.asarray(self.meta["classes"])
         self.names = self.meta.get("label_names")
-        self.ids, self.codes, self.taught, self.skipped = self._read_labels()
+        self.ids, self.codes, self.taught, self.skipped = self._read_labels(
+            check_journal)
         test = self._read_test()
         self.test_ids, self.test_codes = test["ids"], test["codes"]
         self._data = None
@@ -678,9 +703,10 @@ class _State:
                 "held-out set (status then cross-validates).")
         return arrays
 
-    def _read_labels(self):
+    def _read_labels(self, check_journal=True):
         """ids, codes, taught, skipped from labels.npz, or rebuilt from
-        labels.csv."""
+        labels.csv (checked against it unless ``check_journal`` is False:
+        relabel checks it with the labels it is given)."""
         path, journal = self.dir / "labels.npz", self.dir / "labels.csv"
         none = np.zeros(0, np.int64)
         if not path.exists():
@@ -691,7 +717,8 @@ class _State:
             codes = arrays["codes"].astype(np.int64)
             # states written before skipping existed have no such array
             skipped = arrays.get("skipped", none).astype(np.int64)
-            _refuse_journal_edits(self, journal, ids, codes, skipped)
+            if check_journal:
+                _refuse_journal_edits(self, journal, ids, codes, skipped)
             return ids, codes, [str(t) for t in arrays["taught"]], skipped
         problems = problems or ["arrays missing"]
         if journal.exists():
@@ -860,10 +887,10 @@ class _State:
         return net.set_params(max_epochs=base.max_epochs, min_steps=base.min_steps,
                               **overrides)
 
-    def _fresh_estimator(self, X, y):
+    def _fresh_estimator(self, X, y, warm=True):
         """What a refit trains: a new estimator, or, in a warm-start state with
         a saved model of earlier labels, that model continued (warm_start)."""
-        if (self.meta["config"].get("warm_start")
+        if (warm and self.meta["config"].get("warm_start")
                 and (self.dir / "model.pt").exists()):
             net = self._with_saved_weights(X, y, warm_start=True)
             if net is not None:
@@ -871,11 +898,12 @@ class _State:
                 return net
         return self.estimator()
 
-    def model(self):
+    def model(self, warm=True):
         """The model fitted on the current labels: loaded, or refitted and saved.
 
         On a state folder that cannot be written (``status`` needs no write
-        otherwise), the refitted model is used without being saved.
+        otherwise), the refitted model is used without being saved. ``warm``
+        False refits from scratch even in a warm-start state.
         """
         if len(self.ids) == 0:
             return None
@@ -889,7 +917,7 @@ class _State:
         self.log(f"Refitting the model: {len(y)} labels{extra} ...")
         try:
             with InterruptGuard() as guard:
-                net = self._fresh_estimator(X, y).fit(X, y, **fit_params)
+                net = self._fresh_estimator(X, y, warm).fit(X, y, **fit_params)
                 guard.check()
         except KeyboardInterrupt:
             raise RefitInterrupted(len(y)) from None
@@ -952,7 +980,9 @@ def _write_query(state, ids, name, *, replaces=None):
             # a third column, only as a reminder of the class names (teach
             # ignores it); without names the file stays the plain id,label
             hint = "type the class or its name: " + _describe_classes(
-                state.classes, state.names)
+                state.classes, state.names) + (
+                f"; or {SKIP} if you cannot tell"
+                if _can_skip(state.classes, state.names) else "")
             writer.writerow(["id", "label", "classes"])
             writer.writerows([int(i), "", hint if k == 0 else ""]
                              for k, i in enumerate(ids))
@@ -1215,6 +1245,7 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
             meta["config"]["backbone"] = {
                 "name": backbone, "input_size": cached[1]["input_size"],
                 "flip_average": cached[1]["flip_average"]}
+        created = not state_dir.exists()
         _write_new_state(state_dir, meta, parsed, cls)
         state = _State(state_dir, log=log)
         state._data = loaded
@@ -1225,8 +1256,28 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
             rng = np.random.default_rng(seed)
             picks = np.sort(rng.choice(state.pool(), n_initial, replace=False))
             return _write_query(state, picks, "query_0000.csv")
-        state.model()
+        try:
+            state.model()
+        except TrainingDivergedError:
+            # the state's settings diverge on its own labels: a state kept
+            # would refit them at every command, and block a retyped init
+            _remove_new_state(state_dir, created)
+            raise
         return None
+
+
+def _remove_new_state(state_dir, created):
+    """Remove what init wrote: the folder it created, or the files of the
+    loop's names in a folder that held none of them before."""
+    if created:
+        shutil.rmtree(state_dir, ignore_errors=True)
+        return
+    for path in state_dir.iterdir():
+        if _STATE_FILE.fullmatch(path.name):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _init_features(loaded, backbone, input_size, flip_average, log):
@@ -1299,7 +1350,10 @@ def query_state(state_dir, n=20, *, strategy=None, force=False, data=None,
         state.check_writable("query")  # before a refit that could not be saved
         pool = state.pool()
         if len(pool) == 0:
-            raise UserError("Every sample is labeled already.")
+            skipped = (f" or skipped ({len(state.skipped)} skipped; `skmixal "
+                       "relabel` can give one a label)" if len(state.skipped)
+                       else "")
+            raise UserError(f"Every sample is labeled{skipped} already.")
         if n > len(pool):
             log(f"Only {len(pool)} samples are left unlabeled: the query holds "
                 f"all {len(pool)}, not --n {n}.")
@@ -1405,13 +1459,16 @@ def relabel_state(state_dir, csv_path, *, data=None, torch_threads=None,
         Labels changed (0: nothing was written and the model is kept).
     """
     with _threads(torch_threads):
-        state = _State(state_dir, data=data, log=log)
+        state = _State(state_dir, data=data, log=log, check_journal=False)
         ids, codes = _read_labels_csv(
             csv_path, state.classes, n_samples=state.meta["data"]["shape"][0],
             names=state.names, allow_skip=True, refused="nothing was changed")
         current = dict(zip(state.ids.tolist(), state.codes.tolist()))
         current.update((i, _SKIPPED) for i in state.skipped.tolist())
         _check_relabeled(state, csv_path, ids, current)
+        _refuse_journal_edits(state, state.dir / "labels.csv", state.ids,
+                              state.codes, state.skipped,
+                              relabeled=dict(zip(ids.tolist(), codes.tolist())))
         changes = {i: c for i, c in zip(ids.tolist(), codes.tolist())
                    if current[i] != c}
         if not changes:
@@ -1438,7 +1495,9 @@ def relabel_state(state_dir, csv_path, *, data=None, torch_threads=None,
         log(f"Changed {len(changes)} label(s): {listed}"
             f"{' ...' if len(changes) > 10 else ''}. {len(state.ids)} labels"
             f"{f', {len(state.skipped)} skipped' if len(state.skipped) else ''}.")
-        state.model()
+        # from scratch, also in a warm-start state: the last model learned the
+        # labels being corrected
+        state.model(warm=False)
         return len(changes)
 
 

@@ -627,6 +627,25 @@ def test_a_diverged_run_is_a_user_error_naming_the_rate(tmp_path, monkeypatch,
     _no_traceback(capsys, "Training diverged: the loss became nan", "--lr")
 
 
+@pytest.mark.parametrize("folder", ["new", "existing"])
+def test_a_diverged_init_keeps_nothing_so_it_can_be_retyped(tmp_path, monkeypatch,
+                                                             capsys, truth, folder):
+    state = tmp_path / "state"
+    if folder == "existing":
+        state.mkdir()
+        (state / "notes.txt").write_text("mine")
+    labels = fill(tmp_path / "init.csv", truth, rows=[(i, truth[i]) for i in range(20)])
+    argv = ["init", "--state", str(state), "--initial-labels", str(labels), *FAST]
+    _diverging(monkeypatch)
+    assert main(argv) == 2
+    _no_traceback(capsys, "Training diverged", "Nothing was kept in --state; rerun "
+                  "init with a smaller --lr.")
+    kept = sorted(p.name for p in state.iterdir()) if state.exists() else None
+    assert kept == (None if folder == "new" else ["notes.txt"])
+    monkeypatch.undo()
+    assert main([*argv, "--lr", "0.0005"]) == 0
+
+
 def test_a_diverged_labeling_fit_is_a_user_error_and_keeps_the_labels(
         tmp_path, monkeypatch, capsys, truth):
     state = tmp_path / "state"
@@ -805,8 +824,8 @@ def test_scheduler_without_dask_gives_an_install_hint(tmp_path, capsys,
 def test_other_experiment_in_out_names_the_restart_flag(tmp_path, capsys):
     out = str(tmp_path / "o")
     assert main(["run", *TINY, "--out", out]) == 0
-    assert main(["run", *TINY, "--budget", "20", "--out", out]) == 2
-    _no_traceback(capsys, "pass --restart")
+    assert main(["run", *TINY, "--query-size", "5", "--out", out]) == 2
+    _no_traceback(capsys, "(differs in: query_size)", "pass --restart")
 
 
 # --- issue 16: a careless user, again ------------------------------------------

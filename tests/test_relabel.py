@@ -1,6 +1,7 @@
 """Skipping a sample (`skip` in a query) and changing a taught label (relabel)."""
 
 import csv
+import errno
 import json
 
 import numpy as np
@@ -227,7 +228,109 @@ def test_an_edit_of_labels_csv_is_refused_pointing_at_relabel(skipped, capsys):
     assert main(["status", "--state", str(state), "--cv", "0"]) == 2
     err = capsys.readouterr().err
     assert f"id {skips[0]}: '3' in labels.csv, 'skip' in labels.npz" in err
-    assert "skmixal relabel --state STATE COPY.csv" in err
+    assert (f"To apply them, run `skmixal relabel --state {state} "
+            f"{state / 'labels.csv'}`") in err
+    # which applies them: labels.csv edited in place is a relabel's input
+    assert main(["relabel", "--state", str(state), str(state / "labels.csv")]) == 0
+    labeled, held = _labels(state)
+    assert labeled[skips[0]] == 3 and held == [skips[1]]
+    assert main(["status", "--state", str(state), "--cv", "0"]) == 0
+
+
+def test_relabel_refuses_edits_of_labels_csv_it_is_not_given(skipped, truth,
+                                                              capsys):
+    state, skips = skipped
+    labeled, _ = _labels(state)
+    one, other = list(labeled)[:2]
+    text = (state / "labels.csv").read_text()
+    (state / "labels.csv").write_text(text.replace(f"\n{one},{truth[one]},",
+                                                   f"\n{one},{(truth[one] + 1) % 10},"))
+    before = snapshot(state)
+    fix = fill(state.parent / "fix.csv", truth, rows=[(other, (truth[other] + 1) % 10)])
+    assert main(["relabel", "--state", str(state), str(fix)]) == 2
+    err = capsys.readouterr().err
+    assert f"id {one}: '{(truth[one] + 1) % 10}' in labels.csv" in err
+    assert snapshot(state) == before
+
+
+def test_a_relabel_interrupted_between_its_writes_is_finished_by_rerunning_it(
+        skipped, truth, capsys, monkeypatch):
+    state, skips = skipped
+    labeled, _ = _labels(state)
+    one = list(labeled)[0]
+    fix = fill(state.parent / "fix.csv", truth, rows=[(one, (truth[one] + 1) % 10),
+                                                      (skips[0], truth[skips[0]])])
+
+    def crash(*args, **kwargs):
+        raise OSError(errno.EIO, "simulated crash", "labels.npz")
+
+    monkeypatch.setattr(labeling, "write_npz", crash)
+    assert main(["relabel", "--state", str(state), str(fix)]) == 2
+    monkeypatch.undo()
+    # labels.csv is ahead: other commands refuse, saying how to finish
+    assert main(["query", "--state", str(state), "--n", "2"]) == 2
+    assert "finishes a relabel that was interrupted" in capsys.readouterr().err
+    assert main(["relabel", "--state", str(state), str(fix)]) == 0
+    now, held = _labels(state)
+    assert now[one] == (truth[one] + 1) % 10 and now[skips[0]] == truth[skips[0]]
+    assert held == [skips[1]]
+    assert main(["query", "--state", str(state), "--n", "2"]) == 0
+
+
+def test_a_class_named_skip_in_another_case_turns_skipping_off(tmp_path, capsys):
+    X = load_dataset("digits").X[:40].reshape(-1, 8, 8)
+    y = np.where(np.arange(40) % 2, "Skip", "keep")
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--data", str(tmp_path / "d.npz"),
+                 "--initial", "4", *FAST]) == 0
+    ids = ids_of(state / "query_0000.csv")
+    fill(state / "query_0000.csv", y, rows=[(i, "skip") for i in ids])
+    assert main(["teach", "--state", str(state),
+                 str(state / "query_0000.csv")]) == 2
+    assert "has unknown class 'skip' (known classes: Skip, keep)" in \
+        capsys.readouterr().err
+
+
+def test_the_query_csv_reminds_of_skip_beside_the_class_names(tmp_path):
+    X = load_dataset("digits").X[:40].reshape(-1, 8, 8)
+    np.savez(tmp_path / "d.npz", X=X, y=np.arange(40) % 2,
+             label_names=np.asarray(["even", "odd"]))
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--data", str(tmp_path / "d.npz"),
+                 "--initial", "4", *FAST]) == 0
+    with open(state / "query_0000.csv", newline="") as fh:
+        first = next(csv.DictReader(fh))
+    assert first["classes"] == ("type the class or its name: 0 (even), 1 (odd); "
+                                "or skip if you cannot tell")
+
+
+def test_skips_that_use_up_the_pool_are_named_when_nothing_is_left(tmp_path,
+                                                                   truth, capsys):
+    data = digits_npz(tmp_path / "d.npz", n=12)
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--data", str(data),
+                 "--initial", "12", *FAST]) == 0
+    _teach_with_skips(state, truth, state / "query_0000.csv", [0, 1, 2, 3])
+    capsys.readouterr()
+    assert main(["query", "--state", str(state), "--n", "2"]) == 2
+    assert ("Every sample is labeled or skipped (4 skipped; `skmixal relabel` can "
+            "give one a label) already.") in capsys.readouterr().err
+
+
+def test_a_relabel_in_a_warm_start_state_refits_from_scratch(tmp_path, truth):
+    data = digits_npz(tmp_path / "d.npz", n=40)
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--data", str(data), "--warm-start",
+                 "--initial", "10", *FAST]) == 0
+    assert main(["teach", "--state", str(state),
+                 str(fill(state / "query_0000.csv", truth))]) == 0
+    one = ids_of(state / "query_0000.csv")[0]
+    fix = fill(tmp_path / "fix.csv", truth, rows=[(one, (truth[one] + 1) % 10)])
+    messages = []
+    assert labeling.relabel_state(state, fix, log=messages.append) == 1
+    assert messages[-1] == "Refitting the model: 10 labels ..."
+    assert not any("warm start" in m for m in messages)
 
 
 def test_a_new_state_from_labels_csv_keeps_the_skips(skipped, tmp_path):
