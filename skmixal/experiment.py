@@ -403,6 +403,18 @@ def _own_alpha(estimator, estimator_params):
     return estimator.get_params().get("mixup_alpha")
 
 
+def _own_method(estimator, estimator_params, X):
+    """The method of the ``ssl=True`` arms: the estimator's own
+    ``semi_supervised``, resolved for X's samples (None if it has none)."""
+    from skmixal.training import resolve_method
+
+    if estimator is None:
+        value = (estimator_params or {}).get("semi_supervised", "auto")
+    else:
+        value = estimator.get_params().get("semi_supervised")
+    return None if value is None else resolve_method(value, X.shape[1:])
+
+
 def _new_estimator(cfg, seed, mixup_alpha, method=True):
     if cfg["estimator"] is None:
         from skmixal.classifier import MixupNetClassifier
@@ -438,15 +450,16 @@ def _round_sizes(cfg, pool_size):
     return sizes
 
 
-def _load_rounds(round_dir, sizes):
+def _load_rounds(round_dir, sizes, start=0):
     """The saved rounds of a run that follow the schedule ``sizes``.
 
     A run grown to a larger budget keeps its rounds; one whose saved round
     labeled another number of samples (the last, short round of a smaller
     budget, or rounds of a larger one) stops there, and the rounds from it
-    on are computed again.
+    on are computed again. ``start``: rounds known to follow it already
+    (placeholders, not read).
     """
-    records = []
+    records = [None] * start
     n_at = np.cumsum(sizes).tolist()
     while round_dir is not None and len(records) < len(sizes):
         path = round_dir / f"round_{len(records):04d}.json"
@@ -457,6 +470,18 @@ def _load_rounds(round_dir, sizes):
             break
         records.append(record)
     return records
+
+
+def _drop_rounds_from(round_dir, first):
+    """Delete saved rounds ``first`` on: about to be recomputed (one of
+    another size, of a budget since changed), they and those chained on them
+    must never be read as this schedule's."""
+    if round_dir is None or not round_dir.is_dir():
+        return
+    for path in round_dir.glob("round_*.json"):
+        index = path.stem.removeprefix("round_")
+        if index.isdigit() and int(index) >= first:
+            path.unlink(missing_ok=True)
 
 
 def _watch_parent(parent_pid):
@@ -517,6 +542,8 @@ def _run_rounds(task, X, y, progress):
     round_dir = Path(task["round_dir"]) if task["round_dir"] else None
     sizes = _round_sizes(cfg, len(task["train_idx"]))
     records = _load_rounds(round_dir, sizes)
+    if len(records) < len(sizes):
+        _drop_rounds_from(round_dir, len(records))
     labeled = [i for rec in records for i in rec["queried"]]
     with thread_guard(cfg["torch_threads"]), InterruptGuard() as guard:
         model = _resume_model(task, X, y, sizes, records, labeled, guard)
@@ -719,7 +746,8 @@ def check_out_dir_is_ours(out_dir):
 _GROWABLE = ("arms", "seeds", "budget")
 
 
-def _check_resume(out_dir, config, restart, env, complete=lambda: False):
+def _check_resume(out_dir, config, restart, env, complete=lambda: False,
+                  own_method=None):
     """Save the config; refuse to mix runs of a different experiment.
 
     Other seeds, arms or budget grow (or narrow) the same experiment: the
@@ -730,20 +758,24 @@ def _check_resume(out_dir, config, restart, env, complete=lambda: False):
     one (another CPU, torch version or thread count) continues with a warning,
     since the rounds it adds cannot equal those of an uninterrupted run. When
     ``complete()`` (every round saved already), this one computes nothing: it
-    is neither recorded nor warned about.
+    is neither recorded nor warned about. ``arm_history`` keeps every arm the
+    folder ever ran, so that an arm dropped and later given back under its
+    name with other settings is refused too; ``own_method`` is the method an
+    arm with ``ssl: true`` trains with (the same arm as one naming it).
     """
     path = out_dir / "experiment.json"
     runs = out_dir / "runs"
     check_out_dir_is_ours(out_dir)
     if restart and runs.exists():
         shutil.rmtree(runs)
-    envs = []
+    envs, history = [], []
     if path.exists() and runs.exists():
         old = read_json(path)
         envs = old.pop("environments", [])
+        history = old.pop("arm_history", old.get("arms", []))
         diff = sorted(k for k in set(old) | set(config)
                       if old.get(k) != config.get(k) and k not in _GROWABLE)
-        diff += _changed_arms(old.get("arms", []), config["arms"])
+        diff += _changed_arms(history, config["arms"], own_method)
         if diff:
             raise UserError(
                 f"{out_dir} holds runs of a different experiment (differs in: "
@@ -752,6 +784,7 @@ def _check_resume(out_dir, config, restart, env, complete=lambda: False):
         if not any(runs.rglob("round_*.json")):
             envs = []
         elif envs and complete():
+            write_json(path, _saved_config(config, envs, history))
             return envs
     if envs and env not in envs:
         last = envs[-1]
@@ -766,8 +799,15 @@ def _check_resume(out_dir, config, restart, env, complete=lambda: False):
             UserWarning, stacklevel=3)
     if env not in envs:
         envs.append(env)
-    write_json(path, {**config, "environments": envs})
+    write_json(path, _saved_config(config, envs, history))
     return envs
+
+
+def _saved_config(config, envs, history):
+    """experiment.json: this run's config, the environments, every arm run."""
+    arms = {a["name"]: a for a in history}
+    arms.update((a["name"], a) for a in config["arms"])
+    return {**config, "environments": envs, "arm_history": list(arms.values())}
 
 
 def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
@@ -866,7 +906,9 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
             def complete():  # every round saved: this run computes nothing
                 return _count_rounds(tasks, sizes) == len(tasks) * len(sizes)
 
-            envs = _check_resume(out_dir, config, restart, envs[0], complete)
+            envs = _check_resume(out_dir, config, restart, envs[0], complete,
+                                 own_method=_own_method(estimator,
+                                                        estimator_params, X))
         _warn_schedule(arms, cfg["budget"], pool_size)
         records = _execute(tasks, X, y, n_jobs=n_jobs, scheduler=scheduler,
                            progress=progress, sizes=sizes)
@@ -874,11 +916,14 @@ def run_experiment(X, y, *, arms=None, strategies=DEFAULT_STRATEGIES,
                             arms=[a.name for a in arms], environments=envs)
 
 
-def _changed_arms(old, new):
+def _changed_arms(old, new, own_method=None):
     """'arm NAME' for each arm of both lists whose settings differ."""
-    before = {a["name"]: a for a in old}
+    def same(a):  # ssl true trains with the estimator's own method
+        return {**a, "ssl": own_method} if a.get("ssl") is True and own_method else a
+
+    before = {a["name"]: same(a) for a in old}
     return [f"arm {a['name']}" for a in new
-            if a["name"] in before and before[a["name"]] != a]
+            if a["name"] in before and before[a["name"]] != same(a)]
 
 
 def _make_tasks(y, arms, seeds, cfg, out_dir):
@@ -1057,17 +1102,30 @@ def _run_lock(out_dir):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _count_rounds(tasks, sizes):
-    """Saved rounds of ``tasks`` that follow the schedule ``sizes``."""
-    return sum(len(_load_rounds(Path(t["round_dir"]), sizes))
-               for t in tasks if t["round_dir"])
+def _count_rounds(tasks, sizes, known=None):
+    """Saved rounds of ``tasks`` that follow the schedule ``sizes``.
+
+    ``known`` ({round folder: count}), kept between calls, spares rereading
+    the rounds counted before: a task only adds rounds after them.
+    """
+    known = {} if known is None else known
+    for task in tasks:
+        if task["round_dir"]:
+            folder = Path(task["round_dir"])
+            have = known.get(folder, 0)
+            if have < len(sizes) and (
+                    folder / f"round_{have:04d}.json").exists():
+                known[folder] = len(_load_rounds(folder, sizes, start=have))
+    return sum(known.values())
 
 
 def _execute(tasks, X, y, *, n_jobs, scheduler, progress, sizes):
     """Run the tasks sequentially, through joblib or on Dask; gather records."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks) * len(sizes), initial=_count_rounds(tasks, sizes),
+    known = {}
+    bar = tqdm(total=len(tasks) * len(sizes), initial=_count_rounds(tasks, sizes,
+                                                                   known),
                unit="round", desc="arms x seeds x rounds", disable=not progress)
     records = []
     stop = threading.Event()
@@ -1076,7 +1134,7 @@ def _execute(tasks, X, y, *, n_jobs, scheduler, progress, sizes):
         # workers save rounds as they finish them: count the files, so the bar
         # moves per round, not per whole arm and seed
         while not stop.wait(0.5):
-            count = _count_rounds(tasks, sizes)
+            count = _count_rounds(tasks, sizes, known)
             if count > bar.n:
                 bar.update(count - bar.n)
 
@@ -1106,7 +1164,7 @@ def _execute(tasks, X, y, *, n_jobs, scheduler, progress, sizes):
         stop.set()
         if watcher is not None:
             watcher.join()
-            bar.update(max(0, _count_rounds(tasks, sizes) - bar.n))
+            bar.update(max(0, _count_rounds(tasks, sizes, known) - bar.n))
         bar.close()
     order = {t["arm"].name: i for i, t in enumerate(tasks)}
     return sorted(records, key=lambda r: (order[r["arm"]], r["seed"], r["round"]))

@@ -412,6 +412,16 @@ def _can_skip(classes, names=None):
     return all(t.lower() != SKIP for t in texts)
 
 
+def _journal_code(label, state):
+    """The code of a labels.csv cell (``_SKIPPED`` for skip), or None; read
+    as teach reads a query's cells."""
+    code = _parse_class(label, state.classes, state.names)
+    if (code is None and label.lower() == SKIP
+            and _can_skip(state.classes, state.names)):
+        return _SKIPPED
+    return code
+
+
 def _split_skipped(ids, codes):
     """(labeled ids, their codes, skipped ids) of :func:`_read_labels_csv`'s
     output."""
@@ -512,12 +522,9 @@ def _refuse_journal_edits(state, journal, ids, codes, skipped, relabeled=None):
         sample = int(row["id"]) if row["id"].lstrip("-").isdigit() else None
         if sample not in held or row["label"] == held[sample]:
             continue
-        if sample in relabeled:
-            code = _parse_class(row["label"], state.classes)
-            if code is None and row["label"] == SKIP and _can_skip(state.classes):
-                code = _SKIPPED
-            if code == relabeled[sample]:
-                continue
+        if sample in relabeled and _journal_code(row["label"], state) == relabeled[
+                sample]:
+            continue
         edited.append(f"id {sample}: {row['label']!r} in labels.csv, "
                       f"{held[sample]!r} in labels.npz")
     if edited:
@@ -540,9 +547,7 @@ def _read_journal(state, journal, npz, problems):
         out = []
         for _, r in rows:
             # cells are read trimmed: a class 'dog ' is matched as teach does
-            code = _parse_class(r["label"], state.classes)
-            if code is None and r["label"] == SKIP and _can_skip(state.classes):
-                code = _SKIPPED
+            code = _journal_code(r["label"], state)
             if code is None:
                 raise KeyError(r["label"])
             out.append((int(r["id"]), code, r["query"]))

@@ -313,6 +313,56 @@ def test_an_experiment_grows_by_seeds_arms_and_budget_as_if_run_at_once(
     assert _strip(narrow.records) == [r for r in _strip(reference.records)
                                       if r["arm"] == "entropy+mixup"
                                       and r["seed"] == 1 and r["n_labeled"] <= 20]
+    saved = json.loads((tmp_path / "experiment.json").read_text())
+    assert saved["seeds"] == [1] and saved["budget"] == 20
+    assert [a["name"] for a in saved["arm_history"]] == ["random", "entropy+mixup"]
+
+
+def test_a_round_recomputed_for_another_budget_drops_the_rounds_after_it(
+        digits, tmp_path):
+    # 40 -> 35: round 3 (40 labels) becomes a 35-label one; nothing chained on
+    # the old round may stay
+    _run(digits, arms=ARMS[:1], budget=40, out_dir=tmp_path, query_size=5,
+         n_initial=10)
+    folder = tmp_path / "runs" / "random" / "seed_0"
+    assert len(list(folder.glob("round_*.json"))) == 7
+    _run(digits, arms=ARMS[:1], budget=22, out_dir=tmp_path, query_size=5,
+         n_initial=10)
+    saved = sorted(folder.glob("round_*.json"))
+    assert [json.loads(p.read_text())["n_labeled"] for p in saved] == [10, 15, 20, 22]
+    grown = _run(digits, arms=ARMS[:1], budget=40, out_dir=tmp_path, query_size=5,
+                 n_initial=10)
+    reference = _run(digits, arms=ARMS[:1], budget=40, query_size=5, n_initial=10)
+    assert _strip(grown.records) == _strip(reference.records)
+
+
+def test_an_arm_dropped_and_given_back_with_other_settings_is_refused(digits,
+                                                                      tmp_path):
+    _run(digits, arms=[Arm("x", random_pick, False), ARMS[0]], out_dir=tmp_path,
+         budget=20)
+    _run(digits, arms=ARMS[:1], seeds=(0, 1), out_dir=tmp_path, budget=20)
+    with pytest.raises(UserError, match=r"differs in: arm x\)"):
+        _run(digits, arms=[Arm("x", max_entropy, False), ARMS[0]], out_dir=tmp_path,
+             budget=20)
+
+
+def test_arms_of_the_estimators_own_method_and_of_its_name_are_one(tmp_path,
+                                                                   monkeypatch):
+    # the CLI records --semi-supervised mixmatch as ssl=True, and mixmatch
+    # with fixmatch by name: adding fixmatch must keep the mixmatch runs
+    X, y = load_digits(return_X_y=True)
+    images = (X / 16.0).reshape(-1, 1, 8, 8).astype(np.float32)
+    params = dict(seeds=(0,), n_initial=10, query_size=10, budget=20,
+                  estimator_params={"max_epochs": 2, "min_steps": 10},
+                  progress=False, out_dir=tmp_path)
+    run_experiment(images, y, arms=make_arms(["margin"], baselines=False, mixup=False,
+                                             semi_supervised=True), **params)
+    fits = _spy_fits(monkeypatch)
+    both = make_arms(["margin"], baselines=False, mixup=False,
+                     semi_supervised=["mixmatch", "fixmatch"])
+    assert [a.name for a in both] == ["margin+mixup+ssl", "margin+fixmatch"]
+    run_experiment(images, y, arms=both, **params)
+    assert {f[0] for f in fits} == {"margin+fixmatch"}
 
 
 def test_joblib_matches_sequential(digits):

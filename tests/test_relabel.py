@@ -339,3 +339,18 @@ def test_a_new_state_from_labels_csv_keeps_the_skips(skipped, tmp_path):
     messages = []
     labeling.state_status(fresh, cv=0, log=messages.append)
     assert any("(8 labels, 2 skipped, none lost)" in m for m in messages)
+
+
+def test_labels_csv_edited_in_place_is_read_as_teach_reads_a_query(skipped, truth):
+    # any case for skip, a class name where the data has names: as in a query
+    state, skips = skipped
+    labeled, _ = _labels(state)
+    one = list(labeled)[0]
+    text = (state / "labels.csv").read_text()
+    (state / "labels.csv").write_text(
+        text.replace(f"\n{one},{truth[one]},", f"\n{one},Skip,")
+        .replace(f"\n{skips[0]},skip,", f"\n{skips[0]},{truth[skips[0]]}.0,"))
+    assert labeling.relabel_state(state, state / "labels.csv") == 2
+    now, held = _labels(state)
+    assert one not in now and now[skips[0]] == truth[skips[0]]
+    assert held == sorted([skips[1], one])
