@@ -810,7 +810,8 @@ class MixupNetClassifier(NeuralNetClassifier):
                 raise TrainingDivergedError(
                     f"Training diverged: the loss became {loss.detach().item()} "
                     f"in epoch {len(self.history)} and the network's weights are no "
-                    f"longer finite ({bad[0]}). Lower lr (now {self.lr}) or "
+                    f"longer finite ({bad[0]}). Lower lr (now "
+                    f"{self.optimizer_.param_groups[0]['lr']}) or "
                     "scale the inputs (e.g. to [0, 1], or with StandardScaler).")
         return step
 

@@ -751,7 +751,9 @@ def _check_resume(out_dir, config, restart, env, complete=lambda: False,
     """Save the config; refuse to mix runs of a different experiment.
 
     Other seeds, arms or budget grow (or narrow) the same experiment: the
-    runs and rounds it has are kept, and only the missing ones are computed.
+    runs and rounds it has are kept, and only the missing ones are computed;
+    a saved round of another size than the new schedule's (a short last
+    round) is computed again, and the saved rounds after it are dropped.
 
     Returns the environments that computed the folder's rounds, this one last.
     ``experiment.json`` keeps them under ``environments``: a resume in another

@@ -18,8 +18,8 @@ The state directory holds:
     The same labels as plain text (``id,label,query``; a skipped id has the
     label ``skip``), written just before ``labels.npz``: if that is ever
     damaged, it is rebuilt from this file, checked against the queries
-    ``state.json`` records as taught. Read only by :func:`relabel_state`
-    (which applies labels corrected there); every other command refuses it
+    ``state.json`` records as taught. Hand edits there are applied only by
+    :func:`relabel_state` given that file; every other command refuses it
     while it disagrees with ``labels.npz``.
 ``test.npz`` (optional)
     A held-out labeled set for status.
@@ -363,7 +363,6 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None
     (see :func:`_split_skipped`).
     """
     path = Path(path)
-    allow_skip = allow_skip and _can_skip(classes, names)
     try:
         rows = _read_csv(path, ("id", "label"))
     except FileNotFoundError:
@@ -374,16 +373,15 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None
         raise UserError(f"Cannot read {path}: {exc}") from None
     errors, ids, codes, seen = [], [], [], set()
     known = _describe_classes(classes, names) + (
-        f"; or {SKIP} to leave the sample out" if allow_skip else "")
+        f"; or {SKIP} to leave the sample out"
+        if allow_skip and _can_skip(classes, names) else "")
     for line, row in rows:
         try:
             sample = int(row["id"])
         except ValueError:
             errors.append(f"line {line}: id {row['id']!r} is not an integer")
             continue
-        code = _parse_class(row["label"], classes, names)
-        if code is None and allow_skip and row["label"].lower() == SKIP:
-            code = _SKIPPED
+        code = _label_code(row["label"], classes, names, allow_skip=allow_skip)
         problem = _row_error(sample, row["label"], code, seen, expected=expected,
                              n_samples=n_samples, known=known)
         if problem is not None:
@@ -398,11 +396,16 @@ def _read_labels_csv(path, classes, *, expected=None, n_samples=None, names=None
     if not ids and not errors:
         errors.append("no labeled rows")
     if errors:
-        more = len(errors) - _MAX_ERRORS
-        listed = "\n  ".join(errors[:_MAX_ERRORS])
-        raise UserError(f"{path}: {refused}; fix these and retry:\n  "
-                        f"{listed}" + (f"\n  ... and {more} more" if more > 0 else ""))
+        _raise_row_errors(f"{path}: {refused}; fix these and retry", errors)
     return np.asarray(ids, np.int64), np.asarray(codes, np.int64)
+
+
+def _raise_row_errors(headline, errors):
+    """A UserError: ``headline``, then the first ``_MAX_ERRORS`` problems."""
+    more = len(errors) - _MAX_ERRORS
+    listed = "\n  ".join(errors[:_MAX_ERRORS])
+    raise UserError(f"{headline}:\n  {listed}"
+                    + (f"\n  ... and {more} more" if more > 0 else ""))
 
 
 def _can_skip(classes, names=None):
@@ -412,14 +415,19 @@ def _can_skip(classes, names=None):
     return all(t.lower() != SKIP for t in texts)
 
 
-def _journal_code(label, state):
-    """The code of a labels.csv cell (``_SKIPPED`` for skip), or None; read
-    as teach reads a query's cells."""
-    code = _parse_class(label, state.classes, state.names)
-    if (code is None and label.lower() == SKIP
-            and _can_skip(state.classes, state.names)):
+def _label_code(text, classes, names=None, *, allow_skip=False):
+    """The code of a typed label: a class, its name, or (``allow_skip``)
+    ``skip`` in any case as ``_SKIPPED`` where no class reads so; else None."""
+    code = _parse_class(text, classes, names)
+    if (code is None and allow_skip and text.lower() == SKIP
+            and _can_skip(classes, names)):
         return _SKIPPED
     return code
+
+
+def _journal_code(label, state):
+    """The code of a labels.csv cell (``_SKIPPED`` for skip), or None."""
+    return _label_code(label, state.classes, state.names, allow_skip=True)
 
 
 def _split_skipped(ids, codes):
@@ -533,11 +541,11 @@ def _refuse_journal_edits(state, journal, ids, codes, skipped, relabeled=None):
             f"{journal} disagrees with labels.npz, which holds the labels skmixal "
             f"uses ({len(edited)} label(s): {shown}). labels.csv is the copy "
             "skmixal writes and rebuilds labels.npz from if that is damaged; edits "
-            "by other commands, and the next teach would overwrite them. To "
-            f"apply them, run `skmixal relabel --state {state.dir} {journal}` "
-            "(this also finishes a relabel that was interrupted); to discard "
-            "them, delete labels.csv (the next command writes it again). "
-            "Nothing was changed.")
+            "there are not read by other commands, and the next teach would "
+            f"overwrite them. To apply them, run `skmixal relabel --state "
+            f"{state.dir} {journal}` (this also finishes a relabel that was "
+            "interrupted); to discard them, delete labels.csv (the next teach "
+            "or relabel writes it again). Nothing was changed.")
 
 
 def _read_journal(state, journal, npz, problems):
@@ -892,10 +900,10 @@ class _State:
         return net.set_params(max_epochs=base.max_epochs, min_steps=base.min_steps,
                               **overrides)
 
-    def _fresh_estimator(self, X, y, warm=True):
+    def _fresh_estimator(self, X, y):
         """What a refit trains: a new estimator, or, in a warm-start state with
         a saved model of earlier labels, that model continued (warm_start)."""
-        if (warm and self.meta["config"].get("warm_start")
+        if (self.meta["config"].get("warm_start")
                 and (self.dir / "model.pt").exists()):
             net = self._with_saved_weights(X, y, warm_start=True)
             if net is not None:
@@ -903,12 +911,11 @@ class _State:
                 return net
         return self.estimator()
 
-    def model(self, warm=True):
+    def model(self):
         """The model fitted on the current labels: loaded, or refitted and saved.
 
         On a state folder that cannot be written (``status`` needs no write
-        otherwise), the refitted model is used without being saved. ``warm``
-        False refits from scratch even in a warm-start state.
+        otherwise), the refitted model is used without being saved.
         """
         if len(self.ids) == 0:
             return None
@@ -922,7 +929,7 @@ class _State:
         self.log(f"Refitting the model: {len(y)} labels{extra} ...")
         try:
             with InterruptGuard() as guard:
-                net = self._fresh_estimator(X, y, warm).fit(X, y, **fit_params)
+                net = self._fresh_estimator(X, y).fit(X, y, **fit_params)
                 guard.check()
         except KeyboardInterrupt:
             raise RefitInterrupted(len(y)) from None
@@ -1088,35 +1095,42 @@ def _check_first_query(n_initial, n_samples, parsed):
                         "fewer.")
 
 
-def _write_new_state(state_dir, meta, parsed, classes):
+def _write_new_state(state_dir, meta, parsed, classes, created):
     """Write test.npz, the labels and state.json; on failure leave nothing."""
-    created = not state_dir.exists()
-    written = []
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         if "test" in parsed:
-            written.append(state_dir / "test.npz")
-            write_npz(written[-1], ids=parsed["test"][0], codes=parsed["test"][1])
+            write_npz(state_dir / "test.npz", ids=parsed["test"][0],
+                      codes=parsed["test"][1])
         if "labels" in parsed:
             ids, codes, skipped = _split_skipped(*parsed["labels"])
-            written += [state_dir / "labels.csv", state_dir / "labels.npz"]
             every = np.concatenate([ids, skipped])
             write_labels_journal(state_dir, every,
                                  _journal_labels(classes, codes, skipped),
                                  ["initial"] * len(every))
-            write_npz(written[-1], ids=ids, codes=codes,
+            write_npz(state_dir / "labels.npz", ids=ids, codes=codes,
                       taught=np.asarray(["initial"]), skipped=skipped)
-        written.append(state_dir / "state.json")
-        write_json(written[-1], meta)  # last: marks the state complete
+        write_json(state_dir / "state.json", meta)  # last: marks it complete
     except OSError as exc:
         # a read-only or full disk: leave nothing half made behind
         tag_os_error(exc, "writing")  # the mkdir, too
-        if created:
-            shutil.rmtree(state_dir, ignore_errors=True)
-        else:
-            for path in written:
-                path.unlink(missing_ok=True)
+        _undo_new_state(state_dir, created)
         raise
+
+
+def _undo_new_state(state_dir, created):
+    """Remove what init wrote: the folder it created, or else the files of
+    the loop's names (:func:`_check_new_state_dir` saw none there before)."""
+    if created:
+        shutil.rmtree(state_dir, ignore_errors=True)
+        return
+    with contextlib.suppress(OSError):  # the error being reported comes first
+        for path in state_dir.iterdir():
+            if _STATE_FILE.fullmatch(path.name):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
 
 
 def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
@@ -1242,8 +1256,8 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                        "semi_supervised": bool(semi_supervised),
                        "warm_start": bool(warm_start)},
             "queries": [],
-            # how many labels came from --initial-labels: a rebuild of labels.npz
-            # from its journal checks it has them all
+            # how many rows (labels and skips) came from --initial-labels: a
+            # rebuild of labels.npz from its journal checks it has them all
             "initial_labels": len(parsed["labels"][0]) if "labels" in parsed else 0,
         }
         if cached is not None:
@@ -1251,7 +1265,7 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                 "name": backbone, "input_size": cached[1]["input_size"],
                 "flip_average": cached[1]["flip_average"]}
         created = not state_dir.exists()
-        _write_new_state(state_dir, meta, parsed, cls)
+        _write_new_state(state_dir, meta, parsed, cls, created)
         state = _State(state_dir, log=log)
         state._data = loaded
         if cached is not None:
@@ -1266,23 +1280,9 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
         except TrainingDivergedError:
             # the state's settings diverge on its own labels: a state kept
             # would refit them at every command, and block a retyped init
-            _remove_new_state(state_dir, created)
+            _undo_new_state(state_dir, created)
             raise
         return None
-
-
-def _remove_new_state(state_dir, created):
-    """Remove what init wrote: the folder it created, or the files of the
-    loop's names in a folder that held none of them before."""
-    if created:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        return
-    for path in state_dir.iterdir():
-        if _STATE_FILE.fullmatch(path.name):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
 
 
 def _init_features(loaded, backbone, input_size, flip_average, log):
@@ -1489,20 +1489,21 @@ def relabel_state(state_dir, csv_path, *, data=None, torch_threads=None,
                            for i, c in list(changes.items())[:10])
         # every id keeps its place; one moved between labeled and skipped
         # goes last there
-        merged = {**current, **changes}
         labeled = {i: c for i, c in current.items() if c != _SKIPPED}
-        labeled.update((i, c) for i, c in changes.items() if c != _SKIPPED)
-        labeled = {i: merged[i] for i in labeled if merged[i] != _SKIPPED}
-        skipped = [i for i in state.skipped.tolist() if merged[i] == _SKIPPED]
+        labeled.update(changes)
+        labeled = {i: c for i, c in labeled.items() if c != _SKIPPED}
+        skipped = [i for i in state.skipped.tolist() if i not in changes]
         skipped += [i for i, c in changes.items() if c == _SKIPPED]
         state.save_labels(list(labeled), list(labeled.values()), state.taught,
                           skipped)
+        # the saved model learned the labels being corrected: never continued
+        # (warm start) nor kept if the refit below is interrupted
+        for name in ("model.pt", "model.json"):
+            (state.dir / name).unlink(missing_ok=True)
         log(f"Changed {len(changes)} label(s): {listed}"
             f"{' ...' if len(changes) > 10 else ''}. {len(state.ids)} labels"
             f"{f', {len(state.skipped)} skipped' if len(state.skipped) else ''}.")
-        # from scratch, also in a warm-start state: the last model learned the
-        # labels being corrected
-        state.model(warm=False)
+        state.model()
         return len(changes)
 
 
@@ -1523,11 +1524,8 @@ def _check_relabeled(state, csv_path, ids, current):
         else:
             errors.append(f"id {i} was never taught")
     if errors:
-        more = len(errors) - _MAX_ERRORS
-        listed = "\n  ".join(errors[:_MAX_ERRORS])
-        raise UserError(f"{csv_path}: nothing was changed; only taught labels can "
-                        f"be changed:\n  {listed}"
-                        + (f"\n  ... and {more} more" if more > 0 else ""))
+        _raise_row_errors(f"{csv_path}: nothing was changed; only taught labels "
+                          "can be changed", errors)
 
 
 def _check_cv(cv):

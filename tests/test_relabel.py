@@ -309,7 +309,9 @@ def test_skips_that_use_up_the_pool_are_named_when_nothing_is_left(tmp_path,
             "give one a label) already.") in capsys.readouterr().err
 
 
-def test_a_relabel_in_a_warm_start_state_refits_from_scratch(tmp_path, truth):
+@pytest.fixture
+def warm_fix(tmp_path, truth):
+    """A warm-start state with 10 taught labels, and a CSV changing one."""
     data = digits_npz(tmp_path / "d.npz", n=40)
     state = tmp_path / "state"
     assert main(["init", "--state", str(state), "--data", str(data), "--warm-start",
@@ -318,9 +320,34 @@ def test_a_relabel_in_a_warm_start_state_refits_from_scratch(tmp_path, truth):
                  str(fill(state / "query_0000.csv", truth))]) == 0
     one = ids_of(state / "query_0000.csv")[0]
     fix = fill(tmp_path / "fix.csv", truth, rows=[(one, (truth[one] + 1) % 10)])
+    return state, fix, one
+
+
+def test_a_relabel_in_a_warm_start_state_refits_from_scratch(warm_fix):
+    state, fix, _ = warm_fix
     messages = []
     assert labeling.relabel_state(state, fix, log=messages.append) == 1
     assert messages[-1] == "Refitting the model: 10 labels ..."
+    assert not any("warm start" in m for m in messages)
+
+
+def test_a_relabel_interrupted_in_its_refit_leaves_no_model_of_the_old_labels(
+        warm_fix, truth, monkeypatch):
+    # a warm-start state must not continue the model of the wrong labels later
+    state, fix, one = warm_fix
+
+    def interrupted(self, X, y):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(labeling._State, "_fresh_estimator", interrupted)
+    with pytest.raises(labeling.RefitInterrupted, match="10"):
+        labeling.relabel_state(state, fix)
+    monkeypatch.undo()
+    assert _labels(state)[0][one] == (truth[one] + 1) % 10
+    assert not (state / "model.pt").exists()
+    messages = []
+    labeling.query_state(state, 2, log=messages.append)  # refits the model
+    assert "Refitting the model: 10 labels ..." in messages
     assert not any("warm start" in m for m in messages)
 
 
