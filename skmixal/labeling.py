@@ -480,9 +480,22 @@ def write_labels_journal(state_dir, ids, labels, queries):
     write_csv(Path(state_dir) / "labels.csv", rows, ["id", "label", "query"])
 
 
-def _journal_labels(classes, codes, skipped):
-    """labels.csv's label column: the labeled ids', then the skipped ids'."""
-    return [str(classes[c]) for c in codes] + [SKIP] * len(skipped)
+def _write_label_files(state_dir, classes, ids, codes, taught, skipped, queries):
+    """Write labels.csv (unless ``queries`` is None), then labels.npz.
+
+    ``queries``: the query of each labeled id, then of each skipped one. The
+    journal first: a crash between the two writes leaves it ahead of
+    labels.npz (which still says the query is pending, so teaching it again
+    is right), never behind it with labels only in the npz.
+    """
+    ids, codes = np.asarray(ids, np.int64), np.asarray(codes, np.int64)
+    skipped = np.asarray(skipped, np.int64)
+    if queries is not None:
+        write_labels_journal(
+            state_dir, np.concatenate([ids, skipped]),
+            [str(classes[c]) for c in codes] + [SKIP] * len(skipped), queries)
+    write_npz(Path(state_dir) / "labels.npz", ids=ids, codes=codes,
+              taught=np.asarray(taught, dtype=str), skipped=skipped)
 
 
 def _rebuild_labels(state, npz, problems):
@@ -809,18 +822,10 @@ class _State:
         return fingerprint(self.ids, self.codes)
 
     def write_labels(self, ids, codes, taught, skipped, *, journal=True):
-        ids, codes = np.asarray(ids, np.int64), np.asarray(codes, np.int64)
-        skipped = np.asarray(skipped, np.int64)
-        if journal:
-            # the journal first: a crash between the two writes leaves it ahead
-            # of labels.npz (which still says the query is pending, so teaching
-            # it again is right), never behind it with labels only in the npz
-            every = np.concatenate([ids, skipped])
-            write_labels_journal(self.dir, every,
-                                 _journal_labels(self.classes, codes, skipped),
-                                 self.query_of(every, taught))
-        write_npz(self.dir / "labels.npz", ids=ids, codes=codes,
-                  taught=np.asarray(taught, dtype=str), skipped=skipped)
+        queries = (self.query_of(np.concatenate([ids, skipped]), taught)
+                   if journal else None)
+        _write_label_files(self.dir, self.classes, ids, codes, taught, skipped,
+                           queries)
 
     def query_of(self, ids, taught):
         """The query each labeled id came from ('initial' for --initial-labels)."""
@@ -1104,12 +1109,8 @@ def _write_new_state(state_dir, meta, parsed, classes, created):
                       codes=parsed["test"][1])
         if "labels" in parsed:
             ids, codes, skipped = _split_skipped(*parsed["labels"])
-            every = np.concatenate([ids, skipped])
-            write_labels_journal(state_dir, every,
-                                 _journal_labels(classes, codes, skipped),
-                                 ["initial"] * len(every))
-            write_npz(state_dir / "labels.npz", ids=ids, codes=codes,
-                      taught=np.asarray(["initial"]), skipped=skipped)
+            _write_label_files(state_dir, classes, ids, codes, ["initial"],
+                               skipped, ["initial"] * (len(ids) + len(skipped)))
         write_json(state_dir / "state.json", meta)  # last: marks it complete
     except OSError as exc:
         # a read-only or full disk: leave nothing half made behind
@@ -1471,11 +1472,10 @@ def relabel_state(state_dir, csv_path, *, data=None, torch_threads=None,
         current = dict(zip(state.ids.tolist(), state.codes.tolist()))
         current.update((i, _SKIPPED) for i in state.skipped.tolist())
         _check_relabeled(state, csv_path, ids, current)
+        given = dict(zip(ids.tolist(), codes.tolist()))
         _refuse_journal_edits(state, state.dir / "labels.csv", state.ids,
-                              state.codes, state.skipped,
-                              relabeled=dict(zip(ids.tolist(), codes.tolist())))
-        changes = {i: c for i, c in zip(ids.tolist(), codes.tolist())
-                   if current[i] != c}
+                              state.codes, state.skipped, relabeled=given)
+        changes = {i: c for i, c in given.items() if current[i] != c}
         if not changes:
             log(f"Every label in {csv_path} is the one taught: nothing changed.")
             return 0
