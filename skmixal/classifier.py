@@ -564,6 +564,14 @@ class MixupNetClassifier(NeuralNetClassifier):
                     fit_params = dict(fit_params, _routing_method="fit")
                 # NeuralNet.partial_fit, not ours: the data is validated already
                 NeuralNetClassifier.partial_fit(self, X, y, **fit_params)
+                # _check_loss sees a step's loss, computed before its update: an
+                # update that broke the weights on the last step would leave
+                # predict answering class 0 for every row, silently
+                bad = self._nonfinite_weights()
+                if bad:
+                    raise TrainingDivergedError(
+                        "Training diverged in its last step: the network's weights "
+                        f"are no longer finite ({bad[0]}). {self._divergence_hint()}")
                 return self._method
         finally:
             seed_dropout(self.__dict__.get("module_"), None)
@@ -803,17 +811,22 @@ class MixupNetClassifier(NeuralNetClassifier):
         # reads the loss with .item() after this anyway, so no extra sync.
         loss = step["loss"]
         if torch.is_tensor(loss) and not torch.isfinite(loss.detach()).all():
-            bad = [name for name, param in self.module_.named_parameters()
-                   if param.requires_grad
-                   and not torch.isfinite(param.detach()).all()]
+            bad = self._nonfinite_weights()
             if bad:
                 raise TrainingDivergedError(
                     f"Training diverged: the loss became {loss.detach().item()} "
                     f"in epoch {len(self.history)} and the network's weights are no "
-                    f"longer finite ({bad[0]}). Lower lr (now "
-                    f"{self.optimizer_.param_groups[0]['lr']}) or "
-                    "scale the inputs (e.g. to [0, 1], or with StandardScaler).")
+                    f"longer finite ({bad[0]}). {self._divergence_hint()}")
         return step
+
+    def _nonfinite_weights(self):
+        """Names of the trainable parameters holding a NaN or an infinity."""
+        return [name for name, param in self.module_.named_parameters()
+                if param.requires_grad and not torch.isfinite(param.detach()).all()]
+
+    def _divergence_hint(self):
+        return (f"Lower lr (now {self.optimizer_.param_groups[0]['lr']}) or scale the "
+                "inputs (e.g. to [0, 1], or with StandardScaler).")
 
     def infer(self, x, **fit_params):
         """skorch's forward pass, under bfloat16 autocast for

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pandas as pd  # modAL's dependency, so always there
 import pytest
@@ -928,6 +930,30 @@ def test_a_diverged_fit_stops_with_a_clear_error_instead_of_predicting_class_0(
     # stopped at the first non-finite loss, not after min_steps' 30 epochs
     assert len(net.history) < 10
     assert not all(torch.isfinite(p).all() for p in net.module_.parameters())
+
+
+def test_weights_broken_by_the_last_step_are_a_divergence_too(digits_small):
+    # the last step's loss is finite (computed before its update), so only a
+    # check after training sees weights that update made NaN
+    class BrokenLast(MixupNetClassifier):
+        def train_step_single(self, batch, **fit_params):
+            step = super().train_step_single(batch, **fit_params)
+            self._calls = getattr(self, "_calls", 0) + 1
+            if self._calls == self._last:
+                with torch.no_grad():
+                    self.module_.head.bias.fill_(float("inf"))
+            return step
+
+    X, y, _, _ = digits_small
+    net = BrokenLast(max_epochs=2, min_steps=0, batch_size=32, random_state=0)
+    net._last = 2 * math.ceil(len(X) / 32)
+    with pytest.raises(ValueError, match=r"diverged in its last step: the network's "
+                       r"weights are no longer finite \(head.bias\)\. Lower lr \(now "
+                       r"0\.001\)"):
+        net.fit(X, y)
+    assert net._calls == net._last
+    net._last = 0  # never: the same fit ends normally
+    assert net.fit(X, y).score(X, y) > 0.5
 
 
 def test_a_skipped_non_finite_step_with_finite_weights_trains_on(digits_small):
