@@ -1,8 +1,9 @@
 """The ``skmixal`` command: simulated experiments and real labeling.
 
 ``skmixal run`` compares query strategies with and without Mixup on a dataset
-with known labels; ``init``, ``query``, ``teach`` and ``status`` drive a real
-labeling loop through a state directory (see :mod:`skmixal.labeling`).
+with known labels; ``init``, ``query``, ``teach``, ``relabel``, ``status`` and
+``predict`` drive a real labeling loop through a state directory (see
+:mod:`skmixal.labeling`).
 
 User errors (bad settings, bad or unwritable files, wrong directory) print one
 message on stderr and exit with status 2, without a traceback; anything else is
@@ -549,6 +550,20 @@ def _add_loop_commands(sub):
     _data_moved_arg(status)
     _threads_arg(status)
 
+    predict = sub.add_parser(
+        "predict", help="the model's label for every sample, to a CSV",
+        description="Write the current model's prediction for every sample of "
+        "the state's data: id, prediction, name (where classes have names), "
+        "confidence, and label (the one you gave; empty if never labeled).")
+    _state_arg(predict)
+    predict.add_argument("--out", help="the CSV to write (default: "
+                         "STATE/predictions.csv); an existing file is replaced "
+                         "only if it holds predictions")
+    predict.add_argument("--proba", action="store_true",
+                         help="add a probability column per class, p_<class>")
+    _data_moved_arg(predict)
+    _threads_arg(predict)
+
 
 def build_parser(strategy_help=True):
     """The argument parser of the ``skmixal`` command.
@@ -747,6 +762,10 @@ def _cmd_labeling(args, out, err):
         n = labeling.relabel_state(args.state, args.csv, data=data,
                                    torch_threads=threads, log=log)
         print(f"Relabeled {n} sample(s) from {args.csv}.", file=out)
+    elif args.command == "predict":
+        path = labeling.predict_state(args.state, args.out, proba=args.proba,
+                                      data=data, torch_threads=threads, log=log)
+        print(f"Wrote {path}.", file=out)
     else:
         _print_status(labeling.state_status(args.state, cv=args.cv, data=data,
                                             torch_threads=threads, log=log), out)

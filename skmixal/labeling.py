@@ -3,7 +3,9 @@
 The loop: :func:`init_state` (data, classes, first labels) -> :func:`query_state`
 (writes ``query_XXXX.csv`` with an empty ``label`` column, plus thumbnails for
 images) -> the expert fills in the labels -> :func:`teach_state` (validates,
-saves the labels, refits) -> repeat; :func:`state_status` reports progress.
+saves the labels, refits) -> repeat; :func:`relabel_state` corrects labels
+taught, :func:`state_status` reports progress, and :func:`predict_state`
+writes the model's label for every sample (what the campaign is for).
 
 The state directory holds:
 
@@ -26,6 +28,8 @@ The state directory holds:
 ``model.pt``, ``model.json``
     Weights from skorch's ``save_params`` and the labels they were fitted on.
     A cache: when missing, stale or unreadable, the model is refitted.
+``predictions.csv`` (optional)
+    What :func:`predict_state` writes by default, replaced by the next one.
 
 Every file is written atomically, and labels are saved before the (slow) refit:
 a crash or Ctrl-C at any point loses no label already taught, and a stale model
@@ -44,7 +48,7 @@ core, which is many times slower when other programs share them. The
 The module reads top-down: where the data is, the model settings, the CSVs
 the expert edits (one reader for ``teach`` and ``query --force``), the journal
 ``labels.csv``, the state itself (:class:`_State`), writing a query, and the
-four public functions.
+public functions.
 """
 
 import contextlib
@@ -1044,6 +1048,7 @@ def _write_thumbnails(state, ids, path):
 # kept aside by query --force; labels.npz.corrupt: a damaged file kept)
 _STATE_FILE = re.compile(
     r"(labels\.(csv|npz)|test\.npz|model\.(pt|json)|state\.json|embeddings"
+    r"|predictions\.csv"
     r"|query_\d+.*\.(csv|png)|labels\.npz\.corrupt.*)")
 
 
@@ -1581,6 +1586,116 @@ def state_status(state_dir, *, cv=5, data=None, torch_threads=None, log=_quiet):
         out.update(_accuracy(state, counts, cv))
         out["fit_report"] = state.fit_report()
         return out
+
+
+PREDICTIONS = "predictions.csv"
+# the header predict_state writes; an existing --out is replaced only if it
+# starts so (a file of predictions written before, never one of the user's)
+_PREDICTION_COLUMNS = ("id", "prediction")
+
+
+def predict_state(state_dir, out=None, *, proba=False, data=None,
+                  torch_threads=None, log=_quiet):
+    """Write the current model's prediction for every sample of the data.
+
+    What a labeling campaign is for: the samples never labeled get the
+    model's label and how sure it is (sort by ``confidence`` to check the
+    least certain first), those labeled keep yours beside it.
+
+    Parameters
+    ----------
+    state_dir : str or path-like
+    out : str, path-like or None, default=None
+        The CSV to write; None writes ``predictions.csv`` in the state folder.
+        An existing file is replaced only if it holds predictions written
+        before (its header starts with ``id,prediction``); the loop's own
+        files are refused.
+    proba : bool, default=False
+        Add one column of probabilities per class, ``p_<class>``.
+    data, torch_threads, log
+        As for :func:`query_state`.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The CSV: one row per sample of the data, in id order, with the
+        columns ``id``, ``prediction`` (a class, as in ``labels.csv``),
+        ``name`` (the class name, where the data set names its classes),
+        ``confidence`` (the predicted class's probability), ``label`` (the
+        label you gave: taught, ``skip``, or held out with ``--test-labels``;
+        empty for a sample never labeled), then ``p_<class>`` with
+        ``proba``.
+    """
+    with _threads(torch_threads):
+        state = _State(state_dir, data=data, log=log)
+        path = _predictions_path(state, out)
+        if not len(state.ids):
+            step = (f"fill in {state.pending['file']} and run `skmixal teach`"
+                    if state.pending else "run `skmixal query`, label it and run "
+                    "`skmixal teach`")
+            raise UserError("No labels yet, so there is no model to predict with: "
+                            f"{step}.")
+        X = state.features
+        probs = state.model().predict_proba(X)
+        rows = _prediction_rows(state, probs, proba)
+        try:
+            write_csv(path, rows, list(rows[0]))
+        except OSError as exc:
+            tag_os_error(exc, "writing")
+            raise
+        never = np.setdiff1d(np.arange(len(X)), np.concatenate(
+            [state.ids, state.skipped, state.test_ids]))
+        sure = probs[never].max(axis=1)
+        shown = (f"; their mean confidence {sure.mean():.3f}, {int(np.sum(sure < 0.5))}"
+                 " below 0.5" if len(never) else "")
+        log(f"Predicted {len(X)} samples: {len(never)} never labeled{shown}.")
+        return path
+
+
+def _predictions_path(state, out):
+    """Where predict_state writes, checked before any refit."""
+    path = state.dir / PREDICTIONS if out is None else Path(out)
+    if path.suffix.lower() != ".csv":
+        raise UserError(f"--out {path} must name a .csv file.")
+    if path.is_dir():
+        raise UserError(f"--out {path} is a directory; name a .csv file in it.")
+    if not path.parent.is_dir():
+        raise UserError(f"--out {path}: the folder {path.parent} does not exist.")
+    if (path.name != PREDICTIONS and _STATE_FILE.fullmatch(path.name)
+            and path.parent.resolve() == state.dir.resolve()):
+        raise UserError(f"--out {path} is one of the labeling loop's own files; "
+                        f"name another file (e.g. {PREDICTIONS}).")
+    if path.exists():
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), [])
+        if tuple(header[:2]) != _PREDICTION_COLUMNS:
+            raise UserError(f"--out {path} exists and is not a predictions file "
+                            "(its header does not start with id,prediction); "
+                            "name another file, or move it.")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UserError(f"--out {path}: the folder {path.parent} is not writable.")
+    return path
+
+
+def _prediction_rows(state, probs, proba):
+    """The rows of predict_state's CSV (dicts in column order)."""
+    given = {int(i): str(state.classes[c]) for i, c in zip(state.ids, state.codes)}
+    given.update({int(i): str(state.classes[c])
+                  for i, c in zip(state.test_ids, state.test_codes)})
+    given.update(dict.fromkeys(state.skipped.tolist(), SKIP))
+    picks = probs.argmax(axis=1)
+    rows = []
+    for i, (pick, row) in enumerate(zip(picks.tolist(), probs)):
+        out = {"id": i, "prediction": str(state.classes[pick])}
+        if state.names:
+            out["name"] = str(state.names[pick])
+        out["confidence"] = f"{row[pick]:.4f}"
+        out["label"] = given.get(i, "")
+        if proba:
+            out.update((f"p_{c}", f"{p:.4f}")
+                       for c, p in zip(state.classes.tolist(), row.tolist()))
+        rows.append(out)
+    return rows
 
 
 def _accuracy(state, counts, cv):
