@@ -167,7 +167,7 @@ def cached_embeddings(X, backbone, folder, *, input_size=None, flip_average=Fals
     return emb
 
 
-def standardized(emb):
+def standardized(emb, like=None):
     """Features with mean 0 and standard deviation 1 over all rows of ``emb``.
 
     The statistics come from every image of the data set and no label, as in
@@ -177,13 +177,17 @@ def standardized(emb):
     Parameters
     ----------
     emb : ndarray of shape (n, dim)
+    like : ndarray of shape (m, dim) or None, default=None
+        Embeddings whose statistics to use instead of ``emb``'s: new images
+        scaled as the model's training features were.
 
     Returns
     -------
     ndarray of shape (n, dim), float32
     """
-    mean = emb.mean(axis=0, dtype=np.float64)
-    std = emb.std(axis=0, dtype=np.float64)
+    ref = emb if like is None else like
+    mean = ref.mean(axis=0, dtype=np.float64)
+    std = ref.std(axis=0, dtype=np.float64)
     std[std == 0] = 1.0
     return ((emb - mean) / std).astype(np.float32)
 

@@ -561,6 +561,11 @@ def _add_loop_commands(sub):
                          "only if it holds predictions")
     predict.add_argument("--proba", action="store_true",
                          help="add a probability column per class, p_<class>")
+    predict.add_argument("--input", metavar="SPEC",
+                         help="new samples to predict instead of the state's data "
+                         "(a data set spec, e.g. npz:new.npz, shaped like the "
+                         "state's); their own labels, if any, go in the label "
+                         "column and their accuracy is printed")
     _data_moved_arg(predict)
     _threads_arg(predict)
 
@@ -764,7 +769,8 @@ def _cmd_labeling(args, out, err):
         print(f"Relabeled {n} sample(s) from {args.csv}.", file=out)
     elif args.command == "predict":
         path = labeling.predict_state(args.state, args.out, proba=args.proba,
-                                      data=data, torch_threads=threads, log=log)
+                                      input_data=args.input, data=data,
+                                      torch_threads=threads, log=log)
         print(f"Wrote {path}.", file=out)
     else:
         _print_status(labeling.state_status(args.state, cv=args.cv, data=data,

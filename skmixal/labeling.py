@@ -63,6 +63,7 @@ import numpy as np
 
 from skmixal._embedding_cache import (
     backbone_features,
+    cached_embeddings,
     embed,
     images_of,
     save_embeddings,
@@ -1594,13 +1595,14 @@ PREDICTIONS = "predictions.csv"
 _PREDICTION_COLUMNS = ("id", "prediction")
 
 
-def predict_state(state_dir, out=None, *, proba=False, data=None,
+def predict_state(state_dir, out=None, *, proba=False, input_data=None, data=None,
                   torch_threads=None, log=_quiet):
     """Write the current model's prediction for every sample of the data.
 
     What a labeling campaign is for: the samples never labeled get the
     model's label and how sure it is (sort by ``confidence`` to check the
-    least certain first), those labeled keep yours beside it.
+    least certain first), those labeled keep yours beside it. With
+    ``input_data``, the samples of another data set get them instead.
 
     Parameters
     ----------
@@ -1612,6 +1614,12 @@ def predict_state(state_dir, out=None, *, proba=False, data=None,
         files are refused.
     proba : bool, default=False
         Add one column of probabilities per class, ``p_<class>``.
+    input_data : str or None, default=None
+        A data set spec (as for ``--data``: ``npz:new.npz``, ...) of new
+        samples shaped like the state's, to predict instead of the state's
+        own data (``--backbone`` states embed them with the same backbone).
+        Their ``label`` column holds the data set's own labels, if it has
+        any, and ``log`` gives the accuracy on them.
     data, torch_threads, log
         As for :func:`query_state`.
 
@@ -1635,21 +1643,79 @@ def predict_state(state_dir, out=None, *, proba=False, data=None,
                     "`skmixal teach`")
             raise UserError("No labels yet, so there is no model to predict with: "
                             f"{step}.")
-        X = state.features
+        if input_data is None:
+            X, given = state.features, _given_labels(state)
+        else:
+            new = load_data(input_data, flag="--input")
+            X = _input_features(state, new, input_data)
+            given = ({} if new.y is None
+                     else dict(enumerate(map(str, new.y.tolist()))))
         probs = state.model().predict_proba(X)
-        rows = _prediction_rows(state, probs, proba)
+        rows = _prediction_rows(state, probs, given, proba)
         try:
             write_csv(path, rows, list(rows[0]))
         except OSError as exc:
             tag_os_error(exc, "writing")
             raise
-        never = np.setdiff1d(np.arange(len(X)), np.concatenate(
-            [state.ids, state.skipped, state.test_ids]))
-        sure = probs[never].max(axis=1)
-        shown = (f"; their mean confidence {sure.mean():.3f}, {int(np.sum(sure < 0.5))}"
-                 " below 0.5" if len(never) else "")
-        log(f"Predicted {len(X)} samples: {len(never)} never labeled{shown}.")
+        if input_data is None:
+            never = np.setdiff1d(np.arange(len(X)), list(given))
+            sure = probs[never].max(axis=1)
+            shown = (f"; their mean confidence {sure.mean():.3f}, "
+                     f"{int(np.sum(sure < 0.5))} below 0.5" if len(never) else "")
+            log(f"Predicted {len(X)} samples: {len(never)} never labeled{shown}.")
+        else:
+            log(f"Predicted {len(X)} samples of {input_data}"
+                f"{_input_accuracy(rows, state.classes)}.")
         return path
+
+
+def _given_labels(state):
+    """{id: the label given as text}: taught, held out, or skip."""
+    given = {int(i): str(state.classes[c]) for i, c in zip(state.ids, state.codes)}
+    given.update({int(i): str(state.classes[c])
+                  for i, c in zip(state.test_ids, state.test_codes)})
+    given.update(dict.fromkeys(state.skipped.tolist(), SKIP))
+    return given
+
+
+def _input_features(state, new, spec):
+    """What the state's model takes, for the new samples of ``--input``."""
+    backbone = state.meta["config"].get("backbone")
+    shape = tuple(state.meta["data"]["shape"][1:])
+    if backbone is None:
+        if new.X.shape[1:] != shape:
+            raise UserError(
+                f"--input {spec} holds samples of shape {new.X.shape[1:]}, but this "
+                f"state's model was trained on samples of shape {shape}.")
+        return new.X
+    images, own = images_of(new), images_of(state.data)
+    if images.ndim != 4 or images.shape[1] != own.shape[1]:
+        raise UserError(
+            f"--input {spec} holds samples of shape {new.X.shape[1:]}, but this "
+            f"state embeds images of {own.shape[1]} channel(s) with "
+            f"{backbone['name']}.")
+    settings = dict(input_size=backbone["input_size"],
+                    flip_average=backbone.get("flip_average", False))
+    state.log(f"Embedding {len(images)} images with {backbone['name']} ...")
+    emb, _ = embed(images, backbone["name"], **settings)
+    # scaled by the statistics of the embeddings the model was trained on
+    own_emb = cached_embeddings(own, backbone["name"], state.dir / "embeddings",
+                                log=state.log, **settings)
+    return standardized(emb, like=own_emb)
+
+
+def _input_accuracy(rows, classes):
+    """``; accuracy X on its N labels`` for --input data with labels, or ''."""
+    known = set(map(str, classes.tolist()))
+    scored = [r for r in rows if r["label"] in known]
+    if not scored:
+        labeled = sum(1 for r in rows if r["label"])
+        return (f"; none of its {labeled} labels is a class of this state"
+                if labeled else "")
+    hits = sum(r["prediction"] == r["label"] for r in scored)
+    outside = len([r for r in rows if r["label"]]) - len(scored)
+    extra = f"; {outside} more are not a class of this state" if outside else ""
+    return f"; accuracy {hits / len(scored):.3f} on its {len(scored)} labels{extra}"
 
 
 def _predictions_path(state, out):
@@ -1677,12 +1743,8 @@ def _predictions_path(state, out):
     return path
 
 
-def _prediction_rows(state, probs, proba):
+def _prediction_rows(state, probs, given, proba):
     """The rows of predict_state's CSV (dicts in column order)."""
-    given = {int(i): str(state.classes[c]) for i, c in zip(state.ids, state.codes)}
-    given.update({int(i): str(state.classes[c])
-                  for i, c in zip(state.test_ids, state.test_codes)})
-    given.update(dict.fromkeys(state.skipped.tolist(), SKIP))
     picks = probs.argmax(axis=1)
     rows = []
     for i, (pick, row) in enumerate(zip(picks.tolist(), probs)):

@@ -410,3 +410,36 @@ def test_first_query_by_typiclust_is_a_cold_start_on_the_features(
     # both colours asked for: typical points of two clusters, not one
     y = np.load(image_npz)["y"]
     assert set(y[ids]) == {0, 1}
+
+
+@needs_lite
+def test_predict_embeds_new_images_scaled_as_the_training_features(
+        tmp_path, image_npz, capsys):
+    state = tmp_path / "state"
+    y = np.load(image_npz)["y"]
+    assert _init(state, image_npz, "--initial", "10", "--max-epochs", "2",
+                 "--min-steps", "10") == 0
+    filled = _teach_all(state, state / "query_0000.csv", y)
+    assert main(["teach", "--state", str(state), str(filled)]) == 0
+    assert main(["predict", "--state", str(state), "--proba"]) == 0
+    own = list(csv.DictReader(open(state / "predictions.csv")))
+    # every third image as a new file: scaled by its own statistics, its
+    # features (and so its predictions) would differ from the state's
+    raw = np.load(image_npz)
+    np.savez(tmp_path / "new.npz", x=raw["x"][::3], y=raw["y"][::3])
+    capsys.readouterr()
+    assert main(["predict", "--state", str(state), "--input",
+                 str(tmp_path / "new.npz"), "--out", str(tmp_path / "n.csv"),
+                 "--proba"]) == 0
+    assert "Embedding 20 images with efficientnet_lite0" in capsys.readouterr().err
+    new = list(csv.DictReader(open(tmp_path / "n.csv")))
+    columns = ["prediction", "confidence", "p_0", "p_1"]
+    assert [[r[c] for c in columns] for r in new] == [[r[c] for c in columns]
+                                                      for r in own[::3]]
+    # grey images cannot be embedded as this state's colour images were
+    np.savez(tmp_path / "grey.npz", x=raw["x"][:4, :, :, 0], y=raw["y"][:4])
+    assert main(["predict", "--state", str(state), "--input",
+                 str(tmp_path / "grey.npz")]) == 2
+    assert ("--input {} holds samples of shape (1, 16, 16), but this state embeds "
+            "images of 3 channel(s) with efficientnet_lite0.".format(
+                tmp_path / "grey.npz")) in capsys.readouterr().err

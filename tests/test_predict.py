@@ -135,3 +135,46 @@ def test_a_stale_model_is_refitted_on_the_current_labels(state, capsys):
     assert main(["predict", "--state", str(state)]) == 0
     assert "Refitting the model: 38 labels" in capsys.readouterr().err
     assert (state / "model.pt").exists()
+
+
+def test_new_samples_get_the_predictions_the_same_samples_get_in_the_state(
+        state, tmp_path, truth, capsys):
+    # rows 200-299 of the state's own data, as a new file with its labels
+    X = load_dataset("digits").X[200:300].reshape(-1, 8, 8)
+    y = truth[200:300].copy()
+    y[:5] = 11  # not a class of this state: not scored, and said so
+    np.savez(tmp_path / "new.npz", X=X, y=y)
+    np.savez(tmp_path / "bare.npz", X=X)
+    assert main(["predict", "--state", str(state), "--proba"]) == 0
+    own = _rows(state / "predictions.csv")[200:]
+    capsys.readouterr()
+    assert main(["predict", "--state", str(state), "--input",
+                 f"npz:{tmp_path / 'new.npz'}", "--out", str(tmp_path / "n.csv"),
+                 "--proba"]) == 0
+    new = _rows(tmp_path / "n.csv")
+    assert [int(r["id"]) for r in new] == list(range(100))
+    columns = ["prediction", "confidence", *(f"p_{c}" for c in range(10))]
+    assert [[r[c] for c in columns] for r in new] == [[r[c] for c in columns]
+                                                      for r in own]
+    assert [r["label"] for r in new] == [str(v) for v in y]
+    hits = np.mean([int(r["prediction"]) == v for r, v in zip(new[5:], y[5:])])
+    assert (f"Predicted 100 samples of npz:{tmp_path / 'new.npz'}; accuracy "
+            f"{hits:.3f} on its 95 labels; 5 more are not a class of this "
+            "state.") in capsys.readouterr().err
+    # a file without labels: an empty label column, no accuracy
+    assert main(["predict", "--state", str(state), "--input",
+                 str(tmp_path / "bare.npz"), "--out", str(tmp_path / "n.csv")]) == 0
+    assert {r["label"] for r in _rows(tmp_path / "n.csv")} == {""}
+    assert capsys.readouterr().err.endswith(f"of {tmp_path / 'bare.npz'}.\n")
+
+
+def test_new_samples_of_another_shape_are_refused(state, tmp_path, capsys):
+    np.savez(tmp_path / "wide.npz", X=np.zeros((4, 8, 9)), y=np.zeros(4, int))
+    capsys.readouterr()
+    assert main(["predict", "--state", str(state), "--input",
+                 str(tmp_path / "wide.npz")]) == 2
+    assert capsys.readouterr().err == (
+        f"skmixal: error: --input {tmp_path / 'wide.npz'} holds samples of shape "
+        "(1, 8, 9), but this state's model was trained on samples of shape "
+        "(1, 8, 8).\n")
+    assert not (state / "predictions.csv").exists()
