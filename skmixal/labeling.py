@@ -1738,6 +1738,10 @@ def _predictions_path(state, out):
             raise UserError(f"--out {path} exists and is not a predictions file "
                             "(its header does not start with id,prediction); "
                             "name another file, or move it.")
+    if out is None and not state.writable():
+        raise UserError(f"--state {state.dir} is not writable, and `skmixal predict` "
+                        f"writes {PREDICTIONS} there; pass --out with a .csv file "
+                        "in a folder you can write.")
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise UserError(f"--out {path}: the folder {path.parent} is not writable.")
     return path

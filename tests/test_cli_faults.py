@@ -1247,3 +1247,20 @@ def test_a_typed_label_reads_as_the_class_it_names_first():
     assert parse("1.0", numbers, ["1.0", "2.0", "3.0"]) == 0
     # classes given as text with --classes 0,1,2
     assert parse("3.0", np.array(["1", "2", "3"])) == 2
+
+
+def test_predict_on_a_read_only_state_writes_elsewhere_only_when_told(
+        taught, tmp_path, capsys, read_only, fits):
+    (taught / "model.pt").unlink()
+    before = snapshot(taught)
+    read_only(taught)
+    capsys.readouterr()
+    assert main(["predict", "--state", str(taught)]) == 2
+    _no_traceback(capsys, f"--state {taught} is not writable, and `skmixal "
+                  "predict` writes predictions.csv there; pass --out")
+    assert fits == []  # refused before a refit
+    out = tmp_path / "elsewhere.csv"
+    assert main(["predict", "--state", str(taught), "--out", str(out)]) == 0
+    assert "the refitted model is not saved" in capsys.readouterr().err
+    assert out.read_text().startswith("id,prediction,")
+    assert snapshot(taught) == before
