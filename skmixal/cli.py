@@ -882,8 +882,9 @@ def _refit_interrupted(n_labels):
     # what the commands do with a stale model.pt: query refits it; status only
     # needs one (and refits it) for a held-out accuracy; teach needs a new query
     return (f"\nskmixal: interrupted while refitting the model. The labels are "
-            f"saved ({n_labels} in total); the next `skmixal query` refits the "
-            "model (so does `skmixal status` on a state with --test-labels).")
+            f"saved ({n_labels} in total); the next `skmixal query` or `skmixal "
+            "predict` refits the model (so does `skmixal status` on a state with "
+            "--test-labels).")
 
 
 def main(argv=None):

@@ -824,6 +824,11 @@ class _State:
         return None
 
     def labels_key(self):
+        """What the saved model must have been fitted on to be reused."""
+        if self.meta["config"].get("semi_supervised") and len(self.skipped):
+            # a semi-supervised model trained on the pool too, which a skip
+            # shrinks: a model fitted before it saw the skipped samples
+            return fingerprint(self.ids, self.codes, self.skipped)
         return fingerprint(self.ids, self.codes)
 
     def write_labels(self, ids, codes, taught, skipped, *, journal=True):
@@ -1590,7 +1595,7 @@ def state_status(state_dir, *, cv=5, data=None, torch_threads=None, log=_quiet):
 
 
 PREDICTIONS = "predictions.csv"
-# the header predict_state writes; an existing --out is replaced only if it
+# the header predict_state writes; an existing file is replaced only if it
 # starts so (a file of predictions written before, never one of the user's)
 _PREDICTION_COLUMNS = ("id", "prediction")
 
@@ -1600,18 +1605,19 @@ def predict_state(state_dir, out=None, *, proba=False, input_data=None, data=Non
     """Write the current model's prediction for every sample of the data.
 
     What a labeling campaign is for: the samples never labeled get the
-    model's label and how sure it is (sort by ``confidence`` to check the
-    least certain first), those labeled keep yours beside it. With
-    ``input_data``, the samples of another data set get them instead.
+    model's label and how sure it is (the least sure are where it is most
+    often wrong), those labeled keep yours beside it. With ``input_data``,
+    the samples of another data set get them instead.
 
     Parameters
     ----------
     state_dir : str or path-like
     out : str, path-like or None, default=None
-        The CSV to write; None writes ``predictions.csv`` in the state folder.
-        An existing file is replaced only if it holds predictions written
-        before (its header starts with ``id,prediction``); the loop's own
-        files are refused.
+        The CSV to write; None writes ``predictions.csv`` in the state folder
+        (not with ``input_data``, which needs ``out``). An existing file is
+        replaced only if it holds predictions written before (its header
+        starts with ``id,prediction``); the labeling loop's own files are
+        refused.
     proba : bool, default=False
         Add one column of probabilities per class, ``p_<class>``.
     input_data : str or None, default=None
@@ -1619,7 +1625,8 @@ def predict_state(state_dir, out=None, *, proba=False, input_data=None, data=Non
         samples shaped like the state's, to predict instead of the state's
         own data (``--backbone`` states embed them with the same backbone).
         Their ``label`` column holds the data set's own labels, if it has
-        any, and ``log`` gives the accuracy on them.
+        any (as this state's classes where they are one, or their names),
+        and ``log`` gives the accuracy on them.
     data, torch_threads, log
         As for :func:`query_state`.
 
@@ -1630,17 +1637,22 @@ def predict_state(state_dir, out=None, *, proba=False, input_data=None, data=Non
         columns ``id``, ``prediction`` (a class, as in ``labels.csv``),
         ``name`` (the class name, where the data set names its classes),
         ``confidence`` (the predicted class's probability), ``label`` (the
-        label you gave: taught, ``skip``, or held out with ``--test-labels``;
-        empty for a sample never labeled), then ``p_<class>`` with
-        ``proba``.
+        label you gave, or ``skip``; empty for a sample never labeled) and
+        ``given`` (``taught``, ``skipped``, ``held out`` for a
+        ``--test-labels`` sample, or empty; not with ``input_data``), then
+        ``p_<class>`` with ``proba``, in the order of the state's classes.
     """
     with _threads(torch_threads):
         state = _State(state_dir, data=data, log=log)
+        if input_data is not None and out is None:
+            raise UserError(f"--input needs --out, the CSV to write: {PREDICTIONS} "
+                            "in the state folder holds the predictions of the "
+                            "state's own samples.")
         path = _predictions_path(state, out)
         if not len(state.ids):
-            step = (f"fill in {state.pending['file']} and run `skmixal teach`"
-                    if state.pending else "run `skmixal query`, label it and run "
-                    "`skmixal teach`")
+            step = (f"fill in {state.dir / state.pending['file']} and run `skmixal "
+                    "teach`" if state.pending else "run `skmixal query`, label "
+                    "it and run `skmixal teach`")
             raise UserError("No labels yet, so there is no model to predict with: "
                             f"{step}.")
         if input_data is None:
@@ -1648,10 +1660,11 @@ def predict_state(state_dir, out=None, *, proba=False, input_data=None, data=Non
         else:
             new = load_data(input_data, flag="--input")
             X = _input_features(state, new, input_data)
-            given = ({} if new.y is None
-                     else dict(enumerate(map(str, new.y.tolist()))))
-        probs = state.model().predict_proba(X)
-        rows = _prediction_rows(state, probs, given, proba)
+            given = _input_labels(state, new)
+        model = state.model()
+        probs = _in_state_order(model.predict_proba(X), model.classes_, state.classes)
+        rows = _prediction_rows(state, probs, given, proba,
+                                with_given=input_data is None)
         try:
             write_csv(path, rows, list(rows[0]))
         except OSError as exc:
@@ -1669,12 +1682,38 @@ def predict_state(state_dir, out=None, *, proba=False, input_data=None, data=Non
         return path
 
 
+def _in_state_order(probs, model_classes, classes):
+    """predict_proba's columns, which follow the model's sorted ``classes_``,
+    in the order of the state's classes (``--classes`` keeps the order typed);
+    a class without labels yet, unknown to the model, gets 0."""
+    column = {c: k for k, c in enumerate(np.asarray(model_classes).tolist())}
+    out = np.zeros((len(probs), len(classes)), dtype=np.float64)
+    for j, c in enumerate(classes.tolist()):
+        if c in column:
+            out[:, j] = probs[:, column[c]]
+    return out
+
+
 def _given_labels(state):
-    """{id: the label given as text}: taught, held out, or skip."""
-    given = {int(i): str(state.classes[c]) for i, c in zip(state.ids, state.codes)}
-    given.update({int(i): str(state.classes[c])
+    """{id: (the label given, how)}: taught, skipped or held out."""
+    given = {int(i): (str(state.classes[c]), "taught")
+             for i, c in zip(state.ids, state.codes)}
+    given.update({int(i): (str(state.classes[c]), "held out")
                   for i, c in zip(state.test_ids, state.test_codes)})
-    given.update(dict.fromkeys(state.skipped.tolist(), SKIP))
+    given.update(dict.fromkeys(state.skipped.tolist(), (SKIP, "skipped")))
+    return given
+
+
+def _input_labels(state, new):
+    """{row: (label, "")} of --input data with labels: a class of this state
+    as ``labels.csv`` writes it where the label is one (or its name)."""
+    if new.y is None:
+        return {}
+    given = {}
+    for i, value in enumerate(new.y.tolist()):
+        text = str(value).strip()
+        code = _parse_class(text, state.classes, state.names)
+        given[i] = (text if code is None else str(state.classes[code]), "")
     return given
 
 
@@ -1707,13 +1746,13 @@ def _input_features(state, new, spec):
 def _input_accuracy(rows, classes):
     """``; accuracy X on its N labels`` for --input data with labels, or ''."""
     known = set(map(str, classes.tolist()))
-    scored = [r for r in rows if r["label"] in known]
+    labeled = [r for r in rows if r["label"]]
+    scored = [r for r in labeled if r["label"] in known]
     if not scored:
-        labeled = sum(1 for r in rows if r["label"])
-        return (f"; none of its {labeled} labels is a class of this state"
+        return (f"; none of its {len(labeled)} labels is a class of this state"
                 if labeled else "")
     hits = sum(r["prediction"] == r["label"] for r in scored)
-    outside = len([r for r in rows if r["label"]]) - len(scored)
+    outside = len(labeled) - len(scored)
     extra = f"; {outside} more are not a class of this state" if outside else ""
     return f"; accuracy {hits / len(scored):.3f} on its {len(scored)} labels{extra}"
 
@@ -1721,33 +1760,46 @@ def _input_accuracy(rows, classes):
 def _predictions_path(state, out):
     """Where predict_state writes, checked before any refit."""
     path = state.dir / PREDICTIONS if out is None else Path(out)
-    if path.suffix.lower() != ".csv":
-        raise UserError(f"--out {path} must name a .csv file.")
+    if path.is_symlink():
+        path = path.resolve()  # write the file it points to; keep the link
+    named = f"--out {path}" if out is not None else str(path)
     if path.is_dir():
-        raise UserError(f"--out {path} is a directory; name a .csv file in it.")
+        raise UserError(f"{named} is a directory; name a .csv file in it.")
+    if path.suffix.lower() != ".csv":
+        raise UserError(f"{named} must name a .csv file.")
     if not path.parent.is_dir():
-        raise UserError(f"--out {path}: the folder {path.parent} does not exist.")
+        raise UserError(f"{named}: the folder {path.parent} does not exist.")
     if (path.name != PREDICTIONS and _STATE_FILE.fullmatch(path.name)
-            and path.parent.resolve() == state.dir.resolve()):
-        raise UserError(f"--out {path} is one of the labeling loop's own files; "
-                        f"name another file (e.g. {PREDICTIONS}).")
-    if path.exists():
-        with open(path, newline="") as fh:
-            header = next(csv.reader(fh), [])
-        if tuple(header[:2]) != _PREDICTION_COLUMNS:
-            raise UserError(f"--out {path} exists and is not a predictions file "
-                            "(its header does not start with id,prediction); "
-                            "name another file, or move it.")
+            and (path.parent / "state.json").exists()):
+        # this state's or another's: the loop would lose or misread it
+        raise UserError(f"{named} is one of a labeling state's own files; name "
+                        f"another file (e.g. {PREDICTIONS}).")
+    if path.exists() and not _holds_predictions(path):
+        move = "move it" if out is not None else "move it, or pass --out"
+        raise UserError(f"{named} exists and is not a predictions file (its "
+                        "header does not start with id,prediction); name another "
+                        f"file, or {move}.")
     if out is None and not state.writable():
         raise UserError(f"--state {state.dir} is not writable, and `skmixal predict` "
                         f"writes {PREDICTIONS} there; pass --out with a .csv file "
                         "in a folder you can write.")
     if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise UserError(f"--out {path}: the folder {path.parent} is not writable.")
+        raise UserError(f"{named}: the folder {path.parent} is not writable.")
     return path
 
 
-def _prediction_rows(state, probs, given, proba):
+def _holds_predictions(path):
+    """Whether a file's header starts with predict_state's (a spreadsheet's
+    byte-order mark aside); a file that is not UTF-8 text does not."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), [])
+    except (UnicodeDecodeError, csv.Error):
+        return False
+    return tuple(header[:2]) == _PREDICTION_COLUMNS
+
+
+def _prediction_rows(state, probs, given, proba, *, with_given):
     """The rows of predict_state's CSV (dicts in column order)."""
     picks = probs.argmax(axis=1)
     rows = []
@@ -1756,7 +1808,9 @@ def _prediction_rows(state, probs, given, proba):
         if state.names:
             out["name"] = str(state.names[pick])
         out["confidence"] = f"{row[pick]:.4f}"
-        out["label"] = given.get(i, "")
+        out["label"], how = given.get(i, ("", ""))
+        if with_given:
+            out["given"] = how
         if proba:
             out.update((f"p_{c}", f"{p:.4f}")
                        for c, p in zip(state.classes.tolist(), row.tolist()))

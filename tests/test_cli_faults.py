@@ -773,7 +773,7 @@ def test_ctrl_c_in_teach_says_labels_are_saved_and_what_refits(taught, truth,
                  str(fill(taught / "query_0001.csv", truth))]) == 130
     err = capsys.readouterr().err
     assert "labels are saved (15 in total)" in err and "rerun" not in err
-    assert "the next `skmixal query` refits the model" in err
+    assert "the next `skmixal query` or `skmixal predict` refits the model" in err
     assert "`skmixal status` on a state with --test-labels" in err
     monkeypatch.setattr(MixupNetClassifier, "fit", real_fit)
     # what the message says: status without test labels does not refit ...

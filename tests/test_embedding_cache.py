@@ -439,7 +439,7 @@ def test_predict_embeds_new_images_scaled_as_the_training_features(
     # grey images cannot be embedded as this state's colour images were
     np.savez(tmp_path / "grey.npz", x=raw["x"][:4, :, :, 0], y=raw["y"][:4])
     assert main(["predict", "--state", str(state), "--input",
-                 str(tmp_path / "grey.npz")]) == 2
+                 str(tmp_path / "grey.npz"), "--out", str(tmp_path / "g.csv")]) == 2
     assert ("--input {} holds samples of shape (1, 16, 16), but this state embeds "
             "images of 3 channel(s) with efficientnet_lite0.".format(
                 tmp_path / "grey.npz")) in capsys.readouterr().err

@@ -381,3 +381,26 @@ def test_labels_csv_edited_in_place_is_read_as_teach_reads_a_query(skipped, trut
     now, held = _labels(state)
     assert one not in now and now[skips[0]] == truth[skips[0]]
     assert held == sorted([skips[1], one])
+
+
+def test_a_skip_refits_a_semi_supervised_model_which_trained_on_the_pool(
+        tmp_path, truth, capsys):
+    # the saved model's unlabeled rows held the skipped samples; skipped
+    # samples are never trained on, so the next command must not reuse it
+    data = digits_npz(tmp_path / "d.npz", n=40)
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--data", str(data),
+                 "--initial", "10", "--semi-supervised", *FAST]) == 0
+    _teach_with_skips(state, truth, state / "query_0000.csv", [])
+    assert main(["query", "--state", str(state), "--n", "3"]) == 0
+    before = (state / "model.pt").read_bytes()
+    capsys.readouterr()
+    _teach_with_skips(state, truth, state / "query_0001.csv", [0, 1, 2])
+    assert "Refitting the model: 10 labels and 27 unlabeled samples" in (
+        capsys.readouterr().err)
+    assert (state / "model.pt").read_bytes() != before
+    # and that model is the one reused afterwards
+    after = (state / "model.pt").read_bytes()
+    assert main(["status", "--state", str(state), "--cv", "0"]) == 0
+    assert main(["query", "--state", str(state), "--n", "3"]) == 0
+    assert (state / "model.pt").read_bytes() == after
