@@ -825,6 +825,7 @@ class MixupNetClassifier(NeuralNetClassifier):
                 if param.requires_grad and not torch.isfinite(param.detach()).all()]
 
     def _divergence_hint(self):
+        """What to change after a divergence: the rate the optimizer used."""
         return (f"Lower lr (now {self.optimizer_.param_groups[0]['lr']}) or scale the "
                 "inputs (e.g. to [0, 1], or with StandardScaler).")
 

@@ -554,7 +554,8 @@ def _add_loop_commands(sub):
         "predict", help="the model's label for every sample, to a CSV",
         description="Write the current model's prediction for every sample of "
         "the state's data: id, prediction, name (where classes have names), "
-        "confidence, and label (the one you gave; empty if never labeled).")
+        "confidence, label (the one you gave; empty if never labeled) and given "
+        "(taught, skipped, held out, or empty).")
     _state_arg(predict)
     predict.add_argument("--out", help="the CSV to write (default: "
                          "STATE/predictions.csv); an existing file is replaced "

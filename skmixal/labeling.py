@@ -62,7 +62,6 @@ from pathlib import Path
 import numpy as np
 
 from skmixal._embedding_cache import (
-    backbone_features,
     cached_embeddings,
     embed,
     images_of,
@@ -97,8 +96,8 @@ from skmixal._io import (
 from skmixal.exceptions import TrainingDivergedError
 
 __all__ = ["SKIP", "RefitInterrupted", "check_model_settings", "init_state",
-           "model_params", "query_state", "relabel_state", "state_status",
-           "teach_state"]
+           "model_params", "predict_state", "query_state", "relabel_state",
+           "state_status", "teach_state"]
 
 STATE_FORMAT = "skmixal-labeling-state"
 STATE_VERSION = 1
@@ -705,7 +704,7 @@ class _State:
         test = self._read_test()
         self.test_ids, self.test_codes = test["ids"], test["codes"]
         self._data = None
-        self._features = None
+        self._features = self._embeddings = None
         self._data_override = data
 
     def check_writable(self, command):
@@ -802,18 +801,28 @@ class _State:
     @property
     def features(self):
         """What the model trains and queries on: the images, or under
-        ``--backbone`` their embeddings (cached in the state folder)."""
+        ``--backbone`` their embeddings standardised (:attr:`embeddings`)."""
         if self._features is None:
-            backbone = self.meta["config"].get("backbone")
-            if backbone is None:
-                self._features = self.data.X
-            else:
-                self._features = backbone_features(
-                    self.data, backbone["name"], self.dir / "embeddings",
-                    input_size=backbone["input_size"],
-                    # states made before the option have no key: plain features
-                    flip_average=backbone.get("flip_average", False), log=self.log)
+            self._features = (self.data.X if self.backbone is None
+                              else standardized(self.embeddings))
         return self._features
+
+    @property
+    def backbone(self):
+        """``--backbone``'s settings (name, input_size, flip_average) or None."""
+        return self.meta["config"].get("backbone")
+
+    @property
+    def embeddings(self):
+        """A ``--backbone`` state's raw embeddings of its images, read once
+        from the cache in the state folder (computed there when missing)."""
+        if self._embeddings is None:
+            self._embeddings = cached_embeddings(
+                images_of(self.data), self.backbone["name"], self.dir / "embeddings",
+                input_size=self.backbone["input_size"],
+                # states made before the option have no key: plain features
+                flip_average=self.backbone.get("flip_average", False), log=self.log)
+        return self._embeddings
 
     @property
     def pending(self):
@@ -1595,8 +1604,8 @@ def state_status(state_dir, *, cv=5, data=None, torch_threads=None, log=_quiet):
 
 
 PREDICTIONS = "predictions.csv"
-# the header predict_state writes; an existing file is replaced only if it
-# starts so (a file of predictions written before, never one of the user's)
+# columns predict_state writes; an existing file is replaced only if it has
+# them (a file of predictions written before, never one of the user's)
 _PREDICTION_COLUMNS = ("id", "prediction")
 
 
@@ -1616,7 +1625,7 @@ def predict_state(state_dir, out=None, *, proba=False, input_data=None, data=Non
         The CSV to write; None writes ``predictions.csv`` in the state folder
         (not with ``input_data``, which needs ``out``). An existing file is
         replaced only if it holds predictions written before (its header
-        starts with ``id,prediction``); the labeling loop's own files are
+        has ``id`` and ``prediction`` columns); the labeling loop's own files are
         refused.
     proba : bool, default=False
         Add one column of probabilities per class, ``p_<class>``.
@@ -1648,7 +1657,7 @@ def predict_state(state_dir, out=None, *, proba=False, input_data=None, data=Non
             raise UserError(f"--input needs --out, the CSV to write: {PREDICTIONS} "
                             "in the state folder holds the predictions of the "
                             "state's own samples.")
-        path = _predictions_path(state, out)
+        path = _predictions_path(state, out, input_data)
         if not len(state.ids):
             step = (f"fill in {state.dir / state.pending['file']} and run `skmixal "
                     "teach`" if state.pending else "run `skmixal query`, label "
@@ -1659,8 +1668,15 @@ def predict_state(state_dir, out=None, *, proba=False, input_data=None, data=Non
             X, given = state.features, _given_labels(state)
         else:
             new = load_data(input_data, flag="--input")
+            if not len(new.X):
+                raise UserError(f"--input {input_data} holds no samples.")
             X = _input_features(state, new, input_data)
-            given = _input_labels(state, new)
+            codes = _input_codes(state, new)
+            # the file's own labels: as this state's classes where they are one
+            given = {} if new.y is None else {
+                i: (str(state.classes[c]) if c >= 0 else str(label), "")
+                for i, (c, label) in enumerate(zip(codes.tolist(), new.y.tolist()))
+                if str(label).strip()}
         model = state.model()
         probs = _in_state_order(model.predict_proba(X), model.classes_, state.classes)
         rows = _prediction_rows(state, probs, given, proba,
@@ -1678,20 +1694,17 @@ def predict_state(state_dir, out=None, *, proba=False, input_data=None, data=Non
             log(f"Predicted {len(X)} samples: {len(never)} never labeled{shown}.")
         else:
             log(f"Predicted {len(X)} samples of {input_data}"
-                f"{_input_accuracy(rows, state.classes)}.")
+                f"{_input_accuracy(probs.argmax(axis=1), codes, len(given))}.")
         return path
 
 
 def _in_state_order(probs, model_classes, classes):
     """predict_proba's columns, which follow the model's sorted ``classes_``,
-    in the order of the state's classes (``--classes`` keeps the order typed);
-    a class without labels yet, unknown to the model, gets 0."""
+    in the order of the state's classes (``--classes`` keeps the order typed).
+    The model knows every class of the state (:meth:`_State.estimator` gives
+    it ``classes``), labeled yet or not."""
     column = {c: k for k, c in enumerate(np.asarray(model_classes).tolist())}
-    out = np.zeros((len(probs), len(classes)), dtype=np.float64)
-    for j, c in enumerate(classes.tolist()):
-        if c in column:
-            out[:, j] = probs[:, column[c]]
-    return out
+    return probs[:, [column[c] for c in classes.tolist()]]
 
 
 def _given_labels(state):
@@ -1704,22 +1717,28 @@ def _given_labels(state):
     return given
 
 
-def _input_labels(state, new):
-    """{row: (label, "")} of --input data with labels: a class of this state
-    as ``labels.csv`` writes it where the label is one (or its name)."""
+def _input_codes(state, new):
+    """The state's class code of each label of --input data: -1 where it has
+    none or names no class of the state. A label is read as ``teach`` reads
+    one (the class, or its name); integer labels of a file with its own
+    ``label_names`` are read as those names, which may number the classes
+    otherwise."""
     if new.y is None:
-        return {}
-    given = {}
-    for i, value in enumerate(new.y.tolist()):
-        text = str(value).strip()
-        code = _parse_class(text, state.classes, state.names)
-        given[i] = (text if code is None else str(state.classes[code]), "")
-    return given
+        return np.full(len(new.X), -1)
+    values, inverse = np.unique(new.y, return_inverse=True)
+    codes = []
+    for value in values.tolist():  # each distinct label parsed once
+        if new.label_names is not None and isinstance(value, int) and (
+                0 <= value < len(new.label_names)):
+            value = new.label_names[value]
+        code = _parse_class(str(value).strip(), state.classes, state.names)
+        codes.append(-1 if code is None else code)
+    return np.asarray(codes, dtype=np.int64)[inverse.reshape(-1)]
 
 
 def _input_features(state, new, spec):
     """What the state's model takes, for the new samples of ``--input``."""
-    backbone = state.meta["config"].get("backbone")
+    backbone = state.backbone
     shape = tuple(state.meta["data"]["shape"][1:])
     if backbone is None:
         if new.X.shape[1:] != shape:
@@ -1733,36 +1752,34 @@ def _input_features(state, new, spec):
             f"--input {spec} holds samples of shape {new.X.shape[1:]}, but this "
             f"state embeds images of {own.shape[1]} channel(s) with "
             f"{backbone['name']}.")
-    settings = dict(input_size=backbone["input_size"],
-                    flip_average=backbone.get("flip_average", False))
     state.log(f"Embedding {len(images)} images with {backbone['name']} ...")
-    emb, _ = embed(images, backbone["name"], **settings)
+    emb, _ = embed(images, backbone["name"], input_size=backbone["input_size"],
+                   flip_average=backbone.get("flip_average", False))
     # scaled by the statistics of the embeddings the model was trained on
-    own_emb = cached_embeddings(own, backbone["name"], state.dir / "embeddings",
-                                log=state.log, **settings)
-    return standardized(emb, like=own_emb)
+    return standardized(emb, like=state.embeddings)
 
 
-def _input_accuracy(rows, classes):
+def _input_accuracy(picks, codes, n_labeled):
     """``; accuracy X on its N labels`` for --input data with labels, or ''."""
-    known = set(map(str, classes.tolist()))
-    labeled = [r for r in rows if r["label"]]
-    scored = [r for r in labeled if r["label"] in known]
-    if not scored:
-        return (f"; none of its {len(labeled)} labels is a class of this state"
-                if labeled else "")
-    hits = sum(r["prediction"] == r["label"] for r in scored)
-    outside = len(labeled) - len(scored)
+    scored = codes >= 0
+    if not scored.any():
+        return (f"; none of its {n_labeled} labels is a class of this state"
+                if n_labeled else "")
+    hits = np.mean(picks[scored] == codes[scored])
+    outside = n_labeled - int(scored.sum())
     extra = f"; {outside} more are not a class of this state" if outside else ""
-    return f"; accuracy {hits / len(scored):.3f} on its {len(scored)} labels{extra}"
+    return f"; accuracy {hits:.3f} on its {int(scored.sum())} labels{extra}"
 
 
-def _predictions_path(state, out):
+def _predictions_path(state, out, input_data):
     """Where predict_state writes, checked before any refit."""
     path = state.dir / PREDICTIONS if out is None else Path(out)
+    named = f"--out {path}" if out is not None else str(path)
     if path.is_symlink():
         path = path.resolve()  # write the file it points to; keep the link
-    named = f"--out {path}" if out is not None else str(path)
+    if input_data is not None and path == (state.dir / PREDICTIONS).resolve():
+        raise UserError(f"{named} holds the predictions of the state's own samples; "
+                        "name another file for those of --input.")
     if path.is_dir():
         raise UserError(f"{named} is a directory; name a .csv file in it.")
     if path.suffix.lower() != ".csv":
@@ -1777,7 +1794,7 @@ def _predictions_path(state, out):
     if path.exists() and not _holds_predictions(path):
         move = "move it" if out is not None else "move it, or pass --out"
         raise UserError(f"{named} exists and is not a predictions file (its "
-                        "header does not start with id,prediction); name another "
+                        "header has no id and prediction columns); name another "
                         f"file, or {move}.")
     if out is None and not state.writable():
         raise UserError(f"--state {state.dir} is not writable, and `skmixal predict` "
@@ -1789,14 +1806,14 @@ def _predictions_path(state, out):
 
 
 def _holds_predictions(path):
-    """Whether a file's header starts with predict_state's (a spreadsheet's
-    byte-order mark aside); a file that is not UTF-8 text does not."""
+    """Whether a file has predict_state's id and prediction columns, read as
+    every CSV of the loop is (:func:`_read_csv`); one that is not UTF-8 text
+    does not."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh), [])
-    except (UnicodeDecodeError, csv.Error):
+        _read_csv(path, _PREDICTION_COLUMNS)
+    except (_NoColumns, UnicodeDecodeError, csv.Error):
         return False
-    return tuple(header[:2]) == _PREDICTION_COLUMNS
+    return True
 
 
 def _prediction_rows(state, probs, given, proba, *, with_given):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import skmixal
-from skmixal import ImageEmbedder
+from skmixal import ImageEmbedder, labeling
 from skmixal._embedding_cache import (
     cache_path,
     cached_embeddings,
@@ -414,7 +414,7 @@ def test_first_query_by_typiclust_is_a_cold_start_on_the_features(
 
 @needs_lite
 def test_predict_embeds_new_images_scaled_as_the_training_features(
-        tmp_path, image_npz, capsys):
+        tmp_path, image_npz, capsys, monkeypatch):
     state = tmp_path / "state"
     y = np.load(image_npz)["y"]
     assert _init(state, image_npz, "--initial", "10", "--max-epochs", "2",
@@ -428,10 +428,19 @@ def test_predict_embeds_new_images_scaled_as_the_training_features(
     raw = np.load(image_npz)
     np.savez(tmp_path / "new.npz", x=raw["x"][::3], y=raw["y"][::3])
     capsys.readouterr()
+    reads = []
+
+    def counted(*args, **kwargs):
+        reads.append(1)
+        return cached_embeddings(*args, **kwargs)
+
+    for module in (labeling, skmixal._embedding_cache):
+        monkeypatch.setattr(module, "cached_embeddings", counted)
     assert main(["predict", "--state", str(state), "--input",
                  str(tmp_path / "new.npz"), "--out", str(tmp_path / "n.csv"),
                  "--proba"]) == 0
     assert "Embedding 20 images with efficientnet_lite0" in capsys.readouterr().err
+    assert reads == [1]  # the state's own embeddings read once, for both uses
     new = list(csv.DictReader(open(tmp_path / "n.csv")))
     columns = ["prediction", "confidence", "p_0", "p_1"]
     assert [[r[c] for c in columns] for r in new] == [[r[c] for c in columns]

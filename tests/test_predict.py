@@ -55,8 +55,10 @@ def test_every_sample_gets_a_prediction_beside_the_label_given(state, truth,
         i: expected.get(i, ("", "")) for i in range(300)}
     proba = np.array([[float(r[f"p_{c}"]) for c in range(10)] for r in rows])
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=6e-4)  # 10 roundings
-    assert [int(r["prediction"]) for r in rows] == proba.argmax(axis=1).tolist()
-    assert [float(r["confidence"]) for r in rows] == proba.max(axis=1).tolist()
+    # the predicted class's column is the largest, and is the confidence
+    top = proba.max(axis=1).tolist()
+    assert [float(r[f"p_{r['prediction']}"]) for r in rows] == top
+    assert [float(r["confidence"]) for r in rows] == top
     # the held-out rows as status scores them (its own predict on test.npz)
     held = [r for r in rows if 250 <= int(r["id"])]
     hits = np.mean([r["prediction"] == r["label"] for r in held])
@@ -91,8 +93,8 @@ def test_class_names_get_their_own_column(tmp_path):
 @pytest.mark.parametrize("name, message", [
     ("labels.csv", "is one of a labeling state's own files"),
     ("query_0001.csv", "is one of a labeling state's own files"),
-    ("mine.csv", r"exists and is not a predictions file \(its header does not "
-                 "start with id,prediction\\)"),
+    ("mine.csv", r"exists and is not a predictions file \(its header has no id "
+                 r"and prediction columns\)"),
     ("latin1.csv", "exists and is not a predictions file"),
     ("out.txt", "must name a .csv file"),
     ("missing/p.csv", "the folder .*missing does not exist"),
@@ -132,6 +134,14 @@ def test_a_spreadsheets_copy_of_the_predictions_is_replaced(state, tmp_path):
     path.write_text("id,prediction\n")
     labeling.predict_state(state, link)
     assert link.is_symlink() and len(_rows(path)) == 300
+    # a link to a file of the user's: refused naming the link as typed
+    mine = tmp_path / "mine.csv"
+    mine.write_text("my,notes\n")
+    link.unlink()
+    link.symlink_to(mine)
+    with pytest.raises(labeling.UserError, match=f"--out {link} exists and is not"):
+        labeling.predict_state(state, link)
+    assert mine.read_text() == "my,notes\n"
 
 
 def test_the_default_file_of_the_user_is_not_overwritten(state):
@@ -180,9 +190,14 @@ def test_a_predictions_file_is_replaced_by_the_next(state, tmp_path, capsys):
     assert "p_0" in _rows(out)[0]
     assert main(["predict", "--state", str(state), "--out", str(out)]) == 0
     assert "p_0" not in _rows(out)[0] and len(_rows(out)) == 300
-    # the default output, in the state folder, is replaced the same way
+    # the default output, in the state folder, is replaced the same way; a
+    # spreadsheet's copy of it (its header's case changed) is still its own
+    default = state / "predictions.csv"
+    assert main(["predict", "--state", str(state), "--proba"]) == 0
+    default.write_text(default.read_text().replace("id,prediction", "ID,Prediction",
+                                                   1))
     assert main(["predict", "--state", str(state)]) == 0
-    assert main(["predict", "--state", str(state)]) == 0
+    assert _rows(default)[0].keys() == _rows(out)[0].keys()
 
 
 def test_without_labels_it_says_what_to_do_and_writes_nothing(tmp_path, capsys):
@@ -265,6 +280,23 @@ def test_new_samples_need_their_own_out_file(state, tmp_path, capsys):
         "skmixal: error: --input needs --out, the CSV to write: predictions.csv in "
         "the state folder holds the predictions of the state's own samples.\n")
     assert (state / "predictions.csv").read_bytes() == before
+    # nor may --out name that file
+    assert main(["predict", "--state", str(state), "--input",
+                 str(tmp_path / "new.npz"), "--out",
+                 str(state / "predictions.csv")]) == 2
+    assert "holds the predictions of the state's own samples; name another file" in (
+        capsys.readouterr().err)
+    assert (state / "predictions.csv").read_bytes() == before
+
+
+def test_new_samples_must_be_there(state, tmp_path, capsys):
+    np.savez(tmp_path / "empty.npz", X=np.zeros((0, 8, 8)))
+    capsys.readouterr()
+    assert main(["predict", "--state", str(state), "--input",
+                 str(tmp_path / "empty.npz"), "--out", str(tmp_path / "e.csv")]) == 2
+    assert capsys.readouterr().err == (
+        f"skmixal: error: --input {tmp_path / 'empty.npz'} holds no samples.\n")
+    assert not (tmp_path / "e.csv").exists()
 
 
 def test_new_labels_written_as_class_names_are_scored(tmp_path, capsys):
@@ -282,4 +314,11 @@ def test_new_labels_written_as_class_names_are_scored(tmp_path, capsys):
     rows = _rows(tmp_path / "n.csv")
     assert [r["label"] for r in rows] == ["0", "1"] * 5
     hits = np.mean([r["prediction"] == r["label"] for r in rows])
+    assert f"accuracy {hits:.3f} on its 10 labels." in capsys.readouterr().err
+    # codes of a file that numbers the same names otherwise: read as names
+    np.savez(tmp_path / "swapped.npz", X=X[30:], y=np.asarray([1, 0] * 5),
+             label_names=np.asarray(["even", "odd"])[::-1])
+    assert main(["predict", "--state", str(state), "--input",
+                 str(tmp_path / "swapped.npz"), "--out", str(tmp_path / "s.csv")]) == 0
+    assert [r["label"] for r in _rows(tmp_path / "s.csv")] == ["0", "1"] * 5
     assert f"accuracy {hits:.3f} on its 10 labels." in capsys.readouterr().err
