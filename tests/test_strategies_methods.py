@@ -313,6 +313,89 @@ def test_typiclust_refuses_to_ignore_the_labeled_set():
                            labeled_features=Z[:3], X_labeled=Z[:3])
 
 
+def test_coreset_picks_and_distances_match_a_brute_force_greedy(net, data):
+    # Sener & Savarese's Algorithm 1 written out: each pick is the pool point
+    # farthest from its nearest center (the labeled set, then earlier picks),
+    # and its score is that distance
+    X_lab, _, X_pool = data
+    idx, dist = coreset_sampling(net, X_pool, 6, X_labeled=X_lab)
+    emb = net.embed(X_pool).astype(np.float64)
+    centers = list(net.embed(X_lab).astype(np.float64))
+    expected, distances = [], []
+    for _ in range(6):
+        nearest = cdist(emb, np.asarray(centers)).min(axis=1)
+        nearest[expected] = -1.0
+        pick = int(np.argmax(nearest))
+        expected.append(pick)
+        distances.append(nearest[pick])
+        centers.append(emb[pick])
+    assert idx.tolist() == expected
+    np.testing.assert_allclose(dist, distances, rtol=1e-4)
+
+
+class _FixedClusters:
+    """A fitted-k-means stand-in: the blobs' own labels and nearest centres."""
+
+    def __init__(self, labels, centres):
+        self.labels_, self.centres = labels, centres
+
+    def predict(self, Z):
+        return cdist(Z, self.centres).argmin(axis=1)
+
+
+def _typiclust_by_hand(Z, labels, covered, n_select, n_neighbors, min_size):
+    """TypiClust's selection as the paper words it, with brute-force distances."""
+    covered = dict(covered)
+    remaining = {c: int(np.sum(labels == c)) for c in np.unique(labels)}
+    taken, picks, scores = set(), [], []
+    for _ in range(n_select):
+        live = [c for c in remaining if remaining[c] > 0]
+        big = [c for c in live if remaining[c] >= min_size]
+        # the least covered cluster, the largest among those (then the first)
+        cluster = min(big or live, key=lambda c: (covered.get(c, 0), -remaining[c], c))
+        members = [i for i in range(len(Z)) if labels[i] == cluster and i not in taken]
+        k = min(n_neighbors, len(members) - 1)
+
+        def typicality(i, members=members, k=k):
+            if k < 1:
+                return 0.0
+            d = sorted(np.linalg.norm(Z[i] - Z[j]) for j in members if j != i)
+            return 1.0 / np.mean(d[:k])
+
+        best = max(members, key=lambda i: (typicality(i), -i))
+        picks.append(best)
+        scores.append(typicality(best))
+        taken.add(best)
+        covered[cluster] = covered.get(cluster, 0) + 1
+        remaining[cluster] -= 1
+    return picks, scores
+
+
+@pytest.mark.parametrize("n_select", [3, 5, 9])  # 2 labeled + 3: 5 clusters
+def test_typiclust_selection_matches_the_papers_rule_by_brute_force(
+        monkeypatch, n_select):
+    # Blobs of 30, 20, 12, 6 and 3 points (the last under min_cluster_size),
+    # two labeled points in the largest; k-means is replaced by the blobs
+    # themselves, so what is checked is the choice of cluster and of point.
+    rng = np.random.RandomState(0)
+    sizes, centres = [30, 20, 12, 6, 3], np.arange(5)[:, None] * [10.0, 0.0]
+    Z = np.concatenate([rng.normal(c, 1.0, (n, 2)) for c, n in zip(centres, sizes)])
+    Z = Z.astype(np.float32)
+    labels = np.repeat(np.arange(5), sizes)
+    labeled = centres[[0, 0]] + 0.3
+    monkeypatch.setattr("skmixal.strategies.diversity.fit_kmeans",
+                        lambda Z_, k, seed: _FixedClusters(labels, centres))
+    idx, typ = typiclust_sampling(MixupNetClassifier(), Z, n_select, random_state=0,
+                                  features=Z, labeled_features=labeled,
+                                  X_labeled=labeled, n_neighbors=4)
+    picks, scores = _typiclust_by_hand(Z.astype(np.float64), labels, {0: 2},
+                                       n_select, n_neighbors=4, min_size=5)
+    assert idx.tolist() == picks
+    np.testing.assert_allclose(typ, scores, rtol=1e-5)
+    if n_select == 9:  # the least covered blob of 5 or more, the largest first
+        assert [labels[i] for i in picks] == [1, 2, 3, 1, 2, 3, 0, 1, 2]
+
+
 def test_alfamix_finds_planted_candidates():
     # Embedding = input, head predicts class 1 iff z0 > 0; anchors at (-2, 0)
     # and (2, 0). Pool points with |z0| >= 3 never flip for alpha <= 0.2;
