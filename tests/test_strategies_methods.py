@@ -13,17 +13,24 @@ from sklearn.decomposition import PCA
 from sklearn.dummy import DummyClassifier
 
 from skmixal import MixupNetClassifier
-from skmixal.scoring import expand_joint_proba, joint_entropy_scores
+from skmixal.scoring import bald_scores, expand_joint_proba, joint_entropy_scores
 from skmixal.strategies import (
     alfamix_sampling,
     badge_sampling,
     bald_sampling,
     batch_bald_sampling,
+    bayesian,
     coreset_sampling,
     mixup_consistency_sampling,
     typiclust_sampling,
 )
-from skmixal.strategies.bayesian import _greedy_batch_bald, sampled_joint_entropy_scores
+from skmixal.strategies.bayesian import (
+    _extend_sampled,
+    _greedy_batch_bald,
+    _top_candidates,
+    iter_mc_proba,
+    sampled_joint_entropy_scores,
+)
 from skmixal.strategies.diversity import _gradient_kmeans_pp
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -168,6 +175,105 @@ def test_sampled_joint_entropy_matches_exact():
     draw = rng.choice(joint.shape[1], size=200_000, p=q / q.sum())
     approx = sampled_joint_entropy_scores(mc[:, 2:], joint[:, draw])
     np.testing.assert_allclose(approx, exact, rtol=0.02)
+
+
+def test_sampled_labels_follow_each_configurations_predictive():
+    # p(c | config m) is proportional to sum_w joint[w, m] * new[w, c]: two
+    # kinds of configuration with different conditionals, 20,000 draws each
+    rng = np.random.RandomState(0)
+    new = rng.dirichlet(np.ones(4), size=3)  # (n_mc, n_classes)
+    kinds = rng.dirichlet(np.ones(3), size=2).T  # (n_mc, 2) config weights
+    joint = np.repeat(kinds, 20_000, axis=1)
+    out = _extend_sampled(joint, new, np.random.RandomState(1))
+    # each column is joint * new[:, label]: read the label back
+    ratio = out / joint  # (n_mc, M)
+    labels = np.abs(ratio.T[:, None, :] - new.T[None]).sum(axis=2).argmin(axis=1)
+    for kind in range(2):
+        drawn = np.bincount(labels[kind * 20_000:(kind + 1) * 20_000], minlength=4)
+        expected = kinds[:, kind] @ new
+        expected = expected / expected.sum() * 20_000
+        assert chisquare(drawn, expected).pvalue > 1e-3
+
+
+def test_batch_bald_is_exact_up_to_max_configs_and_never_holds_more(monkeypatch):
+    # 3 classes: after 3 picks the exact joint has 27 configurations, so with
+    # max_configs=27 a 4th pick is still scored exactly (the brute force)
+    rng = np.random.RandomState(0)
+    mc = rng.dirichlet(np.full(3, 0.4), size=(5, 7))
+    picks, gains = _greedy_batch_bald(mc, 4, 27, np.random.RandomState(0))
+    batch, values = [], [0.0]
+    for _ in range(4):
+        candidates = [i for i in range(7) if i not in batch]
+        mi = [_mutual_information(mc, batch + [i]) for i in candidates]
+        batch.append(candidates[int(np.argmax(mi))])
+        values.append(max(mi))
+    assert picks.tolist() == batch
+    np.testing.assert_allclose(gains, np.diff(values), atol=1e-10)
+    # the memory bound: no joint ever holds more than max_configs columns
+    widths = []
+    for name in ("expand_joint_proba", "_extend_sampled"):
+        real = getattr(bayesian, name)
+        monkeypatch.setattr(bayesian, name, lambda *a, real=real: widths.append(
+            real(*a).shape[1]) or real(*a))
+    _greedy_batch_bald(mc, 6, 15, np.random.RandomState(0))
+    assert widths[:2] == [3, 9] and max(widths) == 15
+
+
+@pytest.mark.parametrize("n_candidates", [3, 7, 20])
+def test_streamed_candidates_are_the_top_bald_points_of_the_whole_pool(
+        net, data, n_candidates):
+    # 6 MC samples and 60 rows a forward pass: the pool streams 10 points at
+    # a time, keeping n_candidates; the same masks over the whole pool at once
+    X_pool = data[2]
+    idx, mc = _top_candidates(net, X_pool, 6, n_candidates, 0, batch_size=60)
+    (_, whole), = iter_mc_proba(net, X_pool, 6, 0, batch_size=6 * len(X_pool))
+    top = np.sort(np.argsort(-bald_scores(whole), kind="stable")[:n_candidates])
+    assert idx.tolist() == top.tolist()
+    np.testing.assert_allclose(mc, whole[:, top], rtol=1e-5, atol=1e-7)
+
+
+class ChannelDropout(torch.nn.Module):
+    """A convolution, Dropout2d (whole channels), then a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.drop = torch.nn.Dropout2d(0.5)
+        self.flat = torch.nn.Flatten()
+        self.head = torch.nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x):
+        return self.head(self.flat(self.drop(torch.relu(self.conv(x)))))
+
+
+def test_channel_dropout_masks_whole_channels_the_same_over_the_pool(data):
+    X_lab, y_lab, X_pool = data
+    images = X_pool[:30].reshape(-1, 1, 8, 8)
+    clf = MixupNetClassifier(ChannelDropout, random_state=0, max_epochs=1,
+                             min_steps=5, classes=list(range(10))).fit(
+        X_lab.reshape(-1, 1, 8, 8), y_lab)
+    seen = []
+    handle = clf.module_.flat.register_forward_pre_hook(
+        lambda m, inputs: seen.append(inputs[0].detach().double()))
+    try:
+        (_, mc), = iter_mc_proba(clf, images, 5, 0, batch_size=5 * len(images))
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        h = torch.relu(clf.module_.conv(torch.as_tensor(images))).double()
+    masked = seen[0].reshape(5, len(images), 4, 8, 8)
+    live = h > 0
+    factors = np.empty((5, 4))
+    for w, c in itertools.product(range(5), range(4)):
+        seen_c, h_c = masked[w, :, c], h[:, c]
+        ratio = seen_c[live[:, c]] / h_c[live[:, c]]
+        # one factor per channel and MC sample, over every position and point
+        torch.testing.assert_close(ratio, torch.full_like(ratio, float(ratio[0])))
+        factors[w, c] = float(ratio[0])
+        assert (seen_c[~live[:, c]] == 0).all()
+    assert set(np.round(factors, 5).ravel()) <= {0.0, 2.0}  # dropped or 1 / keep
+    assert len({tuple(f) for f in factors}) > 1  # the MC samples differ
+    assert np.isfinite(mc).all()
 
 
 def test_batch_bald_sampled_configurations(net, data):
