@@ -565,8 +565,8 @@ def _add_loop_commands(sub):
     predict.add_argument("--input", metavar="SPEC",
                          help="new samples to predict instead of the state's data "
                          "(a data set spec, e.g. npz:new.npz, shaped like the "
-                         "state's); their own labels, if any, go in the label "
-                         "column and their accuracy is printed")
+                         "state's), written to --out; their own labels, if any, "
+                         "go in the label column and their accuracy is printed")
     _data_moved_arg(predict)
     _threads_arg(predict)
 
