@@ -419,16 +419,22 @@ def test_typiclust_refuses_to_ignore_the_labeled_set():
                            labeled_features=Z[:3], X_labeled=Z[:3])
 
 
-def test_coreset_picks_and_distances_match_a_brute_force_greedy(net, data):
+@pytest.mark.parametrize("labeled, n", [(True, 6), (False, 6), (False, 2)])
+def test_coreset_picks_and_distances_match_a_brute_force_greedy(net, data, labeled,
+                                                                n):
     # Sener & Savarese's Algorithm 1 written out: each pick is the pool point
     # farthest from its nearest center (the labeled set, then earlier picks),
-    # and its score is that distance
+    # and its score is that distance. Without labels the first pick is drawn
+    # (distance inf) and every later one is measured to earlier picks.
     X_lab, _, X_pool = data
-    idx, dist = coreset_sampling(net, X_pool, 6, X_labeled=X_lab)
     emb = net.embed(X_pool).astype(np.float64)
-    centers = list(net.embed(X_lab).astype(np.float64))
-    expected, distances = [], []
-    for _ in range(6):
+    if labeled:
+        idx, dist = coreset_sampling(net, X_pool, n, X_labeled=X_lab)
+        centers, expected, distances = list(net.embed(X_lab).astype(np.float64)), [], []
+    else:
+        idx, dist = coreset_sampling(net, X_pool, n, random_state=0)
+        centers, expected, distances = [emb[idx[0]]], [int(idx[0])], [np.inf]
+    while len(expected) < n:
         nearest = cdist(emb, np.asarray(centers)).min(axis=1)
         nearest[expected] = -1.0
         pick = int(np.argmax(nearest))
@@ -477,9 +483,9 @@ def _typiclust_by_hand(Z, labels, covered, n_select, n_neighbors, min_size):
     return picks, scores
 
 
-@pytest.mark.parametrize("n_select", [3, 5, 9])  # 2 labeled + 3: 5 clusters
+@pytest.mark.parametrize("n_select, min_size", [(3, 5), (5, 5), (9, 5), (12, 1)])
 def test_typiclust_selection_matches_the_papers_rule_by_brute_force(
-        monkeypatch, n_select):
+        monkeypatch, n_select, min_size):  # 2 labeled + 3 picks: the 5 blobs
     # Blobs of 30, 20, 12, 6 and 3 points (the last under min_cluster_size),
     # two labeled points in the largest; k-means is replaced by the blobs
     # themselves, so what is checked is the choice of cluster and of point.
@@ -493,13 +499,16 @@ def test_typiclust_selection_matches_the_papers_rule_by_brute_force(
                         lambda Z_, k, seed: _FixedClusters(labels, centres))
     idx, typ = typiclust_sampling(MixupNetClassifier(), Z, n_select, random_state=0,
                                   features=Z, labeled_features=labeled,
-                                  X_labeled=labeled, n_neighbors=4)
+                                  X_labeled=labeled, n_neighbors=4,
+                                  min_cluster_size=min_size)
     picks, scores = _typiclust_by_hand(Z.astype(np.float64), labels, {0: 2},
-                                       n_select, n_neighbors=4, min_size=5)
+                                       n_select, n_neighbors=4, min_size=min_size)
     assert idx.tolist() == picks
     np.testing.assert_allclose(typ, scores, rtol=1e-5)
     if n_select == 9:  # the least covered blob of 5 or more, the largest first
         assert [labels[i] for i in picks] == [1, 2, 3, 1, 2, 3, 0, 1, 2]
+    if min_size == 1:  # the blob of 3 has its turn, with 2 neighbours a point
+        assert [labels[i] for i in picks][:4] == [1, 2, 3, 4]
 
 
 def test_alfamix_finds_planted_candidates():
