@@ -148,20 +148,26 @@ def _mutual_information(mc, batch):
     return joint_entropy - sum(scipy_entropy(mc[:, i], axis=1).mean() for i in batch)
 
 
+def _brute_force_batch_bald(mc, n_select):
+    """Greedy BatchBALD by enumeration: the picks and each one's gain."""
+    batch, values = [], [0.0]
+    for _ in range(n_select):
+        candidates = [i for i in range(mc.shape[1]) if i not in batch]
+        mi = [_mutual_information(mc, batch + [i]) for i in candidates]
+        batch.append(candidates[int(np.argmax(mi))])
+        values.append(max(mi))
+    return batch, np.diff(values)
+
+
 def test_greedy_batch_bald_matches_brute_force():
     rng = np.random.RandomState(0)
     mc = rng.dirichlet(np.full(3, 0.4), size=(5, 7))  # (n_mc, n_points, n_classes)
     best_bald = int(np.argmax([_mutual_information(mc, [i]) for i in range(7)]))
     mc[:, 6] = mc[:, best_bald]  # a duplicate of the best point
     picks, gains = _greedy_batch_bald(mc, 4, 10_000, np.random.RandomState(0))
-    batch, values = [], [0.0]
-    for _ in range(4):
-        candidates = [i for i in range(7) if i not in batch]
-        mi = [_mutual_information(mc, batch + [i]) for i in candidates]
-        batch.append(candidates[int(np.argmax(mi))])
-        values.append(max(mi))
+    batch, expected = _brute_force_batch_bald(mc, 4)
     assert picks.tolist() == batch
-    np.testing.assert_allclose(gains, np.diff(values), atol=1e-10)
+    np.testing.assert_allclose(gains, expected, atol=1e-10)
     # BatchBALD does not take the duplicate right after the original
     assert sorted(picks[:2].tolist()) != sorted([best_bald, 6])
 
@@ -201,14 +207,9 @@ def test_batch_bald_is_exact_up_to_max_configs_and_never_holds_more(monkeypatch)
     rng = np.random.RandomState(0)
     mc = rng.dirichlet(np.full(3, 0.4), size=(5, 7))
     picks, gains = _greedy_batch_bald(mc, 4, 27, np.random.RandomState(0))
-    batch, values = [], [0.0]
-    for _ in range(4):
-        candidates = [i for i in range(7) if i not in batch]
-        mi = [_mutual_information(mc, batch + [i]) for i in candidates]
-        batch.append(candidates[int(np.argmax(mi))])
-        values.append(max(mi))
+    batch, expected = _brute_force_batch_bald(mc, 4)
     assert picks.tolist() == batch
-    np.testing.assert_allclose(gains, np.diff(values), atol=1e-10)
+    np.testing.assert_allclose(gains, expected, atol=1e-10)
     # the memory bound: no joint ever holds more than max_configs columns
     widths = []
     for name in ("expand_joint_proba", "_extend_sampled"):
