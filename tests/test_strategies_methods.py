@@ -9,6 +9,7 @@ import torch
 from scipy.spatial.distance import cdist
 from scipy.stats import chisquare
 from scipy.stats import entropy as scipy_entropy
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.decomposition import PCA
 from sklearn.dummy import DummyClassifier
 
@@ -567,10 +568,12 @@ def test_mixup_consistency_rejects_bad_lambdas(net, data):
 
 
 
+@pytest.mark.filterwarnings("error::UserWarning")
 @pytest.mark.parametrize("device", DEVICES)
 def test_mixup_consistency_on_the_pool_device(device, data):
     # Pool, labeled inputs and labels as tensors on the network's device give
-    # the same query as NumPy input (anchors and weights follow the pool).
+    # the same query as NumPy input (anchors and weights follow the pool),
+    # without torch's warning about copying a tensor with torch.tensor.
     X_lab, y_lab, X_pool = data
     net = MixupNetClassifier(random_state=0, max_epochs=2, min_steps=10, device=device,
                              classes=list(range(10)),
@@ -584,3 +587,282 @@ def test_mixup_consistency_on_the_pool_device(device, data):
         y_labeled=torch.as_tensor(y_lab, device=device), **kwargs)
     np.testing.assert_array_equal(on[0], idx)
     np.testing.assert_allclose(on[1], scores, rtol=1e-5, atol=1e-7)
+
+
+def _full_scores(idx, scores, n):
+    """A strategy's scores for every pool point, from a query of all of them."""
+    assert sorted(idx.tolist()) == list(range(n))
+    full = np.full(n, np.nan)
+    full[idx] = scores
+    return full
+
+
+def _alfamix_by_hand(module, X_lab, codes, X_pool, eps, n_alpha):
+    """ALFA-Mix's flip rates as its docstring words them, one pool point,
+    anchor and alpha at a time."""
+    with torch.no_grad():
+        z_lab = module.body(torch.as_tensor(X_lab)).double()
+        z_pool = module.body(torch.as_tensor(X_pool)).double()
+        head_w, head_b = module.head.weight.double(), module.head.bias.double()
+    anchors = [z_lab[codes == c].mean(0) for c in sorted(set(codes.tolist()))]
+    rates = []
+    for z in z_pool:
+        pred = int(torch.argmax(head_w @ z + head_b))
+        flips = [int(torch.argmax(head_w @ (alpha * a + (1 - alpha) * z) + head_b))
+                 != pred
+                 for alpha in [eps * (i + 1) / n_alpha for i in range(n_alpha)]
+                 for a in anchors]
+        rates.append(np.mean(flips))
+    return np.asarray(rates)
+
+
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_alfamix_flip_rates_match_a_hand_computation(data, batch_size):
+    # Labels of 3 of the 10 classes, the largest rows' codes not their labels'
+    # order (classes 9, 2, 5): 3 anchors, each the mean embedding of its class.
+    X_lab, y_lab, X_pool = data
+    X_pool = X_pool[:50]
+    keep = np.isin(y_lab, [2, 5, 9])
+    X_lab, y_lab = X_lab[keep], y_lab[keep]
+    names = np.array([f"c{i}" for i in range(10)])[::-1]  # classes_ sorted: c0..c9
+    clf = MixupNetClassifier(NoDropout, random_state=0, max_epochs=2, min_steps=10,
+                             classes=sorted(names)).fit(X_lab, names[y_lab])
+    eps, n_alpha = 0.6, 3
+    idx, rate = alfamix_sampling(clf, X_pool, len(X_pool), random_state=0,
+                                 X_labeled=X_lab, y_labeled=names[y_lab], eps=eps,
+                                 n_alpha=n_alpha, batch_size=batch_size)
+    codes = np.searchsorted(clf.classes_, names[y_lab])
+    expected = _alfamix_by_hand(clf.module_, X_lab, codes, X_pool, eps, n_alpha)
+    assert 0 < np.mean(expected > 0) < 1  # some flip, some do not
+    np.testing.assert_allclose(_full_scores(idx, rate, len(X_pool)), expected)
+    # fewer picks than candidates: only points that flip, one per k-means cluster
+    idx, rate = alfamix_sampling(clf, X_pool, 3, random_state=0, X_labeled=X_lab,
+                                 y_labeled=names[y_lab], eps=eps, n_alpha=n_alpha,
+                                 batch_size=batch_size)
+    assert len(set(idx.tolist())) == 3 and (rate > 0).all()
+    np.testing.assert_allclose(rate, expected[idx])
+
+
+def test_alfamix_keeps_the_highest_flip_rates_as_candidates(data):
+    # max_candidates=4, batches of 5 rows: the candidates are pruned batch by
+    # batch, and every pick is among the 4 highest rates over the whole pool.
+    X_lab, y_lab, X_pool = data
+    X_pool = X_pool[:60]
+    clf = MixupNetClassifier(NoDropout, random_state=0, max_epochs=2, min_steps=10,
+                             classes=list(range(10))).fit(X_lab, y_lab)
+    expected = _alfamix_by_hand(clf.module_, X_lab, y_lab, X_pool, 0.6, 3)
+    fourth = np.sort(expected)[-4]
+    assert fourth > 0 and np.sum(expected >= fourth) < np.sum(expected > 0)
+    idx, rate = alfamix_sampling(clf, X_pool, 2, random_state=0, X_labeled=X_lab,
+                                 y_labeled=y_lab, eps=0.6, n_alpha=3,
+                                 max_candidates=4, batch_size=5)
+    assert len(set(idx.tolist())) == 2 and (rate >= fourth).all()
+    np.testing.assert_allclose(rate, expected[idx])
+
+
+def test_alfamix_fill_keeps_every_candidate(data, net):
+    # 2 candidates, 5 picks: both candidates first, then 3 distinct others
+    X_lab, y_lab, X_pool = data
+    full = _full_scores(*alfamix_sampling(net, X_pool, len(X_pool), random_state=0,
+                                          X_labeled=X_lab, y_labeled=y_lab, eps=0.1),
+                        len(X_pool))
+    order = np.argsort(-full, kind="stable")
+    # the pool as 2 flipping points and 8 that never flip
+    never = np.flatnonzero(full == 0)[:8]
+    assert full[order[1]] > 0 and len(never) == 8
+    pool = X_pool[np.concatenate([order[:2], never])]
+    idx, rate = alfamix_sampling(net, pool, 5, random_state=0, X_labeled=X_lab,
+                                 y_labeled=y_lab, eps=0.1)
+    assert idx[:2].tolist() == [0, 1] and len(set(idx.tolist())) == 5
+    assert (rate[:2] > 0).all() and (rate[2:] == 0).all()
+
+
+def test_nearest_to_centroids_takes_distinct_points(monkeypatch):
+    # Two centres share their nearest point (index 3): the first centre gets
+    # it, the second its next nearest. Equal distances go to the lower index.
+    from skmixal.strategies import mixing
+
+    Z = np.array([[0.0, 0.0], [5.0, 5.0], [1.0, 0.0], [0.1, 0.0], [-1.0, 0.0],
+                  [5.0, 4.0]])
+    centres = np.array([[0.1, 0.0], [0.1, 0.0], [5.0, 4.5], [0.1, 0.0]])
+    seeds = []
+
+    class Fitted:
+        cluster_centers_ = centres
+
+    def fake_kmeans(Z_, k, seed):
+        seeds.append(seed)
+        assert k == 4 and Z_ is Z
+        return Fitted()
+
+    monkeypatch.setattr(mixing, "fit_kmeans", fake_kmeans)
+    picks = mixing._nearest_to_centroids(Z, 4, np.random.RandomState(0))
+    # brute force: each centre in turn, the nearest point not yet taken
+    taken = []
+    for c in centres:
+        d = [np.inf if i in taken else np.sum((z - c) ** 2) for i, z in enumerate(Z)]
+        taken.append(int(np.argmin(d)))
+    assert picks.tolist() == taken == [3, 0, 1, 2]
+    assert seeds == [np.random.RandomState(0).randint(2**31 - 1)]
+
+
+def _consistency_by_hand(proba, X_pool, anchors, lambdas):
+    """Mean total-variation departure from linearity, pair by pair."""
+    p_x = proba(X_pool)
+    total = np.zeros(len(X_pool))
+    for lam in lambdas:
+        for a in anchors:
+            p_a = proba(a[None])[0]
+            p_mix = proba(lam * X_pool + (1 - lam) * a[None])
+            total += 0.5 * np.abs(p_mix - (lam * p_x + (1 - lam) * p_a)).sum(1)
+    return total / (len(lambdas) * len(anchors))
+
+
+@pytest.fixture(scope="module")
+def sharp_net(data):
+    """A network trained long enough to be far from linear between inputs
+    (mixup consistency scores 0.1-0.2 on digits, not the 0.003-0.007 of
+    ``net``)."""
+    X_lab, y_lab, _ = data
+    return MixupNetClassifier(NoDropout, random_state=0, max_epochs=20,
+                              min_steps=300,
+                              classes=list(range(10))).fit(X_lab, y_lab)
+
+
+@pytest.mark.parametrize("kind", ["logistic", "skmixal"])
+def test_mixup_consistency_scores_match_a_hand_computation(data, sharp_net, kind):
+    # Every labeled row is an anchor (6 rows, n_anchors=10), so the scores do
+    # not depend on which are drawn; lambdas are not symmetric about 1/2.
+    from sklearn.linear_model import LogisticRegression
+
+    X_lab, y_lab, X_pool = data
+    X_lab, y_lab, X_pool = X_lab[:6], y_lab[:6], X_pool[:45]
+    lambdas = (0.2, 0.7)
+    if kind == "logistic":
+        clf = LogisticRegression(max_iter=500).fit(data[0], data[1])
+
+        def proba(X):
+            return clf.predict_proba(X.astype(np.float64))
+        batch_size, rtol, atol = 7 * (1 + 6 * 2), 1e-10, 1e-12
+    else:
+        clf = sharp_net
+
+        def proba(X):
+            return clf.predict_proba(X.astype(np.float32)).astype(np.float64)
+        batch_size, rtol, atol = 7 * (1 + 6 * 2) + 3, 1e-4, 1e-6
+    expected = _consistency_by_hand(proba, X_pool.astype(np.float64),
+                                    X_lab.astype(np.float64), lambdas)
+    assert expected.min() > 0 and np.ptp(expected) > 0.01
+    for size in (None, batch_size):  # one batch; batches of 7 pool rows
+        idx, scores = mixup_consistency_sampling(
+            clf, X_pool, len(X_pool), random_state=0, X_labeled=X_lab,
+            y_labeled=y_lab, lambdas=lambdas, n_anchors=10,
+            candidates_per_instance=1, batch_size=size)
+        np.testing.assert_allclose(_full_scores(idx, scores, len(X_pool)),
+                                   expected, rtol=rtol, atol=atol)
+    # the shortlist of one per pick is the top scores
+    idx, scores = mixup_consistency_sampling(
+        clf, X_pool, 5, random_state=0, X_labeled=X_lab, y_labeled=y_lab,
+        lambdas=lambdas, n_anchors=10, candidates_per_instance=1)
+    assert sorted(idx.tolist()) == sorted(np.argsort(-expected)[:5].tolist())
+    np.testing.assert_allclose(scores, expected[idx], rtol=rtol, atol=atol)
+
+
+class _AnchorSpy(ClassifierMixin, BaseEstimator):
+    """predict_proba of a fixed softmax over 3 classes; keeps the first input
+    it saw (the anchors, which mixup_consistency_sampling scores first)."""
+
+    def fit(self, X, y):
+        self.classes_, self.first_ = np.array([0, 1, 2]), None
+        return self
+
+    def predict_proba(self, X):
+        if self.first_ is None:
+            self.first_ = np.array(X)
+        logits = np.column_stack([X[:, 0], -X[:, 0], X[:, 1]])
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+
+@pytest.mark.parametrize("n_anchors, counts", [(2, None), (3, [1, 1, 1]),
+                                               (5, [1, 2, 2]), (6, [1, 3, 2]),
+                                               (9, [1, 4, 2])])
+def test_mixup_consistency_anchors_go_round_the_classes(n_anchors, counts):
+    # classes of 1, 4 and 2 labeled rows; row i holds i, so the anchors name
+    # their rows. Round-robin: one per class while classes last.
+    y = np.array([1, 0, 2, 1, 1, 2, 1])
+    X_lab = np.column_stack([np.arange(7.0), np.zeros(7)])
+    X_pool = np.random.RandomState(0).normal(size=(12, 2))
+    for seed in range(4):
+        spy = _AnchorSpy().fit(X_lab, y)
+        idx, _ = mixup_consistency_sampling(spy, X_pool, 2, random_state=seed,
+                                            X_labeled=X_lab, y_labeled=y,
+                                            n_anchors=n_anchors)
+        rows = spy.first_[:, 0].astype(int)
+        assert len(set(rows.tolist())) == len(rows) == min(n_anchors, 7)
+        assert rows.tolist() == sorted(rows.tolist())
+        got = np.bincount(y[rows], minlength=3)
+        if counts is None:  # two anchors from two different classes
+            assert sorted(got.tolist()) == [0, 1, 1]
+        else:
+            assert got.tolist() == counts
+    # without labels, n_anchors distinct rows drawn uniformly
+    seen = set()
+    for seed in range(30):
+        spy = _AnchorSpy().fit(X_lab, y)
+        mixup_consistency_sampling(spy, X_pool, 2, random_state=seed,
+                                   X_labeled=X_lab, n_anchors=2)
+        rows = spy.first_[:, 0].astype(int)
+        assert len(set(rows.tolist())) == 2
+        seen.update(rows.tolist())
+    assert seen == set(range(7))
+
+
+def test_mixup_consistency_clusters_its_shortlist(data, sharp_net, monkeypatch):
+    # candidates_per_instance=4, 3 picks: the 12 best points (by a hand
+    # computation) are clustered; with k-means replaced by 3 fixed centres,
+    # each pick is the shortlisted point nearest its centre, in centre order.
+    from skmixal.strategies import mixing
+
+    X_lab, y_lab, X_pool = data
+    X_lab, y_lab, X_pool = X_lab[:6], y_lab[:6], X_pool[:45]
+    net = sharp_net
+    expected = _consistency_by_hand(
+        lambda X: net.predict_proba(X.astype(np.float32)).astype(np.float64),
+        X_pool.astype(np.float64), X_lab.astype(np.float64), (0.5,))
+    shortlist = np.sort(np.argsort(-expected)[:12])
+    centres = X_pool[shortlist[[5, 0, 9]]].astype(np.float64) + 0.01
+
+    class Fitted:
+        cluster_centers_ = centres
+
+    def fake_kmeans(Z, k, seed):
+        # the shortlist's own inputs, in pool order
+        np.testing.assert_array_equal(Z, X_pool[shortlist].reshape(12, -1))
+        return Fitted()
+
+    monkeypatch.setattr(mixing, "fit_kmeans", fake_kmeans)
+    idx, scores = mixup_consistency_sampling(
+        net, X_pool, 3, random_state=0, X_labeled=X_lab, y_labeled=y_lab,
+        lambdas=(0.5,), n_anchors=10, candidates_per_instance=4)
+    assert idx.tolist() == shortlist[[5, 0, 9]].tolist()
+    np.testing.assert_allclose(scores, expected[idx], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("strategy", [alfamix_sampling, mixup_consistency_sampling])
+def test_mixing_strategies_need_labeled_rows(net, data, strategy):
+    X_lab, y_lab, X_pool = data
+    name = strategy.__name__
+    for X, y in [(X_lab[:0], y_lab[:0]), (None, y_lab)]:
+        with pytest.raises(ValueError, match=f"{name} needs labeled data"):
+            strategy(net, X_pool, 2, X_labeled=X, y_labeled=y)
+    # one labeled row is enough
+    idx, _ = strategy(net, X_pool, 2, random_state=0, X_labeled=X_lab[:1],
+                      y_labeled=y_lab[:1])
+    assert len(set(idx.tolist())) == 2
+    if strategy is alfamix_sampling:  # its anchors are class means
+        with pytest.raises(ValueError, match=f"{name} needs labeled data"):
+            strategy(net, X_pool, 2, X_labeled=X_lab)
+    else:  # anchors drawn without labels
+        idx, _ = strategy(net, X_pool, 2, random_state=0, X_labeled=X_lab)
+        assert len(set(idx.tolist())) == 2

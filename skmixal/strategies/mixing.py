@@ -234,8 +234,11 @@ def mixup_consistency_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     anchors = to_final_step(learner_or_estimator,
                             take_rows(X_labeled, np.sort(sel)))
     if is_skmixal(estimator):
-        # a copy: a DataFrame's values can be a read-only view
-        anchors = torch.tensor(check_features(estimator, anchors, reset=False))
+        anchors = check_features(estimator, anchors, reset=False)
+        # a copy: a DataFrame's values can be a read-only view (and
+        # torch.tensor of a tensor warns)
+        anchors = (anchors.clone() if torch.is_tensor(anchors)
+                   else torch.tensor(anchors))
     else:
         anchors = as_numpy(anchors).astype(np.float64)
     p_a = _forward(estimator, anchors)  # (A, C)
