@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import skorch
 import torch
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 from skorch.dataset import get_len, unpack_data
@@ -341,7 +341,12 @@ class MixupNetClassifier(NeuralNetClassifier):
         'fixmatch'), ``n_unlabeled``, ``collapsed`` (bool), ``reason`` and
         ``action`` (None, 'warned' or 'refit supervised'); where the guard
         looked, also ``pool_classes`` and ``label_classes`` (effective classes
-        of the pool's predictions and of the labels) and ``labeled_accuracy``.
+        of the pool's predictions and of the labels) and ``labeled_accuracy``
+        (class-balanced, on up to 4,096 labeled rows). A supervised fit on
+        array-like data also has ``labeled_accuracy`` and ``learned``: False
+        (with a ``ConvergenceWarning``, ``reason`` and ``action`` 'warned')
+        when it fits less than a quarter of the way from chance to every label,
+        as a too large ``lr`` leaves it (:mod:`skmixal.training.guard`).
     input_shape_ : tuple of int
         Shape of one sample, e.g. ``(64,)`` or ``(1, 28, 28)``.
     module_ : torch.nn.Module
@@ -543,7 +548,9 @@ class MixupNetClassifier(NeuralNetClassifier):
 
     # -- fitting ---------------------------------------------------------------------
     def _train(self, X, y, unlabeled, fit_params, *, initialize, routing):
-        """Train under the fit's own generators (:mod:`skmixal._reproducibility`)."""
+        """Train under the fit's own generators (:mod:`skmixal._reproducibility`);
+        return what :func:`~skmixal.training.guard.fit_report` read of the fit."""
+        given = X, y
         randomness = self._randomness = FitRandomness(self.random_state)
         try:
             with randomness.forked(self.device, self.deterministic):
@@ -572,7 +579,9 @@ class MixupNetClassifier(NeuralNetClassifier):
                     raise TrainingDivergedError(
                         "Training diverged in its last step: the network's weights "
                         f"are no longer finite ({bad[0]}). {self._divergence_hint()}")
-                return self._method
+                # read in the same context: its forward pass is under the fit's
+                # determinism setting too
+                return fit_report(self, self._method, *given)
         finally:
             seed_dropout(self.__dict__.get("module_"), None)
             for name in ("_randomness", "_method"):
@@ -581,9 +590,8 @@ class MixupNetClassifier(NeuralNetClassifier):
     def _fit_guarded(self, X, y, unlabeled, fit_params, *, initialize, routing):
         """Train; if a semi-supervised fit collapsed, warn and (by default)
         refit the supervised model (:mod:`skmixal.training.guard`)."""
-        method = self._train(X, y, unlabeled, fit_params, initialize=initialize,
+        report = self._train(X, y, unlabeled, fit_params, initialize=initialize,
                              routing=routing)
-        report = fit_report(self, method, X, y)
         if report["collapsed"] and self.collapse_guard is not None:
             action = ("the supervised model was refit on the labeled rows"
                       if self.collapse_guard == "refit" else "the model was kept")
@@ -597,6 +605,15 @@ class MixupNetClassifier(NeuralNetClassifier):
                 report["action"] = "refit supervised"
             else:
                 report["action"] = "warned"
+        elif report.get("learned") is False:
+            # as scikit-learn's MLPClassifier warns when it stops unconverged:
+            # the model is still returned, and fit_report_ says so
+            warnings.warn(
+                f"The supervised fit did not learn its labels: {report['reason']}. "
+                f"Lower lr (now {self.optimizer_.param_groups[0]['lr']}) or train "
+                f"longer (min_steps, now {self.min_steps_}); see fit_report_.",
+                ConvergenceWarning, stacklevel=3)
+            report["action"] = "warned"
         self.fit_report_ = report
 
     def _training_method(self, randomness, unlabeled, codes):
@@ -781,6 +798,8 @@ class MixupNetClassifier(NeuralNetClassifier):
         """
         method = self.__dict__.get("_method")
         if method is None or not method.active:
+            if method is not None:
+                method.context.step += 1
             return self._check_loss(super().train_step(batch, **fit_params))
         Xi, yi = unpack_data(batch)
         if not (isinstance(Xi, torch.Tensor) and isinstance(yi, torch.Tensor)):

@@ -852,6 +852,11 @@ def _print_status(st, out):
     if report and report["collapsed"]:
         print(f"model: the {report['method']} fit collapsed ({report['reason']}); "
               f"{report['action']}", file=out)
+    elif report and report.get("learned") is False:
+        # a state's settings are fixed at init (see _diverged_hint)
+        print(f"model: the supervised fit did not learn its labels "
+              f"({report['reason']}); start a new state from its labels with a "
+              "smaller --lr or more --min-steps", file=out)
     elif report and report["method"] != "supervised":
         seen = ", no collapse seen" if "pool_classes" in report else ""
         print(f"model: {report['method']} with {report['n_unlabeled']} unlabeled "

@@ -597,14 +597,17 @@ def _run_round(task, X, y, r, size, model, labeled, guard):
         "query_s": round(query_s, 4), "fit_s": round(fit_s, 4),
     }
     report = getattr(model, "fit_report_", None) or {}
-    # what the collapse guard read, for every semi-supervised fit: so that its
-    # thresholds can be judged on the campaigns' fits, good and bad
+    # what the checks of the fit read (the collapse guard's for a
+    # semi-supervised fit): so that their lines can be judged on the
+    # campaigns' fits, good and bad
     for key in ("labeled_accuracy", "pool_classes"):
         if report.get(key) is not None:
             record[key] = report[key]
+    # only where a check fired, so folders of earlier versions still resume
     if report.get("collapsed"):
-        # only where the guard fired, so folders of earlier versions still resume
         record["collapse"] = f"{report['action']}: {report['reason']}"
+    elif report.get("learned") is False:
+        record["not_learned"] = report["reason"]
     return record, model
 
 

@@ -20,12 +20,13 @@ class ExperimentResult:
         The experiment's settings (JSON-ready).
     records : list of dict
         One per (arm, seed, round): ``n_labeled``, ``accuracy``, ``f1_macro``,
-        ``queried`` (dataset row indices labeled that round), timings; for a
-        semi-supervised fit, what the collapse guard read of it
-        (``labeled_accuracy``, the class-balanced accuracy of the
-        semi-supervised network on its own labeled rows, and ``pool_classes``,
-        the effective number of classes it predicted on the pool); and
-        ``collapse`` (what the collapse guard saw and did) where it collapsed.
+        ``queried`` (dataset row indices labeled that round), timings;
+        ``labeled_accuracy``, the class-balanced accuracy of the fitted network
+        on its own labeled rows; for a semi-supervised fit, ``pool_classes``,
+        the effective number of classes it predicted on the pool, and
+        ``collapse`` (what the collapse guard saw and did) where it collapsed;
+        for a supervised fit that did not learn its labels, ``not_learned``
+        (what its check read).
     arms : list of str
         Arm names in display order.
     environments : list of dict or None, default=None
@@ -99,19 +100,27 @@ class ExperimentResult:
                  f"{len(self.config['seeds'])} seed(s)")
         table = format_table(self.curves(metric), title=title, reach=reach,
                              target=target)
-        return "\n".join([table, *self.collapse_notes()])
+        return "\n".join([table, *self.fit_notes()])
 
-    def collapse_notes(self):
-        """One line per fit whose semi-supervised training collapsed.
+    def fit_notes(self):
+        """One line per fit whose semi-supervised training collapsed, or that
+        did not learn its labels.
 
         Returns
         -------
         notes : list of str
-            Arm, seed, labels and what the collapse guard saw and did
-            (:attr:`MixupNetClassifier.fit_report_`); empty when none did.
+            Arm, seed, labels and what the collapse guard saw and did, or what
+            the fit's check of its labels read
+            (:attr:`MixupNetClassifier.fit_report_`); empty when no fit failed.
         """
-        return [f"collapse guard: {r['arm']}, seed {r['seed']}, {r['n_labeled']} "
-                f"labels: {r['collapse']}" for r in self.records if r.get("collapse")]
+        notes = []
+        for r in self.records:
+            where = f"{r['arm']}, seed {r['seed']}, {r['n_labeled']} labels"
+            if r.get("collapse"):
+                notes.append(f"collapse guard: {where}: {r['collapse']}")
+            if r.get("not_learned"):
+                notes.append(f"not learned: {where}: {r['not_learned']}")
+        return notes
 
     def save(self, out_dir, *, metric="accuracy", target=None):
         """Write ``results.json``, ``results.csv`` and ``learning_curve.png``.
@@ -145,7 +154,7 @@ class ExperimentResult:
             "records": self.records})
         write_csv(paths["csv"], self.records, ["arm", "seed", "round", "n_labeled",
                   "accuracy", "f1_macro", "query_s", "fit_s", "labeled_accuracy",
-                  "pool_classes", "collapse"])
+                  "pool_classes", "collapse", "not_learned"])
         plot_learning_curves(
             self.curves(metric), paths["plot"], metric=metric, target=target,
             title=f"{self.config['dataset']['name']}: active learning x Mixup")

@@ -596,3 +596,40 @@ def test_run_and_init_fine_tune_a_pretrained_backbone(tmp_path, capsys):
     assert main(["run", *TINY, "--backbone-lr", "1e-4", "--out",
                  str(tmp_path / "no")]) == 2
     assert "--backbone-lr applies to --module pretrained" in capsys.readouterr().err
+
+
+def test_status_and_run_name_a_supervised_fit_that_learned_nothing(tmp_path, capsys):
+    # --lr 10: the default network predicts one class for every row, with
+    # finite weights (no TrainingDivergedError); the fit warns, the runner
+    # lists the fit under its table and status names it
+    truth = load_dataset("digits").y
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--initial", "20", "--lr", "10",
+                 *FAST]) == 0
+    query = _answer_first_query(state, truth)
+    assert main(["teach", "--state", str(state), str(query)]) == 0
+    err = capsys.readouterr().err
+    assert ("skmixal: warning: The supervised fit did not learn its labels: it fits "
+            in err and "Lower --lr (now 10.0)" in err)
+    report = json.loads((state / "model.json").read_text())["fit_report"]
+    assert report["learned"] is False and report["action"] == "warned"
+    assert main(["status", "--state", str(state), "--cv", "0"]) == 0
+    assert (f"model: the supervised fit did not learn its labels ({report['reason']}); "
+            "start a new state from its labels with a smaller --lr or more "
+            "--min-steps") in capsys.readouterr().out.splitlines()
+
+    out = tmp_path / "res"
+    argv = [a for a in TINY if a != "--quiet"]
+    assert main(["run", *argv, "--strategies", "random", "--n-jobs", "1",
+                 "--lr", "10", "--budget", "20", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    records = json.loads((out / "results.json").read_text())["records"]
+    failed = [r for r in records if "not_learned" in r]
+    assert failed and all(r["labeled_accuracy"] < 0.325 for r in failed)
+    assert [line for line in printed.out.splitlines()
+            if line.startswith("not learned: ")] == [
+        f"not learned: {r['arm']}, seed {r['seed']}, {r['n_labeled']} labels: "
+        f"{r['not_learned']}" for r in failed]
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [row["not_learned"] != "" for row in rows] == [
+        "not_learned" in r for r in records]

@@ -190,7 +190,7 @@ def _fake_fit(observed, n_rows=20, n_classes=4):
     net = SimpleNamespace(semi_supervised_="fixmatch", n_unlabeled_=7,
                           classes_=np.arange(n_classes), iter_outputs=iter_outputs)
     method = SimpleNamespace(uses_unlabeled=True,
-                             context=SimpleNamespace(observed=observed))
+                             context=SimpleNamespace(observed=observed, step=150))
     X = np.arange(n_rows)[:, None]
     return fit_report(net, method, X, y), seen
 
@@ -217,3 +217,56 @@ def test_the_report_reads_4096_labeled_rows_in_order():
     assert np.all(np.diff(rows) > 0)
     _, seen = _fake_fit([torch.tensor([1, 1, 1, 1])], n_rows=30)
     np.testing.assert_array_equal(seen[0][:, 0], np.arange(30))
+
+
+@pytest.mark.parametrize("right, learned", [((5, 5), True), ((4, 5), False),
+                                            ((8, 0), False), ((8, 8), True)])
+def test_a_supervised_fit_learned_a_quarter_of_the_way_from_chance(right, learned):
+    # 2 classes of 8 rows, `right` of each predicted right: class-balanced
+    # accuracy by hand, against the line 1/2 + 0.25 * (1 - 1/2) = 0.625
+    from skmixal.training.guard import learned as learned_check
+
+    codes = np.repeat([0, 1], 8)
+    predicted = np.concatenate([np.where(np.arange(8) < right[c], c, 1 - c)
+                                for c in (0, 1)])
+    ok, accuracy, reason = learned_check(codes, predicted, n_classes=10)
+    assert accuracy == pytest.approx((right[0] / 8 + right[1] / 8) / 2)
+    assert ok is learned and (reason is None) is learned
+    if not learned:
+        assert reason == (f"it fits {accuracy:.0%} of its own labeled rows "
+                          "(class-balanced), where one class for every row fits 50%")
+
+
+def test_labels_of_one_class_are_learned_by_any_fit():
+    from skmixal.training.guard import learned as learned_check
+
+    assert learned_check(np.zeros(5, int), np.ones(5, int), 3)[0] is True
+
+
+def test_a_supervised_fit_that_learned_nothing_warns(digits):
+    # lr=1 leaves the default MLP predicting one class with finite weights
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import balanced_accuracy_score
+
+    X, y = digits
+    X, y = X[:200].astype(np.float32), y[:200]
+    with pytest.warns(ConvergenceWarning, match=(
+            r"The supervised fit did not learn its labels: it fits 10% of its own "
+            r"labeled rows \(class-balanced\), where one class for every row fits "
+            r"10%\. Lower lr \(now 1\) or train longer \(min_steps, now 300\)")):
+        bad = MixupNetClassifier(lr=1, min_steps=300, random_state=0).fit(X, y)
+    assert len(set(bad.predict(X))) == 1
+    assert bad.fit_report_ == {
+        "method": "supervised", "n_unlabeled": 0, "collapsed": False,
+        "learned": False, "labeled_accuracy": 0.1, "action": "warned",
+        "reason": "it fits 10% of its own labeled rows (class-balanced), where "
+                  "one class for every row fits 10%"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        good = MixupNetClassifier(min_steps=300, random_state=0).fit(X, y)
+        # an untrained network is what max_epochs=0 asks for: not judged
+        none = MixupNetClassifier(max_epochs=0, random_state=0).fit(X, y)
+    assert good.fit_report_["learned"] is True
+    assert good.fit_report_["labeled_accuracy"] == pytest.approx(
+        balanced_accuracy_score(y, good.predict(X)), abs=5e-5)
+    assert "learned" not in none.fit_report_

@@ -568,7 +568,7 @@ def test_mixup_consistency_rejects_bad_lambdas(net, data):
 
 
 
-@pytest.mark.filterwarnings("error::UserWarning")
+@pytest.mark.filterwarnings("error:To copy construct from a tensor:UserWarning")
 @pytest.mark.parametrize("device", DEVICES)
 def test_mixup_consistency_on_the_pool_device(device, data):
     # Pool, labeled inputs and labels as tensors on the network's device give
