@@ -42,6 +42,9 @@ BENCHMARKS = {
                     "warm rounds against refits from scratch"),
     "guard_threshold": ([], "what each collapse-guard line would catch among "
                         "semi_supervised.py's paired fits (trains nothing)"),
+    "learned_line": (["--seeds", "0,1,2", "--cifar", "250"],
+                     "where a supervised fit's \"did not learn its labels\" "
+                     "line falls (digits; CIFAR-10 from scratch)"),
     "embedding_speed": ([], "pretrained embeddings: time against accuracy"),
     "embedding_ssl": ([], "semi-supervised learning on frozen features (CIFAR-10 "
                       "subset): LabelSpreading, FixMatch and MixMatch heads"),
@@ -179,7 +182,8 @@ def assemble():
               "### An earlier run, before issue 14 (MixMatch with the old "
               "alignment; the source of the README's 100-label MNIST numbers)\n",
               _text("semi_supervised_before")]
-    for name in ("ssl_speed", "cnn_step", "warm_rounds", "guard_threshold"):
+    for name in ("ssl_speed", "cnn_step", "warm_rounds", "guard_threshold",
+                 "learned_line"):
         parts += [f"### `{name}.py`: {BENCHMARKS[name][1]}\n", _text(name)]
     parts += ["### bfloat16 against float32 (`precision='bfloat16'`; `ssl_speed.py`, "
               "`cnn_step.py` and `semi_supervised.py` on a CPU with bfloat16 units)\n",
