@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import signal
+import stat
 import tempfile
 import threading
 import zipfile
@@ -132,9 +133,15 @@ def atomic_path(path):
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        # mkstemp creates 0600; give the file the mode a plain open() would
+        # mkstemp creates 0600; give the file the mode a plain open() would:
+        # the mode of the file it replaces (a private 0600 file stays private),
+        # else 0666 less the umask
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            mode = _file_mode()
         with contextlib.suppress(OSError):
-            os.chmod(tmp, _file_mode())
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as exc:
         # the block only writes the temporary file: whatever failed, failed

@@ -744,6 +744,21 @@ def test_files_follow_the_umask(tmp_path):
         assert stat.S_IMODE((state / name).stat().st_mode) == 0o644, name
 
 
+def test_a_rewritten_file_keeps_its_mode(taught):
+    # a user who made the state and the predictions private keeps them so: a
+    # rewrite (a new file moved into place) takes the old file's mode
+    state = taught
+    assert main(["predict", "--state", str(state)]) == 0
+    os.chmod(state / "state.json", 0o600)
+    os.chmod(state / "predictions.csv", 0o640)
+    before = (state / "state.json").read_text()
+    assert main(["query", "--state", str(state), "--n", "3"]) == 0
+    assert main(["predict", "--state", str(state)]) == 0
+    assert (state / "state.json").read_text() != before  # it was rewritten
+    assert stat.S_IMODE((state / "state.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((state / "predictions.csv").stat().st_mode) == 0o640
+
+
 def test_teach_says_what_it_does_and_hints_are_shell_quoted(tmp_path, truth,
                                                               capsys):
     state = tmp_path / "my state"
