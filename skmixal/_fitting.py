@@ -13,6 +13,7 @@
 import contextlib
 import math
 import numbers
+import warnings
 
 __all__ = ["MAX_ALPHA", "MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_FOLDS",
            "MAX_INPUT_SIZE", "MAX_LABELS", "MAX_LR", "MAX_SEEDS", "MAX_STEPS",
@@ -186,6 +187,7 @@ def check_fit_settings(params, X, y, *, X_unlabeled=None):
         them; the caller turns them into the user's error.
     """
     from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
 
     from skmixal._params import check_params
     from skmixal.classifier import MixupNetClassifier
@@ -194,9 +196,12 @@ def check_fit_settings(params, X, y, *, X_unlabeled=None):
     check_step_settings(params)  # the one-step fit below replaces these two
     fit_params = {} if X_unlabeled is None else {"X_unlabeled": X_unlabeled}
     check_params(est)  # all of them, collapse_guard too, before it is set off
-    # the guard off: one step never fits, and its verdict is not the user's
-    clone(est).set_params(max_epochs=1, min_steps=0, verbose=0,
-                          collapse_guard=None).fit(X, y, **fit_params)
+    # the guard off and the labeled check unheard: one step never fits, and
+    # their verdicts are not on the user's fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clone(est).set_params(max_epochs=1, min_steps=0, verbose=0,
+                              collapse_guard=None).fit(X, y, **fit_params)
 
 
 def check_threads(n):

@@ -19,7 +19,6 @@ import os
 import platform
 import re
 import signal
-import stat
 import tempfile
 import threading
 import zipfile
@@ -133,15 +132,19 @@ def atomic_path(path):
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        # mkstemp creates 0600; give the file the mode a plain open() would:
-        # the mode of the file it replaces (a private 0600 file stays private),
-        # else 0666 less the umask
+        # mkstemp creates 0600; give the file what a plain open() would: the
+        # permission bits and group of the file it replaces (a private 0600
+        # file stays private, a group's file the group's), else 0666 less the
+        # umask
         try:
-            mode = stat.S_IMODE(os.stat(path).st_mode)
+            old = os.stat(path)
         except OSError:
-            mode = _file_mode()
+            old = None
         with contextlib.suppress(OSError):
-            os.chmod(tmp, mode)
+            os.chmod(tmp, _file_mode() if old is None else old.st_mode & 0o777)
+        if old is not None:
+            with contextlib.suppress(OSError):  # only to a group of the user's
+                os.chown(tmp, -1, old.st_gid)
         os.replace(tmp, path)
     except OSError as exc:
         # the block only writes the temporary file: whatever failed, failed

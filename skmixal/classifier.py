@@ -342,11 +342,14 @@ class MixupNetClassifier(NeuralNetClassifier):
         ``action`` (None, 'warned' or 'refit supervised'); where the guard
         looked, also ``pool_classes`` and ``label_classes`` (effective classes
         of the pool's predictions and of the labels) and ``labeled_accuracy``
-        (class-balanced, on up to 4,096 labeled rows). A supervised fit on
-        array-like data also has ``labeled_accuracy`` and ``learned``: False
-        (with a ``ConvergenceWarning``, ``reason`` and ``action`` 'warned')
-        when it fits less than a quarter of the way from chance to every label,
-        as a too large ``lr`` leaves it (:mod:`skmixal.training.guard`).
+        (class-balanced, on up to 4,096 labeled rows, the validation part of a
+        ``train_split`` included). A supervised fit on array-like data also
+        has ``labeled_accuracy`` and ``learned``: False (with a
+        ``ConvergenceWarning``, ``reason`` and ``action`` 'warned') when it
+        fits less than a quarter of the way from chance to every label, as a
+        too large ``lr`` leaves it (:mod:`skmixal.training.guard`); after a
+        collapse, ``learned`` is the supervised refit's, whose failure is
+        added to ``reason``.
     input_shape_ : tuple of int
         Shape of one sample, e.g. ``(64,)`` or ``(1, 28, 28)``.
     module_ : torch.nn.Module
@@ -601,20 +604,32 @@ class MixupNetClassifier(NeuralNetClassifier):
                 "fit_report_).", SemiSupervisedCollapseWarning, stacklevel=3)
             if self.collapse_guard == "refit":
                 self._resolve_training(n_unlabeled=0)
-                self._train(X, y, None, fit_params, initialize=True, routing=routing)
+                refit = self._train(X, y, None, fit_params, initialize=True,
+                                    routing=routing)
                 report["action"] = "refit supervised"
+                if "learned" in refit:
+                    report["learned"] = refit["learned"]
+                if refit.get("learned") is False:
+                    report["reason"] += f"; the supervised refit: {refit['reason']}"
+                    self._warn_not_learned("supervised refit", refit["reason"])
             else:
                 report["action"] = "warned"
         elif report.get("learned") is False:
-            # as scikit-learn's MLPClassifier warns when it stops unconverged:
-            # the model is still returned, and fit_report_ says so
-            warnings.warn(
-                f"The supervised fit did not learn its labels: {report['reason']}. "
-                f"Lower lr (now {self.optimizer_.param_groups[0]['lr']}) or train "
-                f"longer (min_steps, now {self.min_steps_}); see fit_report_.",
-                ConvergenceWarning, stacklevel=3)
+            self._warn_not_learned("supervised fit", report["reason"])
             report["action"] = "warned"
         self.fit_report_ = report
+
+    def _warn_not_learned(self, what, reason):
+        # as scikit-learn's MLPClassifier warns when it stops unconverged: the
+        # model is still returned, and fit_report_ says so. The reason rides on
+        # the warning, so the command line can give its own advice.
+        warning = ConvergenceWarning(
+            f"The {what} did not learn its labels: {reason}. Lower lr (now "
+            f"{self.lr}) or train longer (min_steps, now {self.min_steps_}); see "
+            "fit_report_.")
+        warning.reason = reason
+        # fit or partial_fit -> _fit_guarded -> here: the user's line
+        warnings.warn(warning, stacklevel=4)
 
     def _training_method(self, randomness, unlabeled, codes):
         """The fit's :class:`~skmixal.training.TrainingMethod`."""

@@ -16,6 +16,7 @@ flag's name as the command line is read, before anything runs.
 import argparse
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import shlex
@@ -775,7 +776,8 @@ def _cmd_labeling(args, out, err):
         print(f"Wrote {path}.", file=out)
     else:
         _print_status(labeling.state_status(args.state, cv=args.cv, data=data,
-                                            torch_threads=threads, log=log), out)
+                                            torch_threads=threads, log=log), out,
+                      hint=_rate_hint(args, "or more --min-steps"))
 
 
 def _cmd_init(args, out, log):
@@ -824,15 +826,21 @@ def _diverged_hint(args):
         return "The flag is --lr."
     if args.command == "init":
         return ("Nothing was kept in --state; rerun init with a smaller --lr.")
-    # a state's settings are fixed at init; its labels are already saved
+    return _rate_hint(args)
+
+
+def _rate_hint(args, more=""):
+    """How to train a labeling state's model with another rate: its settings
+    are fixed at init, and its labels are already saved."""
     labels = shlex.quote(str(Path(args.state) / "labels.csv"))
-    return ("The labels are saved. This state's rate is fixed: to change it, "
-            "start a new state from its labels, with the same flags and a "
-            "smaller --lr: skmixal init --state NEW_STATE --initial-labels "
-            f"{labels} --lr ...")
+    saved = "" if args.command == "init" else "The labels are saved. "
+    more = f" {more}" if more else ""
+    return (f"{saved}This state's rate is fixed: to change it, start a new state "
+            f"from its labels, with the same flags and a smaller --lr{more}: "
+            f"skmixal init --state NEW_STATE --initial-labels {labels} --lr ...")
 
 
-def _print_status(st, out):
+def _print_status(st, out, *, hint):
     skipped = f", {st['n_skipped']} skipped" if st["n_skipped"] else ""
     print(f"{st['dataset']}: {st['n_labels']} labels{skipped}, {st['n_pool']} "
           f"unlabeled, {st['n_queries']} queries", file=out)
@@ -853,10 +861,8 @@ def _print_status(st, out):
         print(f"model: the {report['method']} fit collapsed ({report['reason']}); "
               f"{report['action']}", file=out)
     elif report and report.get("learned") is False:
-        # a state's settings are fixed at init (see _diverged_hint)
         print(f"model: the supervised fit did not learn its labels "
-              f"({report['reason']}); start a new state from its labels with a "
-              "smaller --lr or more --min-steps", file=out)
+              f"({report['reason']}). {hint}", file=out)
     elif report and report["method"] != "supervised":
         seen = ", no collapse seen" if "pool_classes" in report else ""
         print(f"model: {report['method']} with {report['n_unlabeled']} unlabeled "
@@ -873,11 +879,18 @@ def _os_message(exc):
     return os_message(exc)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):
+def _show_warning(message, category, filename, lineno, file=None, line=None, *,
+                  args=None):
     """skmixal's warnings as one line naming the flags; others as Python shows them."""
     from skmixal._io import name_flags
 
-    if issubclass(category, UserWarning) and "skmixal" in Path(filename).parts:
+    reason = getattr(message, "reason", None)
+    if reason is not None and args is not None and args.command != "run":
+        # a fit that did not learn its labels, in a labeling state: the
+        # estimator's advice (lower lr) needs a new state there
+        print(f"skmixal: warning: the model did not learn its labels: {reason}. "
+              f"{_rate_hint(args, 'or more --min-steps')}", file=sys.stderr)
+    elif issubclass(category, UserWarning) and "skmixal" in Path(filename).parts:
         print(f"skmixal: warning: {name_flags(str(message))}", file=sys.stderr)
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename,
@@ -914,7 +927,7 @@ def main(argv=None):
     args = build_parser(strategy_help=wants_help).parse_args(argv)
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
+            warnings.showwarning = functools.partial(_show_warning, args=args)
             if args.command == "run":
                 _cmd_run(args, sys.stdout, sys.stderr)
             else:

@@ -759,6 +759,25 @@ def test_a_rewritten_file_keeps_its_mode(taught):
     assert stat.S_IMODE((state / "predictions.csv").stat().st_mode) == 0o640
 
 
+def test_an_atomic_write_keeps_permission_bits_and_group_only(tmp_path):
+    from skmixal._io import atomic_write_text
+
+    path = tmp_path / "f.csv"
+    path.write_text("old")
+    # another group than the file's own (root may give any; others only theirs)
+    groups = [g for g in os.getgroups() if g != path.stat().st_gid]
+    if os.geteuid() == 0:
+        groups.append(path.stat().st_gid + 1)
+    os.chmod(path, 0o4750)  # setuid is not a state file's to keep
+    if groups:
+        os.chown(path, -1, groups[0])
+    atomic_write_text(path, "new")
+    assert path.read_text() == "new"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o750
+    if groups:
+        assert path.stat().st_gid == groups[0]
+
+
 def test_teach_says_what_it_does_and_hints_are_shell_quoted(tmp_path, truth,
                                                               capsys):
     state = tmp_path / "my state"

@@ -608,21 +608,30 @@ def test_status_and_run_name_a_supervised_fit_that_learned_nothing(tmp_path, cap
                  *FAST]) == 0
     query = _answer_first_query(state, truth)
     assert main(["teach", "--state", str(state), str(query)]) == 0
-    err = capsys.readouterr().err
-    assert ("skmixal: warning: The supervised fit did not learn its labels: it fits "
-            in err and "Lower --lr (now 10.0)" in err)
     report = json.loads((state / "model.json").read_text())["fit_report"]
     assert report["learned"] is False and report["action"] == "warned"
+    labels = state / "labels.csv"
+    hint = ("This state's rate is fixed: to change it, start a new state from its "
+            "labels, with the same flags and a smaller --lr or more --min-steps: "
+            f"skmixal init --state NEW_STATE --initial-labels {labels} --lr ...")
+    # the estimator's advice (lower lr) is not a labeling command's
+    warned = [line for line in capsys.readouterr().err.splitlines()
+              if "warning" in line]
+    assert warned == [
+        f"skmixal: warning: the model did not learn its labels: {report['reason']}. "
+        f"The labels are saved. {hint}"]
     assert main(["status", "--state", str(state), "--cv", "0"]) == 0
-    assert (f"model: the supervised fit did not learn its labels ({report['reason']}); "
-            "start a new state from its labels with a smaller --lr or more "
-            "--min-steps") in capsys.readouterr().out.splitlines()
+    assert (f"model: the supervised fit did not learn its labels ({report['reason']})."
+            f" The labels are saved. {hint}") in capsys.readouterr().out.splitlines()
 
     out = tmp_path / "res"
     argv = [a for a in TINY if a != "--quiet"]
     assert main(["run", *argv, "--strategies", "random", "--n-jobs", "1",
                  "--lr", "10", "--budget", "20", "--out", str(out)]) == 0
     printed = capsys.readouterr()
+    assert ("skmixal: warning: The supervised fit did not learn its labels"
+            in printed.err)
+    assert "Lower --lr (now 10.0) or train longer (--min-steps, now 10)" in printed.err
     records = json.loads((out / "results.json").read_text())["records"]
     failed = [r for r in records if "not_learned" in r]
     assert failed and all(r["labeled_accuracy"] < 0.325 for r in failed)
@@ -633,3 +642,13 @@ def test_status_and_run_name_a_supervised_fit_that_learned_nothing(tmp_path, cap
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [row["not_learned"] != "" for row in rows] == [
         "not_learned" in r for r in records]
+
+
+def test_default_init_and_run_print_no_warning(tmp_path, capsys):
+    # their one-step settings check fits 2 rows once: neither the collapse
+    # guard nor the labeled check may speak of it
+    assert main(["init", "--state", str(tmp_path / "state"), "--initial", "20"]) == 0
+    assert main(["run", *TINY, "--strategies", "random", "--n-jobs", "1",
+                 "--semi-supervised", "--min-steps", "300", "--budget", "20",
+                 "--out", str(tmp_path / "res")]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -270,3 +270,28 @@ def test_a_supervised_fit_that_learned_nothing_warns(digits):
     assert good.fit_report_["labeled_accuracy"] == pytest.approx(
         balanced_accuracy_score(y, good.predict(X)), abs=5e-5)
     assert "learned" not in none.fit_report_
+
+
+def test_a_refit_that_learned_nothing_is_said_too(images):
+    # lr=1: the MixMatch fit collapses, and the supervised refit with the same
+    # rate learns nothing either; both are said, and the report keeps both
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y, U, _ = images
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        clf = MixupNetClassifier(**dict(SHORT, lr=1.0)).fit(X, y, X_unlabeled=U)
+    said = [(w.category, str(w.message)) for w in seen]
+    assert [c for c, _ in said] == [SemiSupervisedCollapseWarning, ConvergenceWarning]
+    assert [w.filename for w in seen] == [__file__] * 2  # the user's line
+    report = clf.fit_report_
+    assert report["action"] == "refit supervised" and report["learned"] is False
+    refit = report["reason"].split("; the supervised refit: ")[1]
+    assert said[1][1].startswith(f"The supervised refit did not learn its labels: "
+                                 f"{refit}. Lower lr (now 1.0)")
+    assert refit.startswith("it fits 10% of its own labeled rows")
+    # with a rate that learns, the refit's verdict is kept as learned
+    with pytest.warns(SemiSupervisedCollapseWarning):
+        fine = MixupNetClassifier(**SHORT).fit(X, y, X_unlabeled=U)
+    assert fine.fit_report_["learned"] is True
+    assert "refit:" not in fine.fit_report_["reason"]
