@@ -866,3 +866,92 @@ def test_mixing_strategies_need_labeled_rows(net, data, strategy):
     else:  # anchors drawn without labels
         idx, _ = strategy(net, X_pool, 2, random_state=0, X_labeled=X_lab)
         assert len(set(idx.tolist())) == 2
+
+
+@pytest.mark.parametrize("strategy, kwargs, error, message", [
+    (alfamix_sampling, {"eps": 0.0}, ValueError, r"eps == 0\.0, must be > 0"),
+    (alfamix_sampling, {"eps": 1.0}, ValueError, r"eps == 1\.0, must be < 1"),
+    (alfamix_sampling, {"n_alpha": 0}, ValueError, r"n_alpha == 0, must be >= 1"),
+    (alfamix_sampling, {"n_alpha": 2.0}, TypeError, "n_alpha must be an integer"),
+    (alfamix_sampling, {"max_candidates": 0}, ValueError,
+     r"max_candidates == 0, must be >= 1"),
+    (alfamix_sampling, {"max_candidates": 5.0}, TypeError,
+     "max_candidates must be an integer"),
+    (mixup_consistency_sampling, {"n_anchors": 0}, ValueError,
+     r"n_anchors == 0, must be >= 1"),
+    (mixup_consistency_sampling, {"n_anchors": 3.0}, TypeError,
+     "n_anchors must be an integer"),
+    (mixup_consistency_sampling, {"candidates_per_instance": 0}, ValueError,
+     r"candidates_per_instance == 0, must be >= 1"),
+    (mixup_consistency_sampling, {"candidates_per_instance": 2.0}, TypeError,
+     "candidates_per_instance must be an integer"),
+    (mixup_consistency_sampling, {"lambdas": ()}, ValueError,
+     r"lambdas must be values in \(0, 1\), got \(\)"),
+    (mixup_consistency_sampling, {"lambdas": (0.5, 1.0)}, ValueError,
+     r"lambdas must be values in \(0, 1\)"),
+    (mixup_consistency_sampling, {"lambdas": (-0.5,)}, ValueError,
+     r"lambdas must be values in \(0, 1\)"),
+])
+def test_mixing_strategies_check_their_settings(net, data, strategy, kwargs, error,
+                                                message):
+    X_lab, y_lab, X_pool = data
+    with pytest.raises(error, match=message):
+        strategy(net, X_pool, 2, X_labeled=X_lab, y_labeled=y_lab, **kwargs)
+    # the boundary values that are allowed
+    ok = {"n_alpha": 1, "max_candidates": 1, "n_anchors": 1,
+          "candidates_per_instance": 1}
+    if set(kwargs) <= set(ok):
+        idx, _ = strategy(net, X_pool, 2, random_state=0, X_labeled=X_lab,
+                          y_labeled=y_lab, **{k: ok[k] for k in kwargs})
+        assert len(set(idx.tolist())) == 2
+
+
+def test_alfamix_defaults_match_the_documented_grid(data):
+    # n_instances=1, eps=0.2 and n_alpha=4 by default: one pick, and the flip
+    # rates of a query of the whole pool are the hand computation's on that grid
+    X_lab, y_lab, X_pool = data
+    X_pool = X_pool[:80]
+    clf = MixupNetClassifier(NoDropout, random_state=0, max_epochs=2, min_steps=10,
+                             classes=list(range(10))).fit(X_lab, y_lab)
+    expected = _alfamix_by_hand(clf.module_, X_lab, y_lab, X_pool, 0.2, 4)
+    assert expected.max() > 0
+    idx, rate = alfamix_sampling(clf, X_pool, X_labeled=X_lab, y_labeled=y_lab,
+                                 random_state=0)
+    assert len(idx) == 1 and rate[0] > 0
+    full = _full_scores(*alfamix_sampling(clf, X_pool, len(X_pool), random_state=0,
+                                          X_labeled=X_lab, y_labeled=y_lab),
+                        len(X_pool))
+    np.testing.assert_allclose(full, expected)
+    # modAL's form: the indices alone
+    only = alfamix_sampling(clf, X_pool, X_labeled=X_lab, y_labeled=y_lab,
+                            random_state=0, return_scores=False)
+    np.testing.assert_array_equal(only, idx)
+
+
+def test_mixup_consistency_defaults(monkeypatch):
+    # n_instances=1, 10 anchors, 10 candidates per pick, lambdas 1/4, 1/2, 3/4
+    from skmixal.strategies import mixing
+
+    y = np.arange(12) % 3
+    X_lab = np.column_stack([np.arange(12.0), np.zeros(12)])
+    X_pool = np.random.RandomState(0).normal(size=(40, 2))
+    sizes = []
+
+    def fake_kmeans(Z, k, seed):
+        sizes.append((len(Z), k))
+        return type("Fitted", (), {"cluster_centers_": Z[:k]})()
+
+    monkeypatch.setattr(mixing, "fit_kmeans", fake_kmeans)
+    spy = _AnchorSpy().fit(X_lab, y)
+    idx, scores = mixup_consistency_sampling(spy, X_pool, X_labeled=X_lab,
+                                             y_labeled=y, random_state=0)
+    assert len(idx) == 1 and sizes == [(10, 1)] and len(spy.first_) == 10
+    anchors = spy.first_
+    expected = _consistency_by_hand(
+        lambda A: _AnchorSpy().fit(X_lab, y).predict_proba(A), X_pool, anchors,
+        (0.25, 0.5, 0.75))
+    np.testing.assert_allclose(scores, expected[idx])
+    assert scores[0] >= np.sort(expected)[-10]  # from the 10 best
+    only = mixup_consistency_sampling(spy, X_pool, X_labeled=X_lab, y_labeled=y,
+                                      random_state=0, return_scores=False)
+    np.testing.assert_array_equal(only, idx)
