@@ -148,8 +148,9 @@ class MixupNetClassifier(NeuralNetClassifier):
         from 50 labels on; on MNIST it loses 1 to 3 points with 20 to 100
         labels and breaks even at 200 (0.1 and 0.2 within a point of each
         other on both, 0.1 losing less on MNIST); on flattened pixels the MLP
-        loses up to 4 points. With unlabeled rows,
-        ``'auto'`` is MixMatch's 0.75. The value used is ``mixup_alpha_``.
+        loses up to 4 points. With unlabeled rows, ``'auto'`` is MixMatch's
+        0.75, and 0 under FixMatch (which does not mix). The value used is
+        ``mixup_alpha_``.
     mixup_mode : {'input', 'cutmix'}, default='input'
         ``'input'`` interpolates whole inputs; ``'cutmix'`` pastes a box from
         another image (image input only).

@@ -837,7 +837,24 @@ def _rate_hint(args, more=""):
     more = f" {more}" if more else ""
     return (f"{saved}This state's rate is fixed: to change it, start a new state "
             f"from its labels, with the same flags and a smaller --lr{more}: "
-            f"skmixal init --state NEW_STATE --initial-labels {labels} --lr ...")
+            f"skmixal init --state NEW_STATE{_data_flag(args)} --initial-labels "
+            f"{labels} --lr ...")
+
+
+def _data_flag(args):
+    """`` --data SPEC`` of a labeling state's data ('' where it cannot be
+    read): init's default is digits, so a pasted hint without it would start
+    a state on the wrong data."""
+    from skmixal.labeling import _resolved_spec
+
+    spec = getattr(args, "data", None)
+    if spec is None:
+        try:
+            meta = json.loads((Path(args.state) / "state.json").read_text())
+            spec = _resolved_spec(meta["data"]["spec"], args.state)
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""
+    return f" --data {shlex.quote(str(spec))}"
 
 
 def _print_status(st, out, *, hint):

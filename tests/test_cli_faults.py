@@ -11,6 +11,7 @@ import errno
 import importlib.util
 import json
 import os
+import shlex
 import socket
 import stat
 import sys
@@ -648,23 +649,31 @@ def test_a_diverged_init_keeps_nothing_so_it_can_be_retyped(tmp_path, monkeypatc
 
 def test_a_diverged_labeling_fit_is_a_user_error_and_keeps_the_labels(
         tmp_path, monkeypatch, capsys, truth):
+    # data of its own: init's default (digits) would be the wrong data
+    data = digits_npz(tmp_path / "mine.npz")
     state = tmp_path / "state"
-    assert main(["init", "--state", str(state), "--initial", "10", *FAST]) == 0
+    assert main(["init", "--state", str(state), "--data", str(data), "--initial",
+                 "10", *FAST]) == 0
     _diverging(monkeypatch)
-    answers = fill(state / "query_0000.csv", truth)
+    answers = fill(state / "query_0000.csv", np.load(data)["y"])
     assert main(["teach", "--state", str(state), str(answers)]) == 2
-    _no_traceback(capsys, "Training diverged: the loss became nan",
-                  "The labels are saved", "smaller --lr: skmixal init --state "
-                  f"NEW_STATE --initial-labels {state / 'labels.csv'} --lr ...")
+    err = _no_traceback(capsys, "Training diverged: the loss became nan",
+                        "The labels are saved", "smaller --lr: skmixal init --state "
+                        "NEW_STATE --data ")
     monkeypatch.undo()
     assert main(["status", "--state", str(state)]) == 0
     assert "10 labels" in capsys.readouterr().out
-    # the hint works: a new state from those labels, with another rate
+    # the hint works as printed: a new state from those labels and that data,
+    # with another rate
     fresh = tmp_path / "fresh"
-    assert main(["init", "--state", str(fresh), "--initial-labels",
-                 str(state / "labels.csv"), *FAST, "--lr", "0.0005"]) == 0
+    command = err.split("smaller --lr: ")[1].strip().replace("NEW_STATE", str(fresh))
+    argv = shlex.split(command.replace("--lr ...", "--lr 0.0005"))
+    assert argv[:2] == ["skmixal", "init"]
+    assert main([*argv[1:], *FAST]) == 0
     assert main(["status", "--state", str(fresh)]) == 0
     assert "10 labels" in capsys.readouterr().out
+    meta = [json.loads((s / "state.json").read_text())["data"] for s in (state, fresh)]
+    assert meta[0]["fingerprint"] == meta[1]["fingerprint"]
 
 
 # --- should-fix items ----------------------------------------------------------

@@ -613,7 +613,8 @@ def test_status_and_run_name_a_supervised_fit_that_learned_nothing(tmp_path, cap
     labels = state / "labels.csv"
     hint = ("This state's rate is fixed: to change it, start a new state from its "
             "labels, with the same flags and a smaller --lr or more --min-steps: "
-            f"skmixal init --state NEW_STATE --initial-labels {labels} --lr ...")
+            f"skmixal init --state NEW_STATE --data digits --initial-labels {labels} "
+            "--lr ...")
     # the estimator's advice (lower lr) is not a labeling command's
     warned = [line for line in capsys.readouterr().err.splitlines()
               if "warning" in line]
