@@ -643,13 +643,20 @@ def test_alfamix_flip_rates_match_a_hand_computation(data, batch_size):
     np.testing.assert_allclose(rate, expected[idx])
 
 
-def test_alfamix_keeps_the_highest_flip_rates_as_candidates(data):
+@pytest.fixture(scope="module")
+def plain_net(data):
+    """A briefly trained network without dropout: body, then a linear head."""
+    X_lab, y_lab, _ = data
+    return MixupNetClassifier(NoDropout, random_state=0, max_epochs=2, min_steps=10,
+                              classes=list(range(10))).fit(X_lab, y_lab)
+
+
+def test_alfamix_keeps_the_highest_flip_rates_as_candidates(data, plain_net):
     # max_candidates=4, batches of 5 rows: the candidates are pruned batch by
     # batch, and every pick is among the 4 highest rates over the whole pool.
     X_lab, y_lab, X_pool = data
     X_pool = X_pool[:60]
-    clf = MixupNetClassifier(NoDropout, random_state=0, max_epochs=2, min_steps=10,
-                             classes=list(range(10))).fit(X_lab, y_lab)
+    clf = plain_net
     expected = _alfamix_by_hand(clf.module_, X_lab, y_lab, X_pool, 0.6, 3)
     fourth = np.sort(expected)[-4]
     assert fourth > 0 and np.sum(expected >= fourth) < np.sum(expected > 0)
@@ -906,13 +913,12 @@ def test_mixing_strategies_check_their_settings(net, data, strategy, kwargs, err
         assert len(set(idx.tolist())) == 2
 
 
-def test_alfamix_defaults_match_the_documented_grid(data):
+def test_alfamix_defaults_match_the_documented_grid(data, plain_net):
     # n_instances=1, eps=0.2 and n_alpha=4 by default: one pick, and the flip
     # rates of a query of the whole pool are the hand computation's on that grid
     X_lab, y_lab, X_pool = data
     X_pool = X_pool[:80]
-    clf = MixupNetClassifier(NoDropout, random_state=0, max_epochs=2, min_steps=10,
-                             classes=list(range(10))).fit(X_lab, y_lab)
+    clf = plain_net
     expected = _alfamix_by_hand(clf.module_, X_lab, y_lab, X_pool, 0.2, 4)
     assert expected.max() > 0
     idx, rate = alfamix_sampling(clf, X_pool, X_labeled=X_lab, y_labeled=y_lab,
