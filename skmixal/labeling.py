@@ -53,9 +53,11 @@ public functions.
 
 import contextlib
 import csv
+import json
 import math
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -1103,6 +1105,33 @@ def _read_init_labels(initial_labels, test_labels, classes, n_samples, names):
     return parsed
 
 
+def _check_labels_data(flag, csv_path, data_print, loaded):
+    """Refuse a labels CSV from a state folder whose data is not ``loaded``.
+
+    A CSV's ids are row numbers: the labels.csv of a state on other data (init
+    defaults to digits) would label other samples of the same classes,
+    silently. Only a CSV inside a labeling state folder says what data it is
+    about; others are taken as given.
+    """
+    if csv_path is None:
+        return
+    meta_path = Path(csv_path).parent / "state.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+        info = meta["data"]
+        theirs = info["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not a readable state folder: nothing to compare with
+    if theirs != data_print:
+        spec = _resolved_spec(info.get("spec", "?"), meta_path.parent)
+        raise UserError(
+            f"{flag} {csv_path} belongs to the state {meta_path.parent}, whose "
+            f"data is {info.get('name')!r} with shape {info.get('shape')}, not "
+            f"the data given ({loaded.name!r} with shape {list(loaded.X.shape)}): "
+            "its ids would label other samples. Pass that state's data: --data "
+            f"{shlex.quote(str(spec))}.")
+
+
 def _check_first_query(n_initial, n_samples, parsed):
     """Refuse a first query larger than what is left to label.
 
@@ -1251,6 +1280,10 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
                 "spaces around them, which an expert's typed label cannot show; "
                 "clean the data's labels or name the classes with --classes.")
         names = _label_names(loaded, cls)
+        data_print = fingerprint(loaded.X)
+        for flag, csv_path in (("--initial-labels", initial_labels),
+                               ("--test-labels", test_labels)):
+            _check_labels_data(flag, csv_path, data_print, loaded)
         parsed = _read_init_labels(initial_labels, test_labels, cls, len(loaded.X),
                                    names)
         _check_first_query(n_initial, len(loaded.X), parsed)
@@ -1270,7 +1303,7 @@ def init_state(state_dir, data="digits", *, initial_labels=None, n_initial=0,
             "skmixal_version": __version__,
             "data": {"spec": _stored_spec(data, state_dir), "name": loaded.name,
                      "shape": list(loaded.X.shape),
-                     "fingerprint": fingerprint(loaded.X)},
+                     "fingerprint": data_print},
             "classes": cls.tolist(), "label_names": names,
             "config": {"strategy": strategy, "mixup_alpha": mixup_alpha,
                        "estimator_params": estimator_params, "seed": int(seed),

@@ -676,6 +676,36 @@ def test_a_diverged_labeling_fit_is_a_user_error_and_keeps_the_labels(
     assert meta[0]["fingerprint"] == meta[1]["fingerprint"]
 
 
+def test_labels_of_a_state_on_other_data_are_refused(tmp_path, capsys):
+    # the ids of a state's labels.csv are its data's rows: with init's default
+    # data (digits, the same classes) they would label other images, silently
+    data = digits_npz(tmp_path / "mine.npz")
+    state = tmp_path / "state"
+    assert main(["init", "--state", str(state), "--data", str(data), "--initial",
+                 "10", *FAST]) == 0
+    assert main(["teach", "--state", str(state),
+                 str(fill(state / "query_0000.csv", np.load(data)["y"]))]) == 0
+    capsys.readouterr()
+    for flag in ("--initial-labels", "--test-labels"):
+        fresh = tmp_path / f"fresh{flag}"
+        assert main(["init", "--state", str(fresh), flag, str(state / "labels.csv"),
+                     *FAST]) == 2
+        _no_traceback(capsys, f"{flag} {state / 'labels.csv'} belongs to the state "
+                      f"{state}, whose data is 'mine' with shape [300, 1, 8, 8], "
+                      "not the data given ('digits' with shape [1797, 64]): its ids "
+                      "would label other samples. Pass that state's data: --data "
+                      f"{state / '..' / 'mine.npz'}.")
+        assert not fresh.exists()
+    # with its data, the same labels start a new state
+    assert main(["init", "--state", str(tmp_path / "again"), "--data", str(data),
+                 "--initial-labels", str(state / "labels.csv"), *FAST]) == 0
+    # a CSV outside a state folder is taken as given
+    loose = tmp_path / "loose.csv"
+    loose.write_text((state / "labels.csv").read_text())
+    assert main(["init", "--state", str(tmp_path / "loose"), "--initial-labels",
+                 str(loose), *FAST]) == 0
+
+
 # --- should-fix items ----------------------------------------------------------
 
 def test_label_names_in_query_thumbnails_and_teach(tmp_path, capsys):
