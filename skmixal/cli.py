@@ -777,7 +777,7 @@ def _cmd_labeling(args, out, err):
     else:
         _print_status(labeling.state_status(args.state, cv=args.cv, data=data,
                                             torch_threads=threads, log=log), out,
-                      hint=_rate_hint(args, "or more --min-steps"))
+                      args)
 
 
 def _cmd_init(args, out, log):
@@ -845,19 +845,18 @@ def _data_flag(args):
     """`` --data SPEC`` of a labeling state's data ('' where it cannot be
     read): init's default is digits, so a pasted hint without it would start
     a state on the wrong data."""
-    from skmixal.labeling import _resolved_spec
+    from skmixal.labeling import _state_data
 
     spec = getattr(args, "data", None)
     if spec is None:
-        try:
-            meta = json.loads((Path(args.state) / "state.json").read_text())
-            spec = _resolved_spec(meta["data"]["spec"], args.state)
-        except (OSError, ValueError, KeyError, TypeError):
+        info = _state_data(args.state)
+        if info is None:
             return ""
+        spec = info["spec"]
     return f" --data {shlex.quote(str(spec))}"
 
 
-def _print_status(st, out, *, hint):
+def _print_status(st, out, args):
     skipped = f", {st['n_skipped']} skipped" if st["n_skipped"] else ""
     print(f"{st['dataset']}: {st['n_labels']} labels{skipped}, {st['n_pool']} "
           f"unlabeled, {st['n_queries']} queries", file=out)
@@ -879,7 +878,8 @@ def _print_status(st, out, *, hint):
               f"{report['action']}", file=out)
     elif report and report.get("learned") is False:
         print(f"model: the supervised fit did not learn its labels "
-              f"({report['reason']}). {hint}", file=out)
+              f"({report['reason']}). {_rate_hint(args, 'or more --min-steps')}",
+              file=out)
     elif report and report["method"] != "supervised":
         seen = ", no collapse seen" if "pool_classes" in report else ""
         print(f"model: {report['method']} with {report['n_unlabeled']} unlabeled "

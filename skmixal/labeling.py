@@ -53,7 +53,6 @@ public functions.
 
 import contextlib
 import csv
-import json
 import math
 import os
 import re
@@ -1113,23 +1112,26 @@ def _check_labels_data(flag, csv_path, data_print, loaded):
     silently. Only a CSV inside a labeling state folder says what data it is
     about; others are taken as given.
     """
-    if csv_path is None:
-        return
-    meta_path = Path(csv_path).parent / "state.json"
+    folder = None if csv_path is None else Path(csv_path).parent
+    info = None if folder is None else _state_data(folder)
+    if info is None or info.get("fingerprint") in (None, data_print):
+        return  # not a state folder's, or the same data
+    raise UserError(
+        f"{flag} {csv_path} belongs to the state {folder}, whose data is "
+        f"{info.get('name')!r} with shape {info.get('shape')}, not the data given "
+        f"({loaded.name!r} with shape {list(loaded.X.shape)}): its ids would label "
+        f"other samples. Pass that state's data: --data {shlex.quote(info['spec'])}.")
+
+
+def _state_data(folder):
+    """What a labeling state folder's ``state.json`` says of its data, with
+    ``spec`` made usable from the current directory; None where the folder
+    holds no readable state."""
     try:
-        meta = json.loads(meta_path.read_text())
-        info = meta["data"]
-        theirs = info["fingerprint"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return  # not a readable state folder: nothing to compare with
-    if theirs != data_print:
-        spec = _resolved_spec(info.get("spec", "?"), meta_path.parent)
-        raise UserError(
-            f"{flag} {csv_path} belongs to the state {meta_path.parent}, whose "
-            f"data is {info.get('name')!r} with shape {info.get('shape')}, not "
-            f"the data given ({loaded.name!r} with shape {list(loaded.X.shape)}): "
-            "its ids would label other samples. Pass that state's data: --data "
-            f"{shlex.quote(str(spec))}.")
+        info = read_json(Path(folder) / "state.json")["data"]
+        return dict(info, spec=_resolved_spec(info["spec"], folder))
+    except (UserError, KeyError, TypeError):
+        return None
 
 
 def _check_first_query(n_initial, n_samples, parsed):
