@@ -35,7 +35,9 @@ official code draws them, instead of one per batch), and
 share for every class, as before 2026-12-06; a class without labels now gets
 none), and ``"train_views": t`` (MixMatch guessing from its ``K`` views but
 training on the first ``t`` of them only: less work a step, measured for issue
-14's time goal).
+14's time goal), and ``"unlabeled_rows": r`` (MixMatch on the first ``r`` rows of
+each unlabeled batch only, each still augmented ``K`` times: a smaller unlabeled
+batch than the labeled one, for the same goal).
 Weight decay without the
 biases needs no hook: ``"optimizer__param_groups": [["*bias",
 {"weight_decay": 0}]]``.
@@ -249,6 +251,17 @@ def _train_views(views):
     return make
 
 
+def _unlabeled_rows(rows):
+    """``mixmatch_batch`` on the first ``rows`` rows of each unlabeled batch
+    only: a smaller unlabeled batch than the labeled one (``unlabeled_ratio``
+    below 1), each row still augmented ``K`` times."""
+    def make(original):
+        def mixmatch_batch(x, y, u, **kwargs):
+            return original(x, y, u[:rows], **kwargs)
+        return mixmatch_batch
+    return make
+
+
 def batch_hooks(params):
     """Pop the benchmark-only keys of ``params``; the patches they ask for, as
     a context manager (applied on entering it, undone on leaving)."""
@@ -256,9 +269,15 @@ def batch_hooks(params):
     per_row = params.pop("lambda_per_row", False)
     every_class = params.pop("align_unlabeled_classes", False)
     views = params.pop("train_views", None)
-    if per_row and views is not None:
-        raise ValueError("lambda_per_row and train_views do not combine")
-    batch = _mix_rows if per_row else None if views is None else _train_views(views)
+    rows = params.pop("unlabeled_rows", None)
+    chosen = [name for name, value in (("lambda_per_row", per_row),
+                                       ("train_views", views),
+                                       ("unlabeled_rows", rows))
+              if value not in (None, False)]
+    if len(chosen) > 1:
+        raise ValueError(f"{' and '.join(chosen)} do not combine")
+    batch = (_mix_rows if per_row else _train_views(views) if views is not None
+             else _unlabeled_rows(rows) if rows is not None else None)
     aligner = _every_class_aligner if every_class else None
     old = (lambda _: _legacy_aligner) if legacy else None
 

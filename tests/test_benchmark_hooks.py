@@ -131,6 +131,39 @@ def test_train_views_refuses_cutmix_and_lambda_per_row():
         bench.batch_hooks({"lambda_per_row": True, "train_views": 1})
 
 
+def test_unlabeled_rows_is_the_librarys_batch_on_the_first_rows():
+    (x, y, u), kwargs = _batch_args()
+    seen, probabilities = [], kwargs["guess"]
+
+    def guess(inputs):
+        seen.append(len(inputs))
+        return probabilities(inputs)
+
+    kwargs["guess"] = guess
+    ours = bench._unlabeled_rows(4)(mixmatch.mixmatch_batch)(
+        x, y, u, sampler=lambda: 0.3, generator=torch.Generator().manual_seed(7),
+        **kwargs)
+    library = mixmatch.mixmatch_batch(x, y, u[:4], sampler=lambda: 0.3,
+                                      generator=torch.Generator().manual_seed(7),
+                                      **kwargs)
+    assert seen == [2 * 4, 2 * 4]  # both views of the first 4 rows, nothing more
+    assert ours[0].shape == (4 + 2 * 4, 1, 5, 5)
+    for a, b in zip(ours, library):
+        assert torch.equal(a, b)
+
+
+def test_batch_hooks_refuse_two_batch_hooks_naming_both():
+    with pytest.raises(ValueError,
+                       match="^train_views and unlabeled_rows do not combine$"):
+        bench.batch_hooks({"train_views": 1, "unlabeled_rows": 32})
+    with pytest.raises(ValueError,
+                       match="^lambda_per_row and unlabeled_rows do not combine$"):
+        bench.batch_hooks({"lambda_per_row": True, "unlabeled_rows": 32})
+    hooks = bench.batch_hooks({"lambda_per_row": False, "unlabeled_rows": 32})
+    with hooks:
+        assert mixmatch.mixmatch_batch.__qualname__.startswith("_unlabeled_rows")
+
+
 def test_batch_hooks_pop_their_keys_and_patch_only_inside():
     params = {"semi_supervised": "mixmatch", "train_views": 1}
     original = mixmatch.mixmatch_batch
