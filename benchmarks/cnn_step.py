@@ -19,7 +19,12 @@ alike:
   with bf16 units, such as AVX512-BF16 or AMX).
 
 Prints the median milliseconds a step and each contender's ratio to
-``channels-last``.
+``channels-last``, and how far each is from its floor: the step's
+floating-point operations (convolutions and matrix products, forward and
+backward, counted by torch's ``FlopCounterMode``) at the rate of a large
+square matrix product in the contender's precision on this machine, the most
+a convolution kernel can hope for. A 2,000-step fit cannot take less than
+2,000 times the floor, whatever the kernels.
 
     python benchmarks/cnn_step.py --repeats 5 --steps 20
 """
@@ -29,6 +34,7 @@ import statistics
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from skmixal.modules import default_module
 
@@ -60,6 +66,29 @@ def step(module, forward, optimizer, guess_rows, train_rows, targets, bf16=False
     optimizer.step()
 
 
+def count_flops(module, optimizer, guess_rows, train_rows, targets, bf16):
+    """Operations of one step, counted on the eager module (a compiled one
+    does the same arithmetic)."""
+    with FlopCounterMode(display=False) as counter:
+        step(module, module, optimizer, guess_rows, train_rows, targets, bf16=bf16)
+    return counter.get_total_flops()
+
+
+def matmul_rate(dtype, size=2048, repeats=10, rounds=3):
+    """Best FLOP/s of a ``size`` x ``size`` matrix product over ``rounds``."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=gen).to(dtype)
+    b = torch.randn(size, size, generator=gen).to(dtype)
+    a @ b
+    best = 0.0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = max(best, 2 * size ** 3 * repeats / (time.perf_counter() - start))
+    return best
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -73,8 +102,11 @@ def main():
     train_rows = torch.randn(64 + 4 * 64, 1, 28, 28, generator=gen)
     targets = torch.softmax(torch.randn(len(train_rows), 10, generator=gen), 1)
     names = args.contenders.split(",")
-    nets = {}
+    nets, flops = {}, {}
     for name in names:
+        module, _, optimizer = make(name)
+        flops[name] = count_flops(module, optimizer, guess_rows, train_rows, targets,
+                                  bf16=name.startswith("bf16"))
         nets[name] = make(name)
         start = time.perf_counter()
         for _ in range(2):  # compiles, and warms the allocator for all
@@ -91,12 +123,21 @@ def main():
             times[name].append(1000 * (time.perf_counter() - start) / args.steps)
     print(f"\ntorch {torch.__version__}, {args.threads} threads, {args.repeats} "
           f"rounds of {args.steps} steps (64 labeled + 4 x 64 unlabeled rows)")
+    rates = {bf16: matmul_rate(torch.bfloat16 if bf16 else torch.float32)
+             for bf16 in {name.startswith("bf16") for name in names}}
     base = statistics.median(times.get("channels-last") or times[names[0]])
-    print(f"{'contender':<15}{'ms/step':>9}{'min':>9}{'max':>9}  vs channels-last")
+    print(f"{'contender':<15}{'ms/step':>9}{'min':>9}{'max':>9}  vs channels-last"
+          f"{'GFLOP':>8}{'floor ms':>10}{'vs floor':>10}")
     for name in names:
         t = times[name]
-        print(f"{name:<15}{statistics.median(t):9.1f}{min(t):9.1f}{max(t):9.1f}"
-              f"  {statistics.median(t) / base:6.2f}x")
+        median = statistics.median(t)
+        floor = 1000 * flops[name] / rates[name.startswith("bf16")]
+        print(f"{name:<15}{median:9.1f}{min(t):9.1f}{max(t):9.1f}"
+              f"  {median / base:6.2f}x{' ' * 9}"
+              f"{flops[name] / 1e9:8.2f}{floor:10.1f}{median / floor:9.2f}x")
+    for bf16, rate in sorted(rates.items()):
+        print(f"{'bfloat16' if bf16 else 'float32'} matrix product (2048 x 2048): "
+              f"{rate / 1e9:.0f} GFLOP/s")
 
 
 if __name__ == "__main__":
