@@ -12,6 +12,8 @@ from scipy.stats import entropy as scipy_entropy
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.decomposition import PCA
 from sklearn.dummy import DummyClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from skmixal import MixupNetClassifier
 from skmixal.scoring import bald_scores, expand_joint_proba, joint_entropy_scores
@@ -22,6 +24,7 @@ from skmixal.strategies import (
     batch_bald_sampling,
     bayesian,
     coreset_sampling,
+    diversity,
     mixup_consistency_sampling,
     typiclust_sampling,
 )
@@ -511,6 +514,250 @@ def test_typiclust_selection_matches_the_papers_rule_by_brute_force(
         assert [labels[i] for i in picks] == [1, 2, 3, 1, 2, 3, 0, 1, 2]
     if min_size == 1:  # the blob of 3 has its turn, with 2 neighbours a point
         assert [labels[i] for i in picks][:4] == [1, 2, 3, 4]
+
+
+def _fixed_cluster_layout(sizes, labeled_in, monkeypatch, seed=0):
+    """Blobs of ``sizes`` points 10 apart, one labeled point in each cluster of
+    ``labeled_in``, and k-means replaced by the blobs themselves."""
+    rng = np.random.RandomState(seed)
+    centres = np.arange(len(sizes))[:, None] * [10.0, 0.0]
+    Z = np.concatenate([rng.normal(c, 1.0, (n, 2)) for c, n in zip(centres, sizes)])
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    labeled = centres[list(labeled_in)] + 0.3
+    monkeypatch.setattr("skmixal.strategies.diversity.fit_kmeans",
+                        lambda Z_, k, seed: _FixedClusters(labels, centres))
+    return Z.astype(np.float32), labels, labeled
+
+
+@pytest.mark.parametrize("sizes, labeled_in, n_select, min_size, clusters", [
+    # equal clusters, the second labeled: after one pick each is covered once
+    # and the first has one point fewer left, so the second is the larger
+    ([6, 6], [1], 4, 1, [0, 1, 0, 1]),
+    # every cluster under min_cluster_size: the smallest is emptied first
+    # (fewest labeled), and an emptied cluster is never chosen again, even
+    # while it is the least covered
+    ([1, 3], [1], 3, 5, [0, 1, 1]),
+])
+def test_typiclust_takes_clusters_by_coverage_then_what_is_left(
+        monkeypatch, sizes, labeled_in, n_select, min_size, clusters):
+    Z, labels, labeled = _fixed_cluster_layout(sizes, labeled_in, monkeypatch)
+    idx, typ = typiclust_sampling(MixupNetClassifier(), Z, n_select, random_state=0,
+                                  features=Z, labeled_features=labeled,
+                                  X_labeled=labeled, n_neighbors=4,
+                                  min_cluster_size=min_size)
+    picks, scores = _typiclust_by_hand(
+        Z.astype(np.float64), labels, dict.fromkeys(labeled_in, 1), n_select,
+        n_neighbors=4, min_size=min_size)
+    assert [labels[i] for i in picks] == clusters  # the hand rule, as described
+    assert idx.tolist() == picks
+    np.testing.assert_allclose(typ, scores, rtol=1e-5)
+
+
+def test_typicality_by_brute_force_for_small_clusters():
+    # fewer points than n_neighbors: every other point is a neighbour; one
+    # point alone has typicality 0; two points, 1 / their distance
+    rng = np.random.RandomState(0)
+    for n in (1, 2, 3, 7):
+        Z = rng.normal(size=(n, 3))
+        got = diversity._typicality(Z, n_neighbors=20)
+        want = [0.0 if n == 1 else 1.0 / np.mean(np.delete(
+            np.linalg.norm(Z - Z[i], axis=1), i)) for i in range(n)]
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    Z = rng.normal(size=(9, 2))
+    got = diversity._typicality(Z, n_neighbors=3)
+    want = [1.0 / np.mean(np.sort(np.linalg.norm(Z - Z[i], axis=1))[1:4])
+            for i in range(9)]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_typicality_of_duplicate_points_is_large_not_infinite_or_negative():
+    Z = np.array([[0.0, 0.0], [0.0, 0.0], [3.0, 4.0]])
+    typ = diversity._typicality(Z, n_neighbors=1)
+    np.testing.assert_allclose(typ, [1e12, 1e12, 1 / 5.0])
+
+
+def test_typiclust_subsamples_large_clusters_without_repeats(monkeypatch):
+    # one cluster of 12 with max_cluster_points=5: typicality is computed on 5
+    # distinct points of it; a cluster of exactly 5 is used whole
+    seen = []
+    real = diversity._typicality
+    monkeypatch.setattr(diversity, "_typicality",
+                        lambda Z, k: seen.append(Z.copy()) or real(Z, k))
+    Z, labels, _ = _fixed_cluster_layout([12, 5], [], monkeypatch)
+    idx, typ = typiclust_sampling(MixupNetClassifier(), Z, 2, random_state=0,
+                                  features=Z, max_cluster_points=5, n_neighbors=2)
+    big, small = seen
+    assert len(big) == 5 and len(np.unique(big, axis=0)) == 5
+    assert all(any(np.array_equal(row, z) for z in Z[:12]) for row in big)
+    np.testing.assert_array_equal(small, Z[12:])
+    assert labels[idx].tolist() == [0, 1]
+    assert typ[0] == pytest.approx(real(big, 2).max())
+
+
+@pytest.mark.parametrize("n, k, mini_batch", [
+    (20_000, 50, False), (20_001, 2, True), (100, 51, True), (100, 50, False)])
+def test_kmeans_goes_mini_batch_past_20000_points_or_50_clusters_on_one_thread(
+        monkeypatch, n, k, mini_batch):
+    from threadpoolctl import threadpool_info
+    made = []
+
+    class Fake:
+        def __init__(self, n_clusters, **kwargs):
+            made.append((type(self).__name__, n_clusters, kwargs["random_state"]))
+
+        def fit(self, Z):
+            self.threads = {p["num_threads"] for p in threadpool_info()}
+            return self
+
+    monkeypatch.setattr(diversity, "KMeans", type("KMeans", (Fake,), {}))
+    monkeypatch.setattr(diversity, "MiniBatchKMeans",
+                        type("MiniBatchKMeans", (Fake,), {}))
+    km = diversity.fit_kmeans(np.zeros((n, 1), dtype=np.float32), k, 7)
+    assert made == [("MiniBatchKMeans" if mini_batch else "KMeans", k, 7)]
+    assert km.threads == {1}
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(n_neighbors=0), ValueError, "n_neighbors == 0, must be >= 1"),
+    (dict(n_neighbors=2.5), TypeError, "n_neighbors must be an integer"),
+    (dict(min_cluster_size=0), ValueError, "min_cluster_size == 0, must be >= 1"),
+    (dict(min_cluster_size=1.0), TypeError, "min_cluster_size must be an integer"),
+    (dict(max_cluster_points=1), ValueError,
+     "max_cluster_points == 1, must be >= 2"),
+    (dict(max_cluster_points=3.0), TypeError,
+     "max_cluster_points must be an integer"),
+    (dict(features="rawx"), ValueError, "features must be None, 'raw', a callable"),
+    (dict(features="RAW"), ValueError, "features must be None, 'raw', a callable"),
+])
+def test_typiclust_checks_its_settings(kwargs, error, match):
+    Z = _three_blobs()
+    kwargs.setdefault("features", "raw")
+    with pytest.raises(error, match=match):
+        typiclust_sampling(MixupNetClassifier(), Z, 2, **kwargs)
+
+
+def test_typiclust_settings_at_their_bounds_work():
+    Z = _three_blobs()
+    idx, _ = typiclust_sampling(MixupNetClassifier(), Z, 3, random_state=0,
+                                features="raw", n_neighbors=1, min_cluster_size=1,
+                                max_cluster_points=2)
+    assert sorted(idx // 40) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("bad, key", [
+    (lambda Z: Z[:, 0], "features"),                 # 1-D
+    (lambda Z: Z[:, :, None], "features"),           # 3-D
+    (lambda Z: np.concatenate([Z, Z[:1]]), "features"),  # one row too many
+    (lambda Z: Z[:3, 0], "labeled_features"),        # 1-D
+    (lambda Z: Z[:3, :, None], "labeled_features"),  # 3-D
+    (lambda Z: Z[:3, :1], "labeled_features"),       # too few columns
+])
+def test_typiclust_refuses_arrays_of_the_wrong_shape(bad, key):
+    Z = _three_blobs()
+    kwargs = dict(features=Z, labeled_features=Z[:3], X_labeled=Z[:3])
+    kwargs[key] = bad(Z)
+    with pytest.raises(ValueError, match=rf"^{key} must have shape"):
+        typiclust_sampling(MixupNetClassifier(), Z, 2, **kwargs)
+
+
+def test_typiclust_with_an_empty_labeled_set_is_a_cold_start():
+    Z = _three_blobs()
+    cold = typiclust_sampling(MixupNetClassifier(), Z, 3, random_state=1, features=Z)
+    empty = typiclust_sampling(MixupNetClassifier(), Z, 3, random_state=1,
+                               features=Z, X_labeled=Z[:0])
+    np.testing.assert_array_equal(cold[0], empty[0])
+
+
+def test_typiclust_representations_are_the_flattened_inputs():
+    # 'raw' and a callable are applied batch by batch to the pool as given,
+    # flattened per row: the same picks as the precomputed flat array
+    Z = _three_blobs().astype(np.float32)
+    images = Z.reshape(-1, 1, 2, 1)
+    flat = typiclust_sampling(MixupNetClassifier(), Z, 3, random_state=0,
+                              features=Z)[0]
+    raw = typiclust_sampling(MixupNetClassifier(), images, 3, random_state=0,
+                             features="raw", batch_size=7)[0]
+    called = typiclust_sampling(MixupNetClassifier(), Z, 3, random_state=0,
+                                features=lambda b: b.reshape(-1, 2, 1),
+                                batch_size=7)[0]
+    np.testing.assert_array_equal(raw, flat)
+    np.testing.assert_array_equal(called, flat)
+
+
+def test_typiclust_on_embeddings_is_typiclust_on_the_embedding_array(net, data):
+    # features=None: the network's embeddings of the pool and of the labeled set
+    X_lab, _, X_pool = data
+    got = typiclust_sampling(net, X_pool, 4, random_state=0, X_labeled=X_lab)
+    want = typiclust_sampling(net, X_pool, 4, random_state=0,
+                              features=net.embed(X_pool),
+                              labeled_features=net.embed(X_lab), X_labeled=X_lab)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5)
+
+
+def test_diversity_strategies_read_a_pipeline_after_its_transforms(data):
+    # the last step's embeddings of the transformed pool and labeled set; and
+    # TypiClust's own features='raw' of the pool as given, untransformed
+    X_lab, y_lab, X_pool = data
+    pipe = make_pipeline(FunctionTransformer(lambda X: 3.0 * X - 1.0),
+                         MixupNetClassifier(random_state=0, max_epochs=2,
+                                            min_steps=20,
+                                            module__hidden_units=(16,)))
+    pipe.fit(X_lab, y_lab)
+    last = pipe[-1]
+    emb_pool, emb_lab = last.embed(3.0 * X_pool - 1.0), last.embed(3.0 * X_lab - 1.0)
+    got = typiclust_sampling(pipe, X_pool, 4, random_state=0, X_labeled=X_lab)
+    want = typiclust_sampling(MixupNetClassifier(), X_pool, 4, random_state=0,
+                              features=emb_pool, labeled_features=emb_lab,
+                              X_labeled=X_lab)
+    np.testing.assert_array_equal(got[0], want[0])
+    raw = typiclust_sampling(pipe, X_pool, 4, random_state=0, features="raw")
+    by_hand = typiclust_sampling(MixupNetClassifier(), X_pool, 4, random_state=0,
+                                 features=X_pool)
+    np.testing.assert_array_equal(raw[0], by_hand[0])
+    # core-set: distances to the transformed labeled set's embeddings
+    idx, dist = coreset_sampling(pipe, X_pool, 1, X_labeled=X_lab)
+    nearest = cdist(emb_pool, emb_lab).min(axis=1)
+    assert idx[0] == np.argmax(nearest)
+    np.testing.assert_allclose(dist[0], nearest.max(), rtol=1e-4)
+
+
+def test_badge_scores_are_the_gradient_embeddings_norms(net, data):
+    # |(p - onehot(argmax p)) (x) h| = |p - e| |h|, for every pick
+    X_pool = data[2]
+    idx, norms = badge_sampling(net, X_pool, 6, random_state=0)
+    p = net.predict_proba(X_pool)
+    p[np.arange(len(p)), p.argmax(1)] -= 1.0
+    h = net.embed(X_pool)
+    g = (p[:, :, None] * h[:, None, :]).reshape(len(p), -1)
+    np.testing.assert_allclose(norms, np.linalg.norm(g[idx], axis=1), rtol=1e-4)
+    assert idx[0] == np.argmax(np.linalg.norm(g, axis=1))
+
+
+def test_badge_draws_see_distances_to_the_chosen_and_zero_on_them(monkeypatch):
+    # every D^2 draw gets the squared distance of each gradient embedding to its
+    # nearest chosen one, 0 on the chosen, and the chosen mask; none after the last
+    rng = np.random.RandomState(3)
+    a = rng.normal(size=(30, 3)) * 0.2  # distances under 1 as well as over
+    h = rng.normal(size=(30, 2))
+    g = (a[:, :, None] * h[:, None, :]).reshape(30, -1)
+    calls = []
+    real = diversity.d2_draw
+
+    def spy(min_d, chosen, rng_):
+        calls.append((min_d.copy(), chosen.copy()))
+        return real(min_d, chosen, rng_)
+
+    monkeypatch.setattr(diversity, "d2_draw", spy)
+    picks, _ = _gradient_kmeans_pp(a, h, 5, np.random.RandomState(0))
+    assert len(calls) == 4
+    for step, (min_d, chosen) in enumerate(calls):
+        so_far = picks[:step + 1]
+        assert np.flatnonzero(chosen).tolist() == sorted(so_far.tolist())
+        want = cdist(g, g[so_far], "sqeuclidean").min(axis=1)
+        want[so_far] = 0.0
+        np.testing.assert_allclose(min_d, want, rtol=1e-6, atol=1e-9)
+    assert (np.asarray([c[0].min() for c in calls]) == 0).all()
 
 
 def test_alfamix_finds_planted_candidates():
