@@ -237,6 +237,177 @@ def test_streamed_candidates_are_the_top_bald_points_of_the_whole_pool(
     np.testing.assert_allclose(mc, whole[:, top], rtol=1e-5, atol=1e-7)
 
 
+def test_batch_bald_with_fewer_configurations_than_classes_samples_from_the_first(
+        monkeypatch):
+    # 10 classes and max_configs=4: the first pick's own labels are already
+    # too many, so they are sampled (the empty batch's joint is 1). The first
+    # step is BALD, exactly; the second step's joint entropies are an unbiased
+    # estimate of the exact ones: their mean over 400 seeds matches them.
+    rng = np.random.RandomState(2)
+    mc = rng.dirichlet(np.full(10, 0.5), size=(5, 8))
+    estimates = []
+    real = bayesian.sampled_joint_entropy_scores
+    monkeypatch.setattr(bayesian, "sampled_joint_entropy_scores",
+                        lambda *a: estimates.append(real(*a)) or estimates[-1])
+    for seed in range(400):
+        picks, gains = _greedy_batch_bald(mc, 2, 4, np.random.RandomState(seed))
+        assert picks[0] == np.argmax(bald_scores(mc))
+        assert gains[0] == pytest.approx(bald_scores(mc).max(), rel=1e-9)
+        assert picks[1] != picks[0] and np.isfinite(gains).all()
+    estimates = np.asarray(estimates)  # (400, n_candidates): the 2nd step's
+    exact = joint_entropy_scores(mc, expand_joint_proba(None, mc[:, picks[0]]))
+    sem = estimates.std(axis=0) / np.sqrt(len(estimates))
+    assert (np.abs(estimates.mean(axis=0) - exact) < 4 * sem + 1e-9).all()
+    assert (sem > 0).any()  # sampled, not exact
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(n_mc=1), ValueError, "n_mc == 1, must be >= 2"),
+    (dict(n_mc=2.0), TypeError, "n_mc must be an integer"),
+    (dict(n_candidates=0), ValueError, "n_candidates == 0, must be >= 1"),
+    (dict(n_candidates=1.5), TypeError, "n_candidates must be an integer"),
+    (dict(max_configs=1), ValueError, "max_configs == 1, must be >= 2"),
+    (dict(max_configs=True), TypeError, "max_configs must be an integer, got True"),
+    (dict(max_configs=2.0), TypeError, "max_configs must be an integer, got 2.0"),
+])
+def test_batch_bald_checks_its_settings(net, data, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        batch_bald_sampling(net, data[2], 2, **kwargs)
+
+
+def test_batch_bald_settings_at_their_bounds_and_default_candidates(
+        net, data, monkeypatch):
+    idx, gains = batch_bald_sampling(net, data[2], 2, random_state=0, n_mc=2,
+                                     n_candidates=1, max_configs=2)
+    assert len(np.unique(idx)) == 2 and np.isfinite(gains).all()
+    with pytest.raises(ValueError, match="n_mc == 1, must be >= 2"):
+        bald_sampling(net, data[2], 2, n_mc=1)
+    # n_candidates=None is max(200, 20 * n_instances), as documented
+    asked = []
+    real = bayesian._top_candidates
+    monkeypatch.setattr(bayesian, "_top_candidates",
+                        lambda est, X, n_mc, n, *a: asked.append(n) or real(
+                            est, X, n_mc, n, *a))
+    for n in (1, 10, 11):
+        batch_bald_sampling(net, data[2], n, random_state=0, n_mc=2)
+    assert asked == [200, 200, 220]
+
+
+def test_top_candidates_keep_the_top_scores_whatever_the_streaming(monkeypatch):
+    # a pool streamed in batches of 1 to 9 points, keeping 1 to 12 candidates:
+    # always the n highest BALD scores of the whole pool, in pool order
+    rng = np.random.RandomState(0)
+    for trial in range(60):
+        n_pool, rows = rng.randint(5, 40), rng.randint(1, 10)
+        n_candidates = rng.randint(1, 13)
+        whole = rng.dirichlet(np.full(4, 0.3), size=(3, n_pool))
+        monkeypatch.setattr(bayesian, "iter_mc_proba", lambda *a, whole=whole,
+                            rows=rows: ((s, whole[:, s:s + rows])
+                                        for s in range(0, len(whole[0]), rows)))
+        idx, mc = _top_candidates(None, None, 3, n_candidates, 0, None)
+        order = np.argsort(-bald_scores(whole), kind="stable")
+        want = np.sort(order[:n_candidates])
+        assert idx.tolist() == want.tolist(), trial
+        np.testing.assert_array_equal(mc, whole[:, want])
+
+
+def test_mc_forward_passes_hold_n_mc_copies_of_batch_size_over_n_mc_rows(net, data):
+    # batch_size counts MC copies: 40 rows a pass with n_mc=4 is 10 pool rows;
+    # under n_mc, one pool row a pass. The scores do not depend on it (the
+    # masks are the pool's, not the batch's).
+    X_pool = data[2][:45]
+    sizes = []
+    real = net.iter_outputs
+
+    def spy(X, **kwargs):
+        sizes.append(len(X))
+        return real(X, **kwargs)
+
+    net.iter_outputs = spy
+    try:
+        for batch_size in (40, 3, None):
+            sizes.clear()
+            starts = [s for s, _ in iter_mc_proba(net, X_pool, 4, 0, batch_size)]
+            if batch_size == 40:
+                assert sizes == [40, 40, 40, 40, 20] and starts == [0, 10, 20, 30, 40]
+            elif batch_size == 3:
+                assert sizes == [4] * 45 and starts == list(range(45))
+            else:
+                assert sizes == [4 * 45]
+        scores = {b: bald_sampling(net, X_pool, 45, random_state=0, n_mc=4,
+                                   batch_size=b) for b in (28, None)}
+    finally:
+        del net.iter_outputs
+    for b in (28, None):
+        scores[b] = _full_scores(*scores[b], 45)
+    np.testing.assert_allclose(scores[28], scores[None], rtol=1e-5, atol=1e-7)
+
+
+def _masks_of(layer, x, n_mc=40, seed=0):
+    """What ``layer`` multiplies ``x`` by under consistent MC dropout,
+    (n_mc, *x.shape[1:]) for a single pool row."""
+    module = torch.nn.Sequential(layer)
+    with bayesian._ConsistentDropout(module, n_mc, seed):
+        out = module(x.repeat(n_mc, *[1] * (x.dim() - 1)))
+    return out / x
+
+
+def test_mc_dropout_keeps_each_unit_with_probability_1_minus_p_and_rescales():
+    # p=0.2 on 40 x 1,000 units: values 0 or 1 / 0.8, kept at a rate of 0.8
+    # (standard error 0.002)
+    mask = _masks_of(torch.nn.Dropout(0.2), torch.ones(1, 1000))
+    values = set(np.round(mask.numpy(), 6).ravel())
+    assert values == {0.0, 1.25}
+    assert float((mask > 0).double().mean()) == pytest.approx(0.8, abs=0.01)
+
+
+def test_mc_dropout_masks_elements_for_dropout_and_channels_for_channel_dropout():
+    x = torch.ones(1, 6, 5, 5)
+    plain = _masks_of(torch.nn.Dropout(0.5), x)
+    # plain Dropout on a feature map: units of one channel dropped apart
+    assert any(len(torch.unique(plain[w, c])) > 1 for w in range(40) for c in range(6))
+    for layer, shape in ((torch.nn.Dropout2d(0.5), (1, 6, 5, 5)),
+                         (torch.nn.Dropout1d(0.5), (1, 6, 7))):
+        mask = _masks_of(layer, torch.ones(shape)).flatten(2)  # (n_mc, C, rest)
+        assert (mask == mask[:, :, :1]).all()  # one factor a channel
+        assert set(np.round(mask.numpy(), 6).ravel()) == {0.0, 2.0}
+
+
+def test_sampled_joint_entropy_by_hand_with_an_impossible_configuration():
+    # H ~= (1/M) sum_m sum_c -(p(m, c) / q_m) log p(m, c), with p(m, c) the
+    # mean over w of joint[w, m] * proba[w, i, c] and q_m its sum over c; a
+    # configuration of probability 0 adds 0 (not 0 / 0); blocks of 3
+    # candidates give the same as one block
+    rng = np.random.RandomState(4)
+    proba = rng.dirichlet(np.ones(3), size=(4, 7))  # (n_mc, n, n_classes)
+    joint = rng.uniform(0.01, 1.0, size=(4, 5))
+    joint[:, 2] = 0.0
+    want = np.zeros(7)
+    for i, m in itertools.product(range(7), range(5)):
+        p = (joint[:, m, None] * proba[:, i]).mean(axis=0)  # (n_classes,)
+        q = joint[:, m].mean()
+        if q > 0:
+            want[i] += -(p * np.log(p)).sum() / q
+    want /= 5
+    for chunk in (None, 3, 1):
+        got = sampled_joint_entropy_scores(proba, joint, chunk_size=chunk)
+        np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_sampled_labels_do_not_depend_on_the_configurations_scale():
+    # p(c | m) is normalised per configuration: joint probabilities a
+    # thousand times smaller (a longer batch) draw the same labels
+    rng = np.random.RandomState(0)
+    new = rng.dirichlet(np.ones(4), size=3)
+    joint = rng.uniform(0.2, 1.0, size=(3, 500))
+    small = 1e-3 * joint
+    big_out = _extend_sampled(joint, new, np.random.RandomState(5))
+    small_out = _extend_sampled(small, new, np.random.RandomState(5))
+    np.testing.assert_allclose(small_out, 1e-3 * big_out, rtol=1e-12)
+    labels = np.abs((big_out / joint).T[:, None, :] - new.T[None]).sum(2).argmin(1)
+    assert len(np.unique(labels)) == 4
+
+
 class ChannelDropout(torch.nn.Module):
     """A convolution, Dropout2d (whole channels), then a linear head."""
 

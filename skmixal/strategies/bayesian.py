@@ -11,7 +11,6 @@ applying the fixed masks. Masks come from a ``torch.Generator`` seeded by
 random state.
 """
 
-from numbers import Integral
 
 import numpy as np
 import torch
@@ -238,6 +237,10 @@ def _greedy_batch_bald(mc, n_select, max_configs, rng):
             joint = expand_joint_proba(joint, mc[:, pick])
         else:
             if not sampled:  # draw max_configs configurations from the exact joint
+                if joint is None:
+                    # the first pick alone has more labels than max_configs: the
+                    # empty batch's joint is its one configuration, probability 1
+                    joint = np.ones((mc.shape[0], 1))
                 q = joint.mean(axis=0)
                 draw = rng.choice(n_configs, size=max_configs, p=q / q.sum())
                 joint, sampled = joint[:, draw], True
@@ -292,8 +295,6 @@ def batch_bald_sampling(learner_or_estimator, X_pool, n_instances=1, *,
     if n_candidates is None:
         n_candidates = max(200, 20 * n_select)
     check_in_range(n_candidates, "n_candidates", low=1, integer=True)
-    if isinstance(max_configs, bool) or not isinstance(max_configs, Integral):
-        raise TypeError(f"max_configs must be an integer, got {max_configs!r}.")
     check_in_range(max_configs, "max_configs", low=2, integer=True)
     rng = np.random.RandomState(seed_from(random_state))
     cand_idx, mc = _top_candidates(estimator, X_pool, n_mc, max(n_candidates, n_select),
