@@ -11,7 +11,6 @@ applying the fixed masks. Masks come from a ``torch.Generator`` seeded by
 random state.
 """
 
-
 import numpy as np
 import torch
 from scipy.special import entr
