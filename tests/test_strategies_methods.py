@@ -237,26 +237,40 @@ def test_streamed_candidates_are_the_top_bald_points_of_the_whole_pool(
     np.testing.assert_allclose(mc, whole[:, top], rtol=1e-5, atol=1e-7)
 
 
-def test_batch_bald_with_fewer_configurations_than_classes_samples_from_the_first(
-        monkeypatch):
+@pytest.mark.parametrize("n_classes, n_exact, n_seeds", [
     # 10 classes and max_configs=4: the first pick's own labels are already
-    # too many, so they are sampled (the empty batch's joint is 1). The first
-    # step is BALD, exactly; the second step's joint entropies are an unbiased
-    # estimate of the exact ones: their mean over 400 seeds matches them.
+    # too many, so they are sampled (the empty batch's joint is 1)
+    (10, 1, 400),
+    # 3 classes: the first pick is exact (3 configurations), the second's 9
+    # are too many, so 4 configurations are drawn from the exact joint, in
+    # proportion to their probability, before the second pick's labels
+    (3, 2, 1500),
+])
+def test_batch_bald_sampled_joint_entropies_are_unbiased(monkeypatch, n_classes,
+                                                        n_exact, n_seeds):
+    # The exact steps are BatchBALD's own greedy picks, the same on every seed;
+    # the first sampled step's joint entropies estimate the exact ones without
+    # bias: their mean over the seeds matches them within 4 standard errors
     rng = np.random.RandomState(2)
-    mc = rng.dirichlet(np.full(10, 0.5), size=(5, 8))
+    mc = rng.dirichlet(np.full(n_classes, 0.4), size=(5, 8))
     estimates = []
     real = bayesian.sampled_joint_entropy_scores
     monkeypatch.setattr(bayesian, "sampled_joint_entropy_scores",
                         lambda *a: estimates.append(real(*a)) or estimates[-1])
-    for seed in range(400):
-        picks, gains = _greedy_batch_bald(mc, 2, 4, np.random.RandomState(seed))
-        assert picks[0] == np.argmax(bald_scores(mc))
-        assert gains[0] == pytest.approx(bald_scores(mc).max(), rel=1e-9)
-        assert picks[1] != picks[0] and np.isfinite(gains).all()
-    estimates = np.asarray(estimates)  # (400, n_candidates): the 2nd step's
-    exact = joint_entropy_scores(mc, expand_joint_proba(None, mc[:, picks[0]]))
-    sem = estimates.std(axis=0) / np.sqrt(len(estimates))
+    exact_picks, _ = _greedy_batch_bald(mc, n_exact, 10**6, np.random.RandomState(0))
+    for seed in range(n_seeds):
+        picks, gains = _greedy_batch_bald(mc, n_exact + 1, 4,
+                                          np.random.RandomState(seed))
+        assert picks[:n_exact].tolist() == exact_picks.tolist()
+        assert len(set(picks.tolist())) == n_exact + 1 and np.isfinite(gains).all()
+    assert exact_picks[0] == np.argmax(bald_scores(mc))
+    assert len(estimates) == n_seeds  # one sampled step a run
+    joint = None
+    for pick in exact_picks:
+        joint = expand_joint_proba(joint, mc[:, pick])
+    exact = joint_entropy_scores(mc, joint)
+    estimates = np.asarray(estimates)
+    sem = estimates.std(axis=0) / np.sqrt(n_seeds)
     assert (np.abs(estimates.mean(axis=0) - exact) < 4 * sem + 1e-9).all()
     assert (sem > 0).any()  # sampled, not exact
 
