@@ -948,6 +948,21 @@ def test_badge_draws_see_distances_to_the_chosen_and_zero_on_them(monkeypatch):
     assert (np.asarray([c[0].min() for c in calls]) == 0).all()
 
 
+@pytest.mark.parametrize("strategy", [coreset_sampling, badge_sampling,
+                                      typiclust_sampling, bald_sampling,
+                                      batch_bald_sampling, alfamix_sampling,
+                                      mixup_consistency_sampling])
+def test_strategies_take_one_point_by_default_and_their_arguments_by_name(
+        strategy, net, data):
+    X_lab, y_lab, X_pool = data
+    labeled = {}
+    if strategy in (alfamix_sampling, mixup_consistency_sampling):
+        labeled = dict(X_labeled=X_lab, y_labeled=y_lab)
+    idx, scores = strategy(learner_or_estimator=net, X_pool=X_pool, random_state=0,
+                           return_scores=True, **labeled)
+    assert idx.shape == scores.shape == (1,)
+
+
 def test_alfamix_finds_planted_candidates():
     # Embedding = input, head predicts class 1 iff z0 > 0; anchors at (-2, 0)
     # and (2, 0). Pool points with |z0| >= 3 never flip for alpha <= 0.2;
