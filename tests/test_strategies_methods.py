@@ -783,7 +783,8 @@ def test_typiclust_subsamples_large_clusters_without_repeats(monkeypatch):
 
 
 @pytest.mark.parametrize("n, k, mini_batch", [
-    (20_000, 50, False), (20_001, 2, True), (100, 51, True), (100, 50, False)])
+    (20_000, 50, False), (20_001, 2, True), (100, 51, True), (100, 50, False),
+    (100, 2, False)])
 def test_kmeans_goes_mini_batch_past_20000_points_or_50_clusters_on_one_thread(
         monkeypatch, n, k, mini_batch):
     from threadpoolctl import threadpool_info
@@ -946,6 +947,73 @@ def test_badge_draws_see_distances_to_the_chosen_and_zero_on_them(monkeypatch):
         want[so_far] = 0.0
         np.testing.assert_allclose(min_d, want, rtol=1e-6, atol=1e-9)
     assert (np.asarray([c[0].min() for c in calls]) == 0).all()
+
+
+@pytest.mark.parametrize("n", [4, 300])
+def test_badge_can_take_the_whole_pool(n):
+    # k-means++ draws one point fewer than it picks: with every point chosen
+    # there is nothing left to draw from
+    rng = np.random.RandomState(0)
+    picks, _ = _gradient_kmeans_pp(rng.normal(size=(n, 3)), rng.normal(size=(n, 2)),
+                                   n, np.random.RandomState(0))
+    assert sorted(picks.tolist()) == list(range(n))
+
+
+def test_typicality_runs_on_one_thread(monkeypatch):
+    from threadpoolctl import threadpool_info
+    seen = []
+
+    class Spy(diversity.NearestNeighbors):
+        def kneighbors(self, *args, **kwargs):
+            seen.append({p["num_threads"] for p in threadpool_info()})
+            return super().kneighbors(*args, **kwargs)
+
+    monkeypatch.setattr(diversity, "NearestNeighbors", Spy)
+    diversity._typicality(np.random.RandomState(0).normal(size=(30, 2)), 5)
+    assert seen == [{1}]
+
+
+def test_typiclust_defaults_are_the_documented_ones(monkeypatch):
+    # n_neighbors=20: a cluster of 30, the pick's score is 1 / the mean
+    # distance to its 20 nearest; max_cluster_points=5000: a cluster of 5,001
+    # is subsampled to 5,000; min_cluster_size=5: a cluster of 4 waits while
+    # one of 6 (one of them labeled) is open
+    rng = np.random.RandomState(0)
+    Z = rng.normal(size=(30, 2)).astype(np.float32)
+    monkeypatch.setattr(diversity, "fit_kmeans", lambda Z_, k, seed: _FixedClusters(
+        np.zeros(len(Z_), dtype=np.int64), np.zeros((1, 2))))
+    _, typ = typiclust_sampling(MixupNetClassifier(), Z, 1, features=Z)
+    d = np.sort(cdist(Z, Z), axis=1)[:, 1:21].mean(axis=1)
+    assert typ[0] == pytest.approx(1 / d.min(), rel=1e-5)
+    seen = []
+    real = diversity._typicality
+    monkeypatch.setattr(diversity, "_typicality",
+                        lambda Z_, k: seen.append(len(Z_)) or real(Z_, k))
+    big = rng.normal(size=(5001, 2)).astype(np.float32)
+    typiclust_sampling(MixupNetClassifier(), big, 1, random_state=0, features=big)
+    assert seen == [5000]
+    Z, labels, labeled = _fixed_cluster_layout([4, 6], [1], monkeypatch)
+    idx, _ = typiclust_sampling(MixupNetClassifier(), Z, 1, random_state=0,
+                                features=Z, labeled_features=labeled,
+                                X_labeled=labeled)
+    assert labels[idx].tolist() == [1]
+
+
+def test_typiclust_takes_wide_features_and_a_raw_spelled_at_run_time():
+    # 300 columns (ints past CPython's small-int cache) and a 'raw' that is not
+    # the literal's object
+    rng = np.random.RandomState(0)
+    Z = rng.normal(size=(40, 300)).astype(np.float32)
+    idx, _ = typiclust_sampling(MixupNetClassifier(), Z, 2, random_state=0,
+                                features=Z, labeled_features=Z[:2], X_labeled=Z[:2])
+    assert len(set(idx.tolist())) == 2
+    raw = "".join(["r", "a", "w"])
+    assert raw == "raw" and id(raw) != id("raw")
+    np.testing.assert_array_equal(
+        typiclust_sampling(MixupNetClassifier(), Z, 2, random_state=0,
+                           features=raw)[0],
+        typiclust_sampling(MixupNetClassifier(), Z, 2, random_state=0,
+                           features=Z)[0])
 
 
 @pytest.mark.parametrize("strategy", [coreset_sampling, badge_sampling,
