@@ -2,6 +2,7 @@
 test_strategies.py)."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from scipy.stats import entropy as scipy_entropy
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.decomposition import PCA
 from sklearn.dummy import DummyClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -311,12 +313,18 @@ def test_batch_bald_settings_at_their_bounds_and_default_candidates(
 
 
 def test_top_candidates_keep_the_top_scores_whatever_the_streaming(monkeypatch):
-    # a pool streamed in batches of 1 to 9 points, keeping 1 to 12 candidates:
+    # a pool streamed in batches of 1 to 9 points, keeping 1 to 12 candidates,
+    # and in batches of hundreds keeping hundreds (NumPy sorts small arrays
+    # whole when asked to partition them: only large ones test the partition):
     # always the n highest BALD scores of the whole pool, in pool order
     rng = np.random.RandomState(0)
-    for trial in range(60):
-        n_pool, rows = rng.randint(5, 40), rng.randint(1, 10)
-        n_candidates = rng.randint(1, 13)
+    for trial in range(70):
+        if trial < 60:
+            n_pool, rows = rng.randint(5, 40), rng.randint(1, 10)
+            n_candidates = rng.randint(1, 13)
+        else:
+            n_pool, rows = rng.randint(2000, 4000), rng.randint(200, 600)
+            n_candidates = rng.randint(200, 500)
         whole = rng.dirichlet(np.full(4, 0.3), size=(3, n_pool))
         monkeypatch.setattr(bayesian, "iter_mc_proba", lambda *a, whole=whole,
                             rows=rows: ((s, whole[:, s:s + rows])
@@ -358,6 +366,76 @@ def test_mc_forward_passes_hold_n_mc_copies_of_batch_size_over_n_mc_rows(net, da
     for b in (28, None):
         scores[b] = _full_scores(*scores[b], 45)
     np.testing.assert_allclose(scores[28], scores[None], rtol=1e-5, atol=1e-7)
+
+
+class ZeroDropout(NoDropout):
+    """A dropout layer that drops nothing (p=0): MC dropout has nothing to sample."""
+
+    def __init__(self):
+        super().__init__()
+        self.drop = torch.nn.Dropout(0.0)
+
+    def forward(self, x):
+        return self.head(self.drop(self.body(x)))
+
+
+def test_mc_dropout_needs_a_layer_that_drops_something(data):
+    X_lab, y_lab, X_pool = data
+    clf = MixupNetClassifier(ZeroDropout, random_state=0, max_epochs=1, min_steps=2,
+                             classes=list(range(10)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # two steps
+        clf.fit(X_lab, y_lab)
+    with pytest.raises(ValueError, match="ZeroDropout has no dropout layer"):
+        bald_sampling(clf, X_pool, 2)
+
+
+class _Rows(torch.utils.data.Dataset):
+    def __init__(self, X):
+        self.X = X
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i]
+
+
+def test_mc_dropout_reads_a_dataset_pool_as_the_array_and_checks_it(net, data):
+    # a Dataset's batches are checked (and made float32) as they stream: float64
+    # rows score as the array does; rows of the wrong width are refused
+    X_pool = data[2][:40]
+    want = bald_sampling(net, X_pool, 40, random_state=0, n_mc=4)
+    got = bald_sampling(net, _Rows(X_pool.astype(np.float64)), 40, random_state=0,
+                        n_mc=4)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+    with pytest.raises(ValueError, match="X has 60 features, but MixupNetClassifier "
+                                         "is expecting 64 features"):
+        bald_sampling(net, _Rows(X_pool[:, :60]), 2, random_state=0, n_mc=4)
+
+
+def test_mc_defaults_are_20_samples_and_10000_configurations(net, data, monkeypatch):
+    # one forward pass of 20 copies of a 3-row pool; BatchBALD exact up to
+    # 10,000 configurations (10 classes: 4 picks), then 10,000 sampled ones
+    sizes = []
+    real = net.iter_outputs
+    net.iter_outputs = lambda X, **kw: sizes.append(len(X)) or real(X, **kw)
+    try:
+        bald_sampling(net, data[2][:3], 1, random_state=0)
+        assert sizes == [20 * 3]
+        sizes.clear()
+        batch_bald_sampling(net, data[2][:3], 1, random_state=0)
+        assert sizes == [20 * 3]
+    finally:
+        del net.iter_outputs
+    widths = []
+    for name in ("expand_joint_proba", "_extend_sampled"):
+        fn = getattr(bayesian, name)
+        monkeypatch.setattr(bayesian, name, lambda *a, fn=fn: widths.append(
+            fn(*a).shape[1]) or fn(*a))
+    batch_bald_sampling(net, data[2][:8], 6, random_state=0, n_mc=2)
+    assert widths == [10, 100, 1000, 10_000, 10_000, 10_000]
 
 
 def _masks_of(layer, x, n_mc=40, seed=0):
