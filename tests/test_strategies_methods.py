@@ -489,6 +489,44 @@ def test_sampled_joint_entropy_by_hand_with_an_impossible_configuration():
         np.testing.assert_allclose(got, want, rtol=1e-10)
 
 
+def test_sampled_joint_entropy_of_very_wide_joints_goes_a_candidate_at_a_time():
+    # 4,200 configurations x 1,000 classes: more than 2**22 cells a candidate
+    rng = np.random.RandomState(0)
+    proba = rng.dirichlet(np.ones(1000), size=(2, 2))
+    joint = rng.uniform(size=(2, 4200))
+    np.testing.assert_array_equal(
+        sampled_joint_entropy_scores(proba, joint),
+        sampled_joint_entropy_scores(proba, joint, chunk_size=1))
+
+
+def test_sampled_configurations_that_underflowed_to_zero_stay_zero():
+    # a long batch's configuration can underflow to probability 0 under every
+    # MC sample: its label draw must not divide 0 by 0
+    new = np.random.RandomState(0).dirichlet(np.ones(3), size=2)
+    joint = np.array([[0.5, 0.0], [0.25, 0.0]])
+    with np.errstate(all="raise"):
+        out = _extend_sampled(joint, new, np.random.RandomState(0))
+    assert (out[:, 1] == 0).all() and np.isfinite(out).all()
+
+
+def test_sampled_labels_stay_classes_when_rounding_leaves_the_total_under_u():
+    # normalised probabilities can add up to a hair under 1; the largest
+    # uniform draw below 1 then passes every class: the last one is taken
+    top = np.nextafter(1.0, 0.0)
+    rng = np.random.RandomState(0)
+    while True:
+        row = rng.dirichlet(np.ones(4)) * rng.uniform()
+        if np.cumsum(row / row.sum())[-1] < top:
+            break
+
+    class Top:
+        def uniform(self, size):
+            return np.full(size, top)
+
+    out = _extend_sampled(np.ones((1, 1)), row[None], Top())
+    assert out.tolist() == [[row[3]]]
+
+
 def test_sampled_labels_do_not_depend_on_the_configurations_scale():
     # p(c | m) is normalised per configuration: joint probabilities a
     # thousand times smaller (a longer batch) draw the same labels
