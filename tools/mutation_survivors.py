@@ -46,6 +46,49 @@ BOOL_AND = "`*` of two boolean tensors is their logical and, as `&` is"
 EXACT_DRAW = ("differs from the original only when a uniform draw equals the "
               "threshold exactly (probability about 2**-24 per draw)")
 
+EXACT_DRAW64 = ("differs from the original only when a float64 uniform draw equals "
+                "a cumulative probability exactly (about 2**-53 per draw)")
+COPY = "a copy instead of a view: the same values, and nothing writes to them"
+NONNEG_COUNT = "`remaining` counts points, never negative, so `!= 0` is `> 0`"
+SEED_RANGE = ("the k-means seed is one draw from random_state's stream: any range "
+              "of seeds gives a valid, reproducible k-means, and which seed a "
+              "random_state maps to is not specified")
+ONE_PICK = ("with one pick the pair matrix is 1 x 1 and its only cell is set to "
+            "inf, so it changes no distance")
+CLIPPED = ("both distance matrices come from scikit-learn, which clips squared "
+           "distances at 0: d is never negative")
+ROUNDED_NEGATIVE = ("d is below 0 only by rounding (about 1e-7 of |g|^2, for a "
+                    "duplicate of a chosen point); as a D^2 weight that is as "
+                    "good as 0, and d2_draw redraws a pick whose weight is not > 0")
+STEP_RANGE = "step runs from 0 to k - 1, so `step + 1 != k` is `step + 1 < k`"
+KMEANS_EFFORT = ("k-means' restarts and mini-batch size (as in TypiClust's code) "
+                 "change how well it clusters, not what TypiClust does with the "
+                 "clusters, which the tests check with k-means replaced")
+LIMIT_ZERO = ("tools/mutation.py runs the tests with one BLAS and OpenMP thread, "
+              "and threadpoolctl leaves a pool alone at a limit of 0, so it stays "
+              "at 1; with more threads the one-thread tests of fit_kmeans and "
+              "_typicality fail on it")
+INVERT_ORDER = "~x is -x - 1, which sorts as -x does"
+BOOL_FLOORDIV = ("floor division of booleans gives 1 for 1 // 1 and 0 for every "
+                 "other pair (1 // 0 with a RuntimeWarning), as `&` does")
+SAME_MEMBERS = ("a cluster of exactly max_cluster_points 'subsampled' to that size "
+                "keeps all its points, sorted as before; only the random stream's "
+                "later draws move")
+ONE_INPUT = "a dropout layer's forward takes one input, so inputs[-1] is inputs[0]"
+CHANNEL_FLAT = ("with one non-batch dimension the channel mask, (C,) + (1,) * 0, "
+                "is the element mask (C,)")
+SAME_SET = ("with exactly n_candidates kept, partitioning keeps them all (sorted "
+            "back into pool order): the same set")
+KTH_N = ("kth = n_candidates also puts the n_candidates largest scores first: "
+         "argpartition orders every element before kth")
+KTH_NEXT = ("kth = n_candidates - 2 guarantees only n_candidates - 1 of the top "
+            "scores; NumPy's introselect leaves the next one in place as well (300 "
+            "random trials of 600 to 4,000 scores: no difference), so no test tells "
+            "them apart, and the code keeps the documented guarantee")
+CHUNK = ("the block size only bounds memory: every candidate is scored alike in "
+         "any blocks (tests compare blocks of 1 and 3 with one block), and these "
+         "sizes stay at least 1 for any joint")
+
 SURVIVORS = [
     # --- skmixal/scoring.py ---------------------------------------------------
     {"module": "skmixal/scoring.py",
@@ -563,4 +606,210 @@ SURVIVORS = [
                 "generator)",
        "why": FOUR_D}
       for sl in ("2:", "+2:")),
+    # --- skmixal/strategies/diversity.py ---------------------------------------
+    *({"module": 'skmixal/strategies/diversity.py',
+       "before": 'if len(picks) > 1:',
+       "after": after,
+       "why": ONE_PICK}
+      for after in ('if len(picks) > 0:',
+                  'if len(picks) >= 1:',
+                  'if len(picks) != 1:',)),
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'return np.sqrt(np.maximum(d, 0.0))',
+     "after": 'return np.sqrt(np.maximum(d, -1.0))',
+     "why": CLIPPED},
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'np.minimum(min_d, np.maximum(d, 0.0), out=min_d)',
+     "after": 'np.minimum(min_d, np.maximum(d, -1.0), out=min_d)',
+     "why": ROUNDED_NEGATIVE},
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'if step + 1 < k:',
+     "after": 'if step + 1 != k:',
+     "why": STEP_RANGE},
+    *({"module": 'skmixal/strategies/diversity.py',
+       "before": 'batch = as_numpy(batch).astype(np.float32, '
+                  'copy=False).reshape(len(batch), -1)',
+       "after": after,
+       "why": NEGATIVE_RESHAPE}
+      for after in ('batch = as_numpy(batch).astype(np.float32, '
+                  'copy=False).reshape(len(batch), - 2)',
+                  'batch = as_numpy(batch).astype(np.float32, '
+                  'copy=False).reshape(len(batch), ~1)',)),
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'batch = as_numpy(batch).astype(np.float32, '
+                'copy=False).reshape(len(batch), -1)',
+     "after": 'batch = as_numpy(batch).astype(np.float32, '
+               'copy=True).reshape(len(batch), -1)',
+     "why": COPY},
+    *({"module": 'skmixal/strategies/diversity.py',
+       "before": 'rows.append(np.asarray(out, '
+                  'dtype=np.float32).reshape(len(batch), -1))',
+       "after": after,
+       "why": NEGATIVE_RESHAPE}
+      for after in ('rows.append(np.asarray(out, '
+                  'dtype=np.float32).reshape(len(batch), - 2))',
+                  'rows.append(np.asarray(out, '
+                  'dtype=np.float32).reshape(len(batch), ~1))',)),
+    *({"module": 'skmixal/strategies/diversity.py',
+       "before": 'km = MiniBatchKMeans(n_clusters, batch_size=4096, '
+                  'random_state=seed,',
+       "after": after,
+       "why": KMEANS_EFFORT}
+      for after in ('km = MiniBatchKMeans(n_clusters, batch_size= 4097, '
+                  'random_state=seed,',
+                  'km = MiniBatchKMeans(n_clusters, batch_size= 4095, '
+                  'random_state=seed,',)),
+    *({"module": 'skmixal/strategies/diversity.py',
+       "before": 'n_init=3)',
+       "after": after,
+       "why": KMEANS_EFFORT}
+      for after in ('n_init= 4)',
+                  'n_init= 2)',)),
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'km = KMeans(n_clusters, n_init=1, random_state=seed)',
+     "after": 'km = KMeans(n_clusters, n_init= 2, random_state=seed)',
+     "why": KMEANS_EFFORT},
+    *({"module": 'skmixal/strategies/diversity.py',
+       "before": 'with threadpool_limits(1):',
+       "after": after,
+       "why": LIMIT_ZERO}
+      for after in ('with threadpool_limits( 0):',
+                  'with threadpool_limits( 0):',)),
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'return Z_lab.astype(np.float32, copy=False)',
+     "after": 'return Z_lab.astype(np.float32, copy=True)',
+     "why": COPY},
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'has_labeled = X_labeled is not None and n_rows(X_labeled) > 0',
+     "after": 'has_labeled = X_labeled is not None and n_rows(X_labeled) != 0',
+     "why": NONNEG_SIZE},
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'Z = as_numpy(features).astype(np.float32, copy=False)',
+     "after": 'Z = as_numpy(features).astype(np.float32, copy=True)',
+     "why": COPY},
+    *({"module": 'skmixal/strategies/diversity.py',
+       "before": 'seed = rng.randint(2**31 - 1)',
+       "after": after,
+       "why": SEED_RANGE}
+      for after in ('seed = rng.randint(2** 32 - 1)',
+                  'seed = rng.randint(2** 30 - 1)',
+                  'seed = rng.randint(2**31 - 2)',
+                  'seed = rng.randint(2**31 - 0)',
+                  'seed = rng.randint(2+31 - 1)',
+                  'seed = rng.randint(2&31 - 1)',
+                  'seed = rng.randint(2|31 - 1)',
+                  'seed = rng.randint(2^31 - 1)',
+                  'seed = rng.randint(2<<31 - 1)',
+                  'seed = rng.randint(2%31 - 1)',
+                  'seed = rng.randint(2*31 - 1)',
+                  'seed = rng.randint(2**31 + 1)',
+                  'seed = rng.randint(2**31 | 1)',
+                  'seed = rng.randint(2**31 ^ 1)',
+                  'seed = rng.randint(2**31 / 1)',
+                  'seed = rng.randint(2**31 // 1)',
+                  'seed = rng.randint(2**31 << 1)',
+                  'seed = rng.randint(2**31 * 1)',
+                  'seed = rng.randint(2**31 ** 1)',
+                  'seed = rng.randint(2**31 >> 1)',)),
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'eligible = size_ok if size_ok.any() else remaining > 0',
+     "after": 'eligible = size_ok if size_ok.any() else remaining != 0',
+     "why": NONNEG_COUNT},
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'order = np.lexsort((-remaining, np.where(eligible, covered, '
+                'np.iinfo(',
+     "after": 'order = np.lexsort((~remaining, np.where(eligible, covered, '
+               'np.iinfo(',
+     "why": INVERT_ORDER},
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'members = np.flatnonzero((labels == cluster) & ~taken)',
+     "after": 'members = np.flatnonzero((labels == cluster) // ~taken)',
+     "why": BOOL_FLOORDIV},
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'members = np.flatnonzero((labels == cluster) & ~taken)',
+     "after": 'members = np.flatnonzero((labels == cluster) * ~taken)',
+     "why": BOOL_AND},
+    {"module": 'skmixal/strategies/diversity.py',
+     "before": 'if len(members) > max_cluster_points:',
+     "after": 'if len(members) >= max_cluster_points:',
+     "why": SAME_MEMBERS},
+    # --- skmixal/strategies/bayesian.py ----------------------------------------
+    {"module": 'skmixal/strategies/bayesian.py',
+     "before": 'x = inputs[0]',
+     "after": 'x = inputs[ -1]',
+     "why": ONE_INPUT},
+    *({"module": 'skmixal/strategies/bayesian.py',
+       "before": 'if isinstance(layer, _CHANNEL_DROPOUT) and len(shape) > 1:',
+       "after": after,
+       "why": CHANNEL_FLAT}
+      for after in ('if isinstance(layer, _CHANNEL_DROPOUT) and len(shape) > 0:',
+                  'if isinstance(layer, _CHANNEL_DROPOUT) and len(shape) >= 1:',
+                  'if isinstance(layer, _CHANNEL_DROPOUT) and len(shape) != 1:',)),
+    {"module": 'skmixal/strategies/bayesian.py',
+     "before": 'mask = ((draw < keep).to(x.dtype) / keep).to(x.device)',
+     "after": 'mask = ((draw <= keep).to(x.dtype) / keep).to(x.device)',
+     "why": EXACT_DRAW},
+    {"module": 'skmixal/strategies/bayesian.py',
+     "before": 'if len(keep_idx) > n_candidates:',
+     "after": 'if len(keep_idx) >= n_candidates:',
+     "why": SAME_SET},
+    {"module": 'skmixal/strategies/bayesian.py',
+     "before": 'top = np.argpartition(-keep_score, n_candidates - '
+                '1)[:n_candidates]',
+     "after": 'top = np.argpartition(-keep_score, n_candidates - 2)[:n_candidates]',
+     "why": KTH_NEXT},
+    *({"module": 'skmixal/strategies/bayesian.py',
+       "before": 'top = np.argpartition(-keep_score, n_candidates - '
+                  '1)[:n_candidates]',
+       "after": after,
+       "why": KTH_N}
+      for after in ('top = np.argpartition(-keep_score, n_candidates - '
+                  '0)[:n_candidates]',
+                  'top = np.argpartition(-keep_score, n_candidates // '
+                  '1)[:n_candidates]',
+                  'top = np.argpartition(-keep_score, n_candidates * '
+                  '1)[:n_candidates]',
+                  'top = np.argpartition(-keep_score, n_candidates ** '
+                  '1)[:n_candidates]',)),
+    *({"module": 'skmixal/strategies/bayesian.py',
+       "before": 'chunk = chunk_size or max(1, 2**22 // (n_configs * n_classes))',
+       "after": after,
+       "why": CHUNK}
+      for after in ('chunk = chunk_size or max( 2, 2**22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 3**22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 1**22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2** 23 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2** 21 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 + (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 & (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 | (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 ^ (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 << (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 % (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 * (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 >> (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 - (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 // (n_configs + n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 // (n_configs | n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 // (n_configs ^ n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 // (n_configs << n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 // (n_configs ** n_classes))',
+                  'chunk = chunk_size or max(1, 2**22 // (n_configs - n_classes))',
+                  'chunk = chunk_size or max(1, 2+22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2&22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2|22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2^22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2/22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2//22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2<<22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2%22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2*22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2>>22 // (n_configs * n_classes))',
+                  'chunk = chunk_size or max(1, 2-22 // (n_configs * n_classes))',)),
+    {"module": 'skmixal/strategies/bayesian.py',
+     "before": 'labels = np.minimum((np.cumsum(cond, axis=1) < u).sum(axis=1), '
+                'cond.shape[1] - 1)',
+     "after": 'labels = np.minimum((np.cumsum(cond, axis=1) <= u).sum(axis=1), '
+               'cond.shape[1] - 1)',
+     "why": EXACT_DRAW64},
 ]
