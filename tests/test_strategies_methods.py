@@ -369,7 +369,8 @@ def test_mc_forward_passes_hold_n_mc_copies_of_batch_size_over_n_mc_rows(net, da
 
 
 class ZeroDropout(NoDropout):
-    """A dropout layer that drops nothing (p=0): MC dropout has nothing to sample."""
+    """A network whose only dropout drops nothing (p=0): MC dropout has nothing
+    to sample."""
 
     def __init__(self):
         super().__init__()
