@@ -1146,6 +1146,10 @@ def test_strategies_take_one_point_by_default_and_their_arguments_by_name(
     idx, scores = strategy(learner_or_estimator=net, X_pool=X_pool, random_state=0,
                            return_scores=True, **labeled)
     assert idx.shape == scores.shape == (1,)
+    # as modAL's query(X, n_instances=...) passes it
+    idx = strategy(net, X_pool, n_instances=3, random_state=0, return_scores=False,
+                   **labeled)
+    assert idx.shape == (3,)
 
 
 def test_alfamix_finds_planted_candidates():

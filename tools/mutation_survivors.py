@@ -85,6 +85,8 @@ KTH_NEXT = ("kth = n_candidates - 2 guarantees only n_candidates - 1 of the top 
             "scores; NumPy's introselect leaves the next one in place as well (300 "
             "random trials of 600 to 4,000 scores: no difference), so no test tells "
             "them apart, and the code keeps the documented guarantee")
+DROPOUT_P = ("torch's dropout layers refuse p outside [0, 1], so `!= 0` is "
+             "`> 0`")
 CHUNK = ("the block size only bounds memory: every candidate is scored alike in "
          "any blocks (tests compare blocks of 1 and 3 with one block), and these "
          "sizes stay at least 1 for any joint")
@@ -812,4 +814,8 @@ SURVIVORS = [
      "after": 'labels = np.minimum((np.cumsum(cond, axis=1) <= u).sum(axis=1), '
                'cond.shape[1] - 1)',
      "why": EXACT_DRAW64},
+    {"module": 'skmixal/strategies/bayesian.py',
+     "before": 'if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0',
+     "after": 'if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p != 0',
+     "why": DROPOUT_P},
 ]
