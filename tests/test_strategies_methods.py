@@ -1399,7 +1399,9 @@ def test_mixup_consistency_scores_match_a_hand_computation(data, sharp_net, kind
     expected = _consistency_by_hand(proba, X_pool.astype(np.float64),
                                     X_lab.astype(np.float64), lambdas)
     assert expected.min() > 0 and np.ptp(expected) > 0.01
-    for size in (None, batch_size):  # one batch; batches of 7 pool rows
+    # one batch; batches of 7 pool rows; 5 rows a pass, fewer than one pool
+    # row's 13 mixes: one pool row a pass
+    for size in (None, batch_size, 5):
         idx, scores = mixup_consistency_sampling(
             clf, X_pool, len(X_pool), random_state=0, X_labeled=X_lab,
             y_labeled=y_lab, lambdas=lambdas, n_anchors=10,
@@ -1495,6 +1497,72 @@ def test_mixup_consistency_clusters_its_shortlist(data, sharp_net, monkeypatch):
     np.testing.assert_allclose(scores, expected[idx], rtol=1e-4, atol=1e-6)
 
 
+def test_alfamix_through_a_pipeline_embeds_the_labeled_set_too(data, plain_net):
+    # Pipeline(scaler, net): the anchors are class means of the labeled rows
+    # as the network sees them (scaled), like the pool's embeddings
+    from sklearn.preprocessing import StandardScaler
+
+    X_lab, y_lab, X_pool = data
+    X_pool = X_pool[:60]
+    scaler = StandardScaler().fit(X_lab)
+    pipe = make_pipeline(scaler, plain_net)
+    expected = _alfamix_by_hand(plain_net.module_, scaler.transform(X_lab), y_lab,
+                                scaler.transform(X_pool), 0.6, 3)
+    raw = _alfamix_by_hand(plain_net.module_, X_lab, y_lab,
+                           scaler.transform(X_pool), 0.6, 3)
+    assert 0 < np.mean(expected > 0) < 1 and not np.allclose(raw, expected)
+    full = _full_scores(*alfamix_sampling(pipe, X_pool, len(X_pool), random_state=0,
+                                          X_labeled=X_lab, y_labeled=y_lab, eps=0.6,
+                                          n_alpha=3),
+                        len(X_pool))
+    np.testing.assert_allclose(full, expected)
+
+
+def test_mixup_consistency_reads_a_dataset_pool_as_the_array_and_checks_it(net,
+                                                                          data):
+    # a Dataset's batches are checked (and made float32) as they stream:
+    # float64 rows score as the array does; rows of the wrong width, in the
+    # pool or the labeled set, are refused with the estimator's message
+    X_lab, y_lab, X_pool = data
+    X_pool = X_pool[:40]
+    kwargs = {"random_state": 0, "X_labeled": X_lab, "y_labeled": y_lab,
+              "n_anchors": 3, "candidates_per_instance": 1}
+    want = mixup_consistency_sampling(net, X_pool, 40, **kwargs)
+    got = mixup_consistency_sampling(net, _Rows(X_pool.astype(np.float64)), 40,
+                                     **kwargs)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-7)
+    message = "X has 60 features, but MixupNetClassifier is expecting 64 features"
+    with pytest.raises(ValueError, match=message):
+        mixup_consistency_sampling(net, _Rows(X_pool[:, :60]), 2, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        mixup_consistency_sampling(net, X_pool, 2, **{**kwargs,
+                                                      "X_labeled": X_lab[:, :60]})
+    assert net.n_features_in_ == 64
+
+
+def test_mixup_consistency_on_images_matches_a_hand_computation(data):
+    # (N, 1, 8, 8) images into a CNN: each mix is formed image by image, for
+    # 6 anchors and 2 weights (different counts, so a weight broadcast along
+    # the anchors' axis cannot pass)
+    X_lab, y_lab, X_pool = data
+    X_lab, y_lab = X_lab.reshape(-1, 1, 8, 8), y_lab
+    X_pool = X_pool[:30].reshape(-1, 1, 8, 8)
+    clf = MixupNetClassifier(random_state=0, max_epochs=3, min_steps=30,
+                             classes=list(range(10))).fit(X_lab, y_lab)
+    lambdas = (0.2, 0.7)
+    expected = _consistency_by_hand(
+        lambda X: clf.predict_proba(X.astype(np.float32)).astype(np.float64),
+        X_pool.astype(np.float64), X_lab[:6].astype(np.float64), lambdas)
+    assert expected.min() > 0 and np.ptp(expected) > 0
+    idx, scores = mixup_consistency_sampling(
+        clf, X_pool, len(X_pool), random_state=0, X_labeled=X_lab[:6],
+        y_labeled=y_lab[:6], lambdas=lambdas, n_anchors=10,
+        candidates_per_instance=1)
+    np.testing.assert_allclose(_full_scores(idx, scores, len(X_pool)), expected,
+                               rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("strategy", [alfamix_sampling, mixup_consistency_sampling])
 def test_mixing_strategies_need_labeled_rows(net, data, strategy):
     X_lab, y_lab, X_pool = data
@@ -1537,7 +1605,11 @@ def test_mixing_strategies_need_labeled_rows(net, data, strategy):
      r"lambdas must be values in \(0, 1\)"),
     (mixup_consistency_sampling, {"lambdas": (-0.5,)}, ValueError,
      r"lambdas must be values in \(0, 1\)"),
+    (mixup_consistency_sampling, {"lambdas": (0.5, 1.5)}, ValueError,
+     r"lambdas must be values in \(0, 1\)"),
 ])
+# a bad setting is refused with its error alone, no NumPy warning on the way
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_mixing_strategies_check_their_settings(net, data, strategy, kwargs, error,
                                                 message):
     X_lab, y_lab, X_pool = data
