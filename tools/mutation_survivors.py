@@ -91,6 +91,29 @@ CHUNK = ("the block size only bounds memory: every candidate is scored alike in 
          "any blocks (tests compare blocks of 1 and 3 with one block), and these "
          "sizes stay at least 1 for any joint")
 
+EXTRA_AXES = ("a weight shape with x.ndim or more axes (the pool is 2-D or 4-D) "
+              "only adds leading axes of size 1 to the mixes, whose reshape to "
+              "(L * A * b, ...) reads the same values in the same order; fewer "
+              "axes fail on images, which a test checks against a hand computation")
+PASS_ROWS = ("rows only sets how many pool rows share a forward pass, at least 1 "
+             "either way; the scores are the same for any partition (a test "
+             "compares one batch, 7 pool rows a pass and 1 with a hand computation)")
+RATE_NONNEG = ("a flip rate is a count of flips over (anchor, alpha) pairs, never "
+               "negative, so `!= 0` is `> 0`")
+ALL_PICKED = ("the list holds at least n_select points (the shortlist is "
+              "min(pool, candidates_per_instance * n_select), and n_select is at "
+              "most the pool's size); where the mutant clusters exactly n_select "
+              "points into n_select clusters, _nearest_to_centroids takes each "
+              "distinct point once: the same picks and scores, in another order, "
+              "which no contract fixes (modAL teaches the picks as a set)")
+PRUNE_NONE = ("pruning at most max_candidates candidates to max_candidates keeps "
+              "them all (top_k caps k at their number; np.sort restores pool "
+              "order); only top_k's tie-break permutation, drawn from the query's "
+              "generator, moves the k-means seed drawn after it: another valid seed")
+BOOL_AND_ARRAYS = "`*` of two boolean arrays is their logical and, as `&` is"
+SQRT_ORDER = ("the point nearest a centre is the same under squared and plain "
+              "distances: the square root is increasing")
+
 SURVIVORS = [
     # --- skmixal/scoring.py ---------------------------------------------------
     {"module": "skmixal/scoring.py",
@@ -818,4 +841,142 @@ SURVIVORS = [
      "before": 'if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0',
      "after": 'if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p != 0',
      "why": DROPOUT_P},
+    # --- skmixal/strategies/mixing.py ------------------------------------------
+    {"module": 'skmixal/strategies/mixing.py',
+     "before": 'if X_labeled is None or n_rows(X_labeled) == 0 or'
+               ' (need_y and y_labeled is None):',
+     "after": 'if X_labeled is None or n_rows(X_labeled) <= 0 or'
+              ' (need_y and y_labeled is None):',
+     "why": NONNEG_SIZE},
+    *({"module": 'skmixal/strategies/mixing.py',
+       "before": 'km = fit_kmeans(Z, k, rng.randint(2**31 - 1))',
+       "after": after,
+       "why": SEED_RANGE}
+      for after in (
+                'km = fit_kmeans(Z, k, rng.randint(2** 30 - 1))',
+                'km = fit_kmeans(Z, k, rng.randint(2**31 - 2))',
+                'km = fit_kmeans(Z, k, rng.randint(2**31 - 0))',
+                'km = fit_kmeans(Z, k, rng.randint(2<<31 - 1))',
+                'km = fit_kmeans(Z, k, rng.randint(2**31 / 1))',
+                'km = fit_kmeans(Z, k, rng.randint(2**31 // 1))',
+                'km = fit_kmeans(Z, k, rng.randint(2**31 * 1))',
+                'km = fit_kmeans(Z, k, rng.randint(2**31 ** 1))',
+                'km = fit_kmeans(Z, k, rng.randint(2**31 >> 1))',)),
+    {"module": 'skmixal/strategies/mixing.py',
+     "before": 'd = euclidean_distances(Z, km.cluster_centers_,'
+               ' squared=True)  # (n, k)',
+     "after": 'd = euclidean_distances(Z, km.cluster_centers_,'
+              ' squared=False)  # (n, k)',
+     "why": SQRT_ORDER},
+    {"module": 'skmixal/strategies/mixing.py',
+     "before": 'new = np.flatnonzero(rate > 0)',
+     "after": 'new = np.flatnonzero(rate != 0)',
+     "why": RATE_NONNEG},
+    *({"module": 'skmixal/strategies/mixing.py',
+       "before": 'if len(cand_idx) > max_candidates:',
+       "after": after,
+       "why": PRUNE_NONE}
+      for after in (
+                'if len(cand_idx) >= max_candidates:',
+                'if len(cand_idx) is not max_candidates:',
+                'if len(cand_idx) != max_candidates:',)),
+    {"module": 'skmixal/strategies/mixing.py',
+     "before": 'if len(cand_idx) > n_select:',
+     "after": 'if len(cand_idx) >= n_select:',
+     "why": ALL_PICKED},
+    {"module": 'skmixal/strategies/mixing.py',
+     "before": 'if lam.size == 0 or not np.all((lam > 0) & (lam < 1)):',
+     "after": 'if lam.size == 0 or not np.all((lam > 0) * (lam < 1)):',
+     "why": BOOL_AND_ARRAYS},
+    {"module": 'skmixal/strategies/mixing.py',
+     "before": 'if lam.size == 0 or not np.all((lam > 0) & (lam < 1)):',
+     "after": 'if lam.size <= 0 or not np.all((lam > 0) & (lam < 1)):',
+     "why": NONNEG_SIZE},
+    *({"module": 'skmixal/strategies/mixing.py',
+       "before": 'rows = max(1, (batch_size or'
+                 ' default_rows(X_pool)) // (1 + n_a * n_l))',
+       "after": after,
+       "why": PASS_ROWS}
+      for after in (
+                'rows = max( 2, (batch_size or'
+                ' default_rows(X_pool)) // (1 + n_a * n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // ( 2 + n_a * n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // ( 0 + n_a * n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // (1 | n_a * n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // (1 ^ n_a * n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // (1 << n_a * n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // (1 * n_a * n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // (1 ** n_a * n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // (1 - n_a * n_l))',
+                'rows = max(1, (batch_size or default_rows(X_pool)) + (1 + n_a * n_l))',
+                'rows = max(1, (batch_size or default_rows(X_pool)) & (1 + n_a * n_l))',
+                'rows = max(1, (batch_size or default_rows(X_pool)) | (1 + n_a * n_l))',
+                'rows = max(1, (batch_size or default_rows(X_pool)) ^ (1 + n_a * n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) << (1 + n_a * n_l))',
+                'rows = max(1, (batch_size or default_rows(X_pool)) % (1 + n_a * n_l))',
+                'rows = max(1, (batch_size or default_rows(X_pool)) * (1 + n_a * n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) ** (1 + n_a * n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) >> (1 + n_a * n_l))',
+                'rows = max(1, (batch_size or default_rows(X_pool)) - (1 + n_a * n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // (1 + n_a + n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // (1 + n_a | n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // (1 + n_a // n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // (1 + n_a << n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // (1 + n_a % n_l))',
+                'rows = max(1, (batch_size or'
+                ' default_rows(X_pool)) // (1 + n_a ** n_l))',)),
+    *({"module": 'skmixal/strategies/mixing.py',
+       "before": 'shape = (n_l, 1, 1) + (1,) * (x.ndim - 1)',
+       "after": after,
+       "why": EXTRA_AXES}
+      for after in (
+                'shape = (n_l, 1, 1) + (1,) * (x.ndim - 0)',
+                'shape = (n_l, 1, 1) + (1,) * (x.ndim + 1)',
+                'shape = (n_l, 1, 1) + (1,) * (x.ndim | 1)',
+                'shape = (n_l, 1, 1) + (1,) * (x.ndim ^ 1)',
+                'shape = (n_l, 1, 1) + (1,) * (x.ndim // 1)',
+                'shape = (n_l, 1, 1) + (1,) * (x.ndim << 1)',
+                'shape = (n_l, 1, 1) + (1,) * (x.ndim * 1)',
+                'shape = (n_l, 1, 1) + (1,) * (x.ndim ** 1)',)),
+    *({"module": 'skmixal/strategies/mixing.py',
+       "before": 'p_x, p_mix = proba[:b], proba[b:].reshape(n_l, n_a, b, -1)',
+       "after": after,
+       "why": NEGATIVE_RESHAPE}
+      for after in (
+                'p_x, p_mix = proba[:b], proba[b:].reshape(n_l, n_a, b, - 2)',
+                'p_x, p_mix = proba[:b], proba[b:].reshape(n_l, n_a, b, ~1)',)),
+    *({"module": 'skmixal/strategies/mixing.py',
+       "before": 'if len(shortlist) <= n_select:',
+       "after": after,
+       "why": ALL_PICKED}
+      for after in (
+                'if len(shortlist) == n_select:',
+                'if len(shortlist) is n_select:',
+                'if len(shortlist) < n_select:',)),
+    *({"module": 'skmixal/strategies/mixing.py',
+       "before": 'feats = as_numpy(take_rows(X_pool,'
+                 ' rows)).astype(np.float32).reshape(len(rows), -1)',
+       "after": after,
+       "why": NEGATIVE_RESHAPE}
+      for after in (
+                'feats = as_numpy(take_rows(X_pool,'
+                ' rows)).astype(np.float32).reshape(len(rows), - 2)',
+                'feats = as_numpy(take_rows(X_pool,'
+                ' rows)).astype(np.float32).reshape(len(rows), ~1)',)),
 ]
