@@ -1306,7 +1306,7 @@ def test_alfamix_keeps_the_highest_flip_rates_as_candidates(data, plain_net):
     np.testing.assert_allclose(rate, expected[idx])
 
 
-def test_alfamix_fill_keeps_every_candidate(data, net):
+def test_alfamix_fill_keeps_every_candidate(data, net, monkeypatch):
     # 2 candidates, 5 picks: both candidates first, then 3 distinct others
     X_lab, y_lab, X_pool = data
     full = _full_scores(*alfamix_sampling(net, X_pool, len(X_pool), random_state=0,
@@ -1321,6 +1321,13 @@ def test_alfamix_fill_keeps_every_candidate(data, net):
                                  y_labeled=y_lab, eps=0.1)
     assert idx[:2].tolist() == [0, 1] and len(set(idx.tolist())) == 5
     assert (rate[:2] > 0).all() and (rate[2:] == 0).all()
+    # as many candidates as picks: both taken as they are, no k-means
+    from skmixal.strategies import mixing
+
+    monkeypatch.setattr(mixing, "fit_kmeans", None)  # calling it fails
+    idx, rate = alfamix_sampling(net, pool, 2, random_state=0, X_labeled=X_lab,
+                                 y_labeled=y_lab, eps=0.1)
+    assert idx.tolist() == [0, 1] and (rate > 0).all()
 
 
 def test_nearest_to_centroids_takes_distinct_points(monkeypatch):
@@ -1539,6 +1546,89 @@ def test_mixup_consistency_reads_a_dataset_pool_as_the_array_and_checks_it(net,
         mixup_consistency_sampling(net, X_pool, 2, **{**kwargs,
                                                       "X_labeled": X_lab[:, :60]})
     assert net.n_features_in_ == 64
+
+
+def test_mixup_consistency_passes_hold_batch_size_rows_mixes_included(
+        data, sharp_net, monkeypatch):
+    # batch_size counts each pool row with its mixes (1 + anchors x weights
+    # rows): 40 rows a pass is 3 pool rows of 13, or 20 of 2 with one anchor
+    # and one weight; under one pool row's mixes, one pool row a pass. The
+    # anchors are scored first, in one pass. Scores as by hand in every case.
+    from skmixal.strategies import mixing
+
+    X_lab, y_lab, X_pool = data
+    X_pool = X_pool[:45]
+    def proba(X):
+        return sharp_net.predict_proba(X.astype(np.float32)).astype(np.float64)
+
+    sizes, real = [], mixing._forward
+    monkeypatch.setattr(mixing, "_forward",
+                        lambda est, batch: sizes.append(len(batch)) or real(est, batch))
+    cases = [(6, (0.2, 0.7), 40, [6] + [39] * 15),
+             (6, (0.2, 0.7), 5, [6] + [13] * 45),
+             (1, (0.5,), 40, [1, 40, 40, 10]),
+             (1, (0.5,), None, [1, 90])]
+    for n_lab, lambdas, batch_size, want in cases:
+        sizes.clear()
+        idx, scores = mixup_consistency_sampling(
+            sharp_net, X_pool, len(X_pool), random_state=0, X_labeled=X_lab[:n_lab],
+            y_labeled=y_lab[:n_lab], lambdas=lambdas, n_anchors=10,
+            candidates_per_instance=1, batch_size=batch_size)
+        assert sizes == want, (n_lab, lambdas, batch_size)
+        expected = _consistency_by_hand(proba, X_pool.astype(np.float64),
+                                        X_lab[:n_lab].astype(np.float64), lambdas)
+        np.testing.assert_allclose(_full_scores(idx, scores, len(X_pool)), expected,
+                                   rtol=1e-4, atol=1e-6)
+
+
+def test_mixup_consistency_takes_the_top_scores_without_clustering_at_one_per_pick(
+        data, net, monkeypatch):
+    # candidates_per_instance=1: the shortlist is the picks, k-means never
+    # runs (it would warn on duplicate rows), also for more than 256 picks
+    from skmixal.strategies import mixing
+
+    X_lab, y_lab, X_pool = data
+
+    def no_kmeans(*args):
+        raise AssertionError("k-means ran")
+
+    monkeypatch.setattr(mixing, "fit_kmeans", no_kmeans)
+    for n in (3, 300):
+        idx, scores = mixup_consistency_sampling(
+            net, X_pool, n, random_state=0, X_labeled=X_lab, y_labeled=y_lab,
+            n_anchors=2, candidates_per_instance=1)
+        assert len(set(idx.tolist())) == n
+
+
+class _FlatSoftmax(ClassifierMixin, BaseEstimator):
+    """A fixed softmax of a linear map of the flattened sample, any shape."""
+
+    def fit(self, X, y):
+        self.classes_ = np.array([0, 1, 2])
+        self.w_ = np.random.RandomState(0).normal(size=(np.prod(X.shape[1:]), 3))
+        return self
+
+    def predict_proba(self, X):
+        logits = np.tanh(X.reshape(len(X), -1)) @ self.w_ * 3
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+
+def test_mixup_consistency_on_3d_samples_of_any_classifier():
+    # samples of shape (2, 3) for a classifier that takes them: mixes formed
+    # sample by sample, 4 anchors and 3 weights, as by hand
+    rng = np.random.RandomState(0)
+    X_lab, y = rng.normal(size=(4, 2, 3)), np.array([0, 1, 2, 0])
+    X_pool = rng.normal(size=(25, 2, 3))
+    clf = _FlatSoftmax().fit(X_lab, y)
+    lambdas = (0.2, 0.5, 0.9)
+    expected = _consistency_by_hand(clf.predict_proba, X_pool, X_lab, lambdas)
+    assert np.ptp(expected) > 0.01
+    idx, scores = mixup_consistency_sampling(
+        clf, X_pool, len(X_pool), random_state=0, X_labeled=X_lab, y_labeled=y,
+        lambdas=lambdas, n_anchors=4, candidates_per_instance=1)
+    np.testing.assert_allclose(_full_scores(idx, scores, len(X_pool)), expected,
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_mixup_consistency_on_images_matches_a_hand_computation(data):
