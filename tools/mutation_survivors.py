@@ -91,25 +91,20 @@ CHUNK = ("the block size only bounds memory: every candidate is scored alike in 
          "any blocks (tests compare blocks of 1 and 3 with one block), and these "
          "sizes stay at least 1 for any joint")
 
-EXTRA_AXES = ("a weight shape with x.ndim or more axes (the pool is 2-D or 4-D) "
-              "only adds leading axes of size 1 to the mixes, whose reshape to "
-              "(L * A * b, ...) reads the same values in the same order; fewer "
-              "axes fail on images, which a test checks against a hand computation")
-PASS_ROWS = ("rows only sets how many pool rows share a forward pass, at least 1 "
-             "either way; the scores are the same for any partition (a test "
-             "compares one batch, 7 pool rows a pass and 1 with a hand computation)")
+EXTRA_AXES = ("each mutated count is at least x.ndim - 1 for any x.ndim, so the "
+              "weights only gain leading axes of size 1, and the mixes' reshape "
+              "to (L * A * b, ...) reads the same values in the same order; a "
+              "count one short fails (tests on 3-D samples and on images)")
 RATE_NONNEG = ("a flip rate is a count of flips over (anchor, alpha) pairs, never "
                "negative, so `!= 0` is `> 0`")
-ALL_PICKED = ("the list holds at least n_select points (the shortlist is "
-              "min(pool, candidates_per_instance * n_select), and n_select is at "
-              "most the pool's size); where the mutant clusters exactly n_select "
-              "points into n_select clusters, _nearest_to_centroids takes each "
-              "distinct point once: the same picks and scores, in another order, "
-              "which no contract fixes (modAL teaches the picks as a set)")
+SHORTLIST_SIZE = ("the shortlist holds min(pool, candidates_per_instance * "
+                  "n_select) >= n_select points (n_select is at most the pool's "
+                  "size), so `<=` is `==`")
 PRUNE_NONE = ("pruning at most max_candidates candidates to max_candidates keeps "
               "them all (top_k caps k at their number; np.sort restores pool "
               "order); only top_k's tie-break permutation, drawn from the query's "
-              "generator, moves the k-means seed drawn after it: another valid seed")
+              "generator, moves the draws after it (the k-means seed, the random "
+              "fill): another valid draw, which no contract fixes")
 BOOL_AND_ARRAYS = "`*` of two boolean arrays is their logical and, as `&` is"
 SQRT_ORDER = ("the point nearest a centre is the same under squared and plain "
               "distances: the square root is increasing")
@@ -881,10 +876,6 @@ SURVIVORS = [
                 'if len(cand_idx) is not max_candidates:',
                 'if len(cand_idx) != max_candidates:',)),
     {"module": 'skmixal/strategies/mixing.py',
-     "before": 'if len(cand_idx) > n_select:',
-     "after": 'if len(cand_idx) >= n_select:',
-     "why": ALL_PICKED},
-    {"module": 'skmixal/strategies/mixing.py',
      "before": 'if lam.size == 0 or not np.all((lam > 0) & (lam < 1)):',
      "after": 'if lam.size == 0 or not np.all((lam > 0) * (lam < 1)):',
      "why": BOOL_AND_ARRAYS},
@@ -892,55 +883,6 @@ SURVIVORS = [
      "before": 'if lam.size == 0 or not np.all((lam > 0) & (lam < 1)):',
      "after": 'if lam.size <= 0 or not np.all((lam > 0) & (lam < 1)):',
      "why": NONNEG_SIZE},
-    *({"module": 'skmixal/strategies/mixing.py',
-       "before": 'rows = max(1, (batch_size or'
-                 ' default_rows(X_pool)) // (1 + n_a * n_l))',
-       "after": after,
-       "why": PASS_ROWS}
-      for after in (
-                'rows = max( 2, (batch_size or'
-                ' default_rows(X_pool)) // (1 + n_a * n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // ( 2 + n_a * n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // ( 0 + n_a * n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // (1 | n_a * n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // (1 ^ n_a * n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // (1 << n_a * n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // (1 * n_a * n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // (1 ** n_a * n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // (1 - n_a * n_l))',
-                'rows = max(1, (batch_size or default_rows(X_pool)) + (1 + n_a * n_l))',
-                'rows = max(1, (batch_size or default_rows(X_pool)) & (1 + n_a * n_l))',
-                'rows = max(1, (batch_size or default_rows(X_pool)) | (1 + n_a * n_l))',
-                'rows = max(1, (batch_size or default_rows(X_pool)) ^ (1 + n_a * n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) << (1 + n_a * n_l))',
-                'rows = max(1, (batch_size or default_rows(X_pool)) % (1 + n_a * n_l))',
-                'rows = max(1, (batch_size or default_rows(X_pool)) * (1 + n_a * n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) ** (1 + n_a * n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) >> (1 + n_a * n_l))',
-                'rows = max(1, (batch_size or default_rows(X_pool)) - (1 + n_a * n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // (1 + n_a + n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // (1 + n_a | n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // (1 + n_a // n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // (1 + n_a << n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // (1 + n_a % n_l))',
-                'rows = max(1, (batch_size or'
-                ' default_rows(X_pool)) // (1 + n_a ** n_l))',)),
     *({"module": 'skmixal/strategies/mixing.py',
        "before": 'shape = (n_l, 1, 1) + (1,) * (x.ndim - 1)',
        "after": after,
@@ -961,14 +903,10 @@ SURVIVORS = [
       for after in (
                 'p_x, p_mix = proba[:b], proba[b:].reshape(n_l, n_a, b, - 2)',
                 'p_x, p_mix = proba[:b], proba[b:].reshape(n_l, n_a, b, ~1)',)),
-    *({"module": 'skmixal/strategies/mixing.py',
-       "before": 'if len(shortlist) <= n_select:',
-       "after": after,
-       "why": ALL_PICKED}
-      for after in (
-                'if len(shortlist) == n_select:',
-                'if len(shortlist) is n_select:',
-                'if len(shortlist) < n_select:',)),
+    {"module": 'skmixal/strategies/mixing.py',
+     "before": 'if len(shortlist) <= n_select:',
+     "after": 'if len(shortlist) == n_select:',
+     "why": SHORTLIST_SIZE},
     *({"module": 'skmixal/strategies/mixing.py',
        "before": 'feats = as_numpy(take_rows(X_pool,'
                  ' rows)).astype(np.float32).reshape(len(rows), -1)',
