@@ -104,10 +104,12 @@ def main():
     names = args.contenders.split(",")
     nets, flops = {}, {}
     for name in names:
-        module, _, optimizer = make(name)
+        nets[name] = make(name)
+        module, _, optimizer = nets[name]
+        # counted on the eager module, before the timed steps (one more step of
+        # warm-up for them: the weights' values do not change a step's cost)
         flops[name] = count_flops(module, optimizer, guess_rows, train_rows, targets,
                                   bf16=name.startswith("bf16"))
-        nets[name] = make(name)
         start = time.perf_counter()
         for _ in range(2):  # compiles, and warms the allocator for all
             step(*nets[name], guess_rows, train_rows, targets,

@@ -95,8 +95,8 @@ def test_train_views_with_every_view_is_the_librarys_batch():
         assert torch.equal(a, b)
 
 
-def test_train_views_guesses_from_every_view_and_trains_on_the_first():
-    (x, y, u), kwargs = _batch_args()
+def _count_guessed_rows(kwargs):
+    """Wrap kwargs["guess"]; the list it fills with each call's row count."""
     seen, probabilities = [], kwargs["guess"]
 
     def guess(inputs):
@@ -104,6 +104,12 @@ def test_train_views_guesses_from_every_view_and_trains_on_the_first():
         return probabilities(inputs)
 
     kwargs["guess"] = guess
+    return seen
+
+
+def test_train_views_guesses_from_every_view_and_trains_on_the_first():
+    (x, y, u), kwargs = _batch_args()
+    seen = _count_guessed_rows(kwargs)
     unmixed, targets = mixmatch.mixmatch_batch(
         x, y, u, sampler=None, generator=torch.Generator().manual_seed(3), **kwargs)
     g = torch.Generator().manual_seed(3)
@@ -133,13 +139,7 @@ def test_train_views_refuses_cutmix_and_lambda_per_row():
 
 def test_unlabeled_rows_is_the_librarys_batch_on_the_first_rows():
     (x, y, u), kwargs = _batch_args()
-    seen, probabilities = [], kwargs["guess"]
-
-    def guess(inputs):
-        seen.append(len(inputs))
-        return probabilities(inputs)
-
-    kwargs["guess"] = guess
+    seen = _count_guessed_rows(kwargs)
     ours = bench._unlabeled_rows(4)(mixmatch.mixmatch_batch)(
         x, y, u, sampler=lambda: 0.3, generator=torch.Generator().manual_seed(7),
         **kwargs)
