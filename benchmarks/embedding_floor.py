@@ -24,9 +24,9 @@ FixMatch on the rest of the training pool with both, with a confidence
 threshold of 0.8 or without distribution alignment, and FixMatch evaluated with an
 exponential moving average of the head's weights (what FixMatch's reference code
 evaluates; a callback here, not an estimator option: it did not earn one).
-Features: EfficientNet-Lite0 at 160 px, standardised, plain and mirror-averaged
-(``--flip-average``), read from (or written to) ``label_efficiency.py``'s
-cache::
+Features: EfficientNet-Lite0 (``--backbone``: another registered name) at 160
+px, standardised, plain and mirror-averaged (``--flip-average``), read from (or
+written to) ``label_efficiency.py``'s cache::
 
     python benchmarks/embedding_floor.py --jobs 2 \\
         > benchmarks/results/embedding_floor.txt
@@ -34,6 +34,8 @@ cache::
     # whichever others run beside it)
     python benchmarks/embedding_floor.py --jobs 2 --features plain \\
         --heads "MLP + fixmatch" "MLP + fixmatch, EMA 0.99"
+    python benchmarks/embedding_floor.py --jobs 2 --backbone efficientnet_lite2 \
+        --heads MLP "MLP + fixmatch"
 """
 
 import argparse
@@ -52,6 +54,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from skmixal import MixupNetClassifier
 from skmixal._embedding_cache import backbone_features
+from skmixal.backbones import BACKBONES
 from skmixal.datasets import load_dataset
 from skmixal.experiment import _split, derive_seed  # the campaign's own split
 
@@ -146,6 +149,8 @@ def main():
                         help="heads to fit beside logistic regression (default: all)")
     parser.add_argument("--features", choices=("plain", "mirror-averaged", "both"),
                         default="both")
+    parser.add_argument("--backbone", choices=[n for n in BACKBONES if ":" not in n],
+                        default="efficientnet_lite0")
     args = parser.parse_args()
     data = load_dataset(f"npz:{CIFAR}")
     seeds = list(range(args.seeds))
@@ -154,7 +159,7 @@ def main():
           f"torch {torch.__version__}")
     flips = {"plain": (False,), "mirror-averaged": (True,), "both": (False, True)}
     for flip in flips[args.features]:
-        X = backbone_features(data, "efficientnet_lite0", CACHE, flip_average=flip,
+        X = backbone_features(data, args.backbone, CACHE, flip_average=flip,
                               log=lambda *a: None)
         tasks = [(head, s, n, f) for head in ["logreg", *args.heads] for s in seeds
                  for n in SIZES
@@ -164,7 +169,7 @@ def main():
             delayed(fit_score)(X, data.y, *task) for task in tasks)
         scores = dict(zip(tasks, results))
         kind = "mirror-averaged" if flip else "plain"
-        print(f"\nEfficientNet-Lite0 features, {kind} ({time.time() - started:.0f} "
+        print(f"\n{args.backbone} features, {kind} ({time.time() - started:.0f} "
               "s); accuracy mean ± std (worst cell), paired gap to logreg on the "
               "same labels")
         for n in SIZES:

@@ -30,7 +30,11 @@ chosen by TypiClust (``+typiclust-start``); the same on the features averaged
 with each image's mirror image's (``+flip``: ``--flip-average``), with FixMatch
 arms (``random+fixmatch``, ``margin+fixmatch``, also on the plain features:
 ``+fixmatch``); and digits and MNIST on the
-same backbone (``random``, ``margin``) against their from-scratch arms.
+same backbone (``random``, ``margin``) against their from-scratch arms. The
+``+efficientnet_lite2`` plans repeat that on EfficientNet-Lite2's features
+(``ImageEmbedder``'s default since 2026-12-07): every head's arm and the
+FixMatch arms in one plan, on the plain and the mirror-averaged features, and
+on digits and MNIST.
 
 Each data set's rounds are saved under ``--out/<data>/`` as they finish (a rerun
 resumes), with ``results.json``, ``results.csv`` and ``learning_curve.png``;
@@ -117,6 +121,13 @@ PLAN["cifar10+efficientnet_lite0+flip"] = dict(
 PLAN["cifar10+efficientnet_lite0+flip+typiclust-start"] = dict(
     PLAN["cifar10+efficientnet_lite0+flip"], initial_strategy="typiclust",
     baseline_arms=[])
+# EfficientNet-Lite2 (the same pooled 1280-d vector, at 160 px): every arm of
+# the Lite0 plans with random and margin labels, FixMatch's included
+PLAN["cifar10+efficientnet_lite2"] = dict(
+    PLAN["cifar10+efficientnet_lite0"], backbone="efficientnet_lite2",
+    arms=BACKBONE_ARMS + FIXMATCH_ARMS)
+PLAN["cifar10+efficientnet_lite2+flip"] = dict(
+    PLAN["cifar10+efficientnet_lite2"], flip_average=True)
 # the same features on the grey digit sets, against their from-scratch arms
 PLAN["digits+efficientnet_lite0"] = dict(
     PLAN["digits"], backbone="efficientnet_lite0", arms=BACKBONE_ARMS[:2],
@@ -124,6 +135,9 @@ PLAN["digits+efficientnet_lite0"] = dict(
 PLAN["mnist+efficientnet_lite0"] = dict(
     PLAN["mnist"], backbone="efficientnet_lite0", arms=BACKBONE_ARMS[:2],
     recipe="margin", target_labels=None)
+for _data in ("digits", "mnist"):
+    PLAN[f"{_data}+efficientnet_lite2"] = dict(
+        PLAN[f"{_data}+efficientnet_lite0"], backbone="efficientnet_lite2")
 
 
 def _at(curve, n):

@@ -94,7 +94,9 @@ def _label_efficiency_section():
                  "cifar10+efficientnet_lite0+fixmatch",
                  "cifar10+efficientnet_lite0+flip",
                  "cifar10+efficientnet_lite0+flip+typiclust-start",
-                 "digits+efficientnet_lite0", "mnist+efficientnet_lite0"):
+                 "digits+efficientnet_lite0", "mnist+efficientnet_lite0",
+                 "cifar10+efficientnet_lite2", "cifar10+efficientnet_lite2+flip",
+                 "digits+efficientnet_lite2", "mnist+efficientnet_lite2"):
         path = root / name / "summary.json"
         if not path.exists():
             lines.append(f"### {name}\n\nNot run yet.\n")

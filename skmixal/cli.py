@@ -279,8 +279,9 @@ def _estimator_args(parser, command):
 
 _BACKBONE_HELP = {
     "run": "train and query on the frozen features of this pretrained "
-           "backbone instead of the pixels: efficientnet_lite0 (offline, from "
-           "the skmixal[pretrained] extra), resnet18 (torchvision, downloads its "
+           "backbone instead of the pixels: efficientnet_lite2 (the most "
+           "accurate measured; offline, from the skmixal[pretrained] extra, "
+           "as are efficientnet_lite0 and 1), resnet18 (torchvision, downloads its "
            "weights once) or timm:<model> (timm). The images are embedded once; "
            "the features are cached in --out/embeddings and recomputed when the "
            "data changes",
@@ -297,7 +298,7 @@ def _backbone_args(parser, command):
                        default=None,
                        help=f"side the images are resized to for --backbone, 16 "
                        f"to {MAX_INPUT_SIZE} (default: the backbone's own: 160 "
-                       "for efficientnet_lite0, 224 for resnet18)")
+                       "for the efficientnet_lite networks, 224 for resnet18)")
     group.add_argument("--flip-average", action="store_true",
                        help="with --backbone: average each image's features with "
                        "its mirror image's (twice the embedding time; see the "

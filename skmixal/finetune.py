@@ -48,7 +48,9 @@ class PretrainedClassifier(nn.Module):
         Outputs of the head.
     backbone : str or Backbone, default="efficientnet_lite0"
         A registered name (:func:`skmixal.backbones.get_backbone`) or a
-        :class:`~skmixal.backbones.Backbone`.
+        :class:`~skmixal.backbones.Backbone`. Lite0 here, where
+        :class:`~skmixal.ImageEmbedder` defaults to Lite2: fine-tuning was
+        measured (on a GPU) with Lite0 only.
     input_size : int or None, default=None
         Side images are resized to before the backbone; None: the backbone's
         own (160 for ``"efficientnet_lite0"``). Smaller is faster on a CPU.
