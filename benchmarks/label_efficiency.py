@@ -33,8 +33,8 @@ arms (``random+fixmatch``, ``margin+fixmatch``, also on the plain features:
 same backbone (``random``, ``margin``) against their from-scratch arms. The
 ``+efficientnet_lite2`` plans repeat that on EfficientNet-Lite2's features
 (``ImageEmbedder``'s default since 2026-12-07): every head's arm and the
-FixMatch arms in one plan, on the plain and the mirror-averaged features, and
-on digits and MNIST.
+FixMatch arms in one plan, on the plain and the mirror-averaged features, from
+a TypiClust start, and on digits and MNIST.
 
 Each data set's rounds are saved under ``--out/<data>/`` as they finish (a rerun
 resumes), with ``results.json``, ``results.csv`` and ``learning_curve.png``;
@@ -128,6 +128,9 @@ PLAN["cifar10+efficientnet_lite2"] = dict(
     arms=BACKBONE_ARMS + FIXMATCH_ARMS)
 PLAN["cifar10+efficientnet_lite2+flip"] = dict(
     PLAN["cifar10+efficientnet_lite2"], flip_average=True)
+PLAN["cifar10+efficientnet_lite2+typiclust-start"] = dict(
+    PLAN["cifar10+efficientnet_lite2"], initial_strategy="typiclust",
+    baseline_arms=[])
 # the same features on the grey digit sets, against their from-scratch arms
 PLAN["digits+efficientnet_lite0"] = dict(
     PLAN["digits"], backbone="efficientnet_lite0", arms=BACKBONE_ARMS[:2],

@@ -96,6 +96,7 @@ def _label_efficiency_section():
                  "cifar10+efficientnet_lite0+flip+typiclust-start",
                  "digits+efficientnet_lite0", "mnist+efficientnet_lite0",
                  "cifar10+efficientnet_lite2", "cifar10+efficientnet_lite2+flip",
+                 "cifar10+efficientnet_lite2+typiclust-start",
                  "digits+efficientnet_lite2", "mnist+efficientnet_lite2"):
         path = root / name / "summary.json"
         if not path.exists():
