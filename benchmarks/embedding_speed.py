@@ -51,6 +51,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from skmixal.backbones import BACKBONES
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CIFAR = DATA / "cifar10" / "cifar10-test-subset2000-jpeg75.npz"
 SEEDS = (0, 1, 2)
@@ -108,7 +110,7 @@ def main(argv=None):
     parser.add_argument("--timing-only", action="store_true",
                         help="skip the logistic regressions")
     parser.add_argument("--backbone", default="efficientnet_lite0",
-                        choices=[f"efficientnet_lite{k}" for k in (0, 1, 2)])
+                        choices=[n for n in BACKBONES if n.startswith("efficientnet")])
     args = parser.parse_args(argv)
     with np.load(CIFAR) as data:
         X, y = data["x"], data["y"].astype(np.int64)

